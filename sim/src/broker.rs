@@ -1,0 +1,406 @@
+//! A Kafka-like broker: topics split into partitions by key, an append-only
+//! log per partition, and consumer groups that read each partition in order
+//! and commit offsets.
+//!
+//! Delivery is at least once. A consumer's *position* (how far it has been
+//! sent) runs ahead of its *committed* offset (how far it has confirmed);
+//! whenever the session is reset (consumer crash and rejoin, a rebalance, or a
+//! batch left unconfirmed past the fetch timeout) the position falls back to
+//! the committed offset and what was consumed but not committed comes again.
+//! Each reset starts a new *generation*; commits from an older generation are
+//! refused, which fences a zombie consumer that wakes up after losing its
+//! partition.
+//!
+//! The broker's log itself never loses an acknowledged record (a replicated
+//! log is assumed); producers without idempotence may append a record twice.
+
+use serde::{Deserialize, Serialize};
+
+use crate::node::NodeId;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TopicId(pub u16);
+
+/// One consumer's subscription to one partition of one topic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct StreamId(pub u32);
+
+impl StreamId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Topic<M> {
+    pub name: String,
+    /// One log per partition; a record's offset is its index.
+    pub logs: Vec<Vec<(u64, M)>>,
+    /// Streams reading each partition.
+    subscribers: Vec<Vec<StreamId>>,
+}
+
+/// Group-side state of one stream.
+#[derive(Clone, Debug)]
+pub struct Stream {
+    pub topic: TopicId,
+    pub partition: u32,
+    pub member: NodeId,
+    /// Durable: where the group resumes after any reset.
+    /// Invariant: committed <= position <= log end.
+    pub committed: u64,
+    /// How far this session has been sent.
+    pub position: u64,
+    pub generation: u32,
+    /// A batch is out and its commit has not come back.
+    pub inflight: bool,
+    /// Identifies the fetch timeout of the batch in flight.
+    pub fetch_seq: u64,
+}
+
+/// A batch of records sent to a consumer.
+#[derive(Clone, Debug, Hash)]
+pub struct Batch<M> {
+    pub stream: StreamId,
+    pub generation: u32,
+    pub first_offset: u64,
+    pub records: Vec<M>,
+}
+
+/// What the broker did, for checking its history after a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BrokerOp {
+    Append {
+        topic: TopicId,
+        partition: u32,
+        offset: u64,
+    },
+    Deliver {
+        stream: StreamId,
+        generation: u32,
+        first: u64,
+        count: u64,
+    },
+    Commit {
+        stream: StreamId,
+        generation: u32,
+        offset: u64,
+        accepted: bool,
+    },
+    Reset {
+        stream: StreamId,
+        generation: u32,
+        to: u64,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct BrokerOptions {
+    pub partitions: u32,
+    /// Most records in one delivery.
+    pub max_poll_records: u32,
+    /// A delivered batch not committed within this long is sent again.
+    pub fetch_timeout_us: u64,
+}
+
+impl Default for BrokerOptions {
+    fn default() -> Self {
+        BrokerOptions {
+            partitions: 4,
+            max_poll_records: 8,
+            fetch_timeout_us: 150_000,
+        }
+    }
+}
+
+pub struct Broker<M> {
+    pub options: BrokerOptions,
+    topics: Vec<Topic<M>>,
+    streams: Vec<Stream>,
+    /// Sum over streams of (log end - committed): zero when every group has
+    /// confirmed everything. Kept incrementally for the quiescence check.
+    lag: u64,
+    history: Option<Vec<BrokerOp>>,
+}
+
+/// The partition of a key: a fixed mix, so that the same key lands in the
+/// same partition on every machine.
+pub fn partition_of(key: u64, partitions: u32) -> u32 {
+    let mut z = key.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    ((z ^ (z >> 31)) % partitions as u64) as u32
+}
+
+impl<M: Clone> Broker<M> {
+    pub fn new(options: BrokerOptions) -> Broker<M> {
+        assert!(options.partitions > 0 && options.max_poll_records > 0);
+        Broker {
+            options,
+            topics: Vec::new(),
+            streams: Vec::new(),
+            lag: 0,
+            history: None,
+        }
+    }
+
+    /// Keep a history of every operation (for tests that check it).
+    pub fn record_history(&mut self) {
+        self.history = Some(Vec::new());
+    }
+
+    pub fn history(&self) -> &[BrokerOp] {
+        self.history.as_deref().unwrap_or(&[])
+    }
+
+    fn note(&mut self, op: BrokerOp) {
+        if let Some(h) = &mut self.history {
+            h.push(op);
+        }
+    }
+
+    pub fn create_topic(&mut self, name: &str) -> TopicId {
+        if let Some(i) = self.topics.iter().position(|t| t.name == name) {
+            return TopicId(i as u16);
+        }
+        let n = self.options.partitions as usize;
+        self.topics.push(Topic {
+            name: name.to_string(),
+            logs: vec![Vec::new(); n],
+            subscribers: vec![Vec::new(); n],
+        });
+        TopicId(self.topics.len() as u16 - 1)
+    }
+
+    pub fn topic(&self, id: TopicId) -> &Topic<M> {
+        &self.topics[id.0 as usize]
+    }
+
+    pub fn topic_named(&self, name: &str) -> Option<TopicId> {
+        self.topics
+            .iter()
+            .position(|t| t.name == name)
+            .map(|i| TopicId(i as u16))
+    }
+
+    /// Subscribe `member`'s group to every partition of `topic`, from the
+    /// start of the log.
+    pub fn subscribe(&mut self, member: NodeId, topic: TopicId) -> Vec<StreamId> {
+        let mut out = Vec::new();
+        for p in 0..self.options.partitions {
+            let id = StreamId(self.streams.len() as u32);
+            let t = &mut self.topics[topic.0 as usize];
+            t.subscribers[p as usize].push(id);
+            self.lag += t.logs[p as usize].len() as u64;
+            self.streams.push(Stream {
+                topic,
+                partition: p,
+                member,
+                committed: 0,
+                position: 0,
+                generation: 0,
+                inflight: false,
+                fetch_seq: 0,
+            });
+            out.push(id);
+        }
+        out
+    }
+
+    pub fn streams(&self) -> &[Stream] {
+        &self.streams
+    }
+
+    pub fn stream(&self, id: StreamId) -> &Stream {
+        &self.streams[id.index()]
+    }
+
+    pub fn lag(&self) -> u64 {
+        self.lag
+    }
+
+    /// Append a record; returns its partition, offset and the streams that
+    /// may now have something to read.
+    pub fn append(&mut self, topic: TopicId, key: u64, msg: M) -> (u32, u64, &[StreamId]) {
+        let p = partition_of(key, self.options.partitions);
+        let t = &mut self.topics[topic.0 as usize];
+        let log = &mut t.logs[p as usize];
+        let offset = log.len() as u64;
+        log.push((key, msg));
+        self.lag += t.subscribers[p as usize].len() as u64;
+        if let Some(h) = &mut self.history {
+            h.push(BrokerOp::Append {
+                topic,
+                partition: p,
+                offset,
+            });
+        }
+        (
+            p,
+            offset,
+            &self.topics[topic.0 as usize].subscribers[p as usize],
+        )
+    }
+
+    /// The next batch for a stream, if nothing is in flight and there is
+    /// something to send. Marks it in flight and returns the fetch sequence
+    /// number its timeout must carry.
+    pub fn next_batch(&mut self, id: StreamId) -> Option<(Batch<M>, u64)> {
+        let max = self.options.max_poll_records as u64;
+        let s = &mut self.streams[id.index()];
+        let log = &self.topics[s.topic.0 as usize].logs[s.partition as usize];
+        let end = log.len() as u64;
+        if s.inflight || s.position >= end {
+            return None;
+        }
+        let first = s.position;
+        let last = end.min(first + max);
+        let records = log[first as usize..last as usize]
+            .iter()
+            .map(|(_, m)| m.clone())
+            .collect();
+        s.position = last;
+        s.inflight = true;
+        s.fetch_seq += 1;
+        let (generation, seq) = (s.generation, s.fetch_seq);
+        self.note(BrokerOp::Deliver {
+            stream: id,
+            generation,
+            first,
+            count: last - first,
+        });
+        Some((
+            Batch {
+                stream: id,
+                generation,
+                first_offset: first,
+                records,
+            },
+            seq,
+        ))
+    }
+
+    /// A consumer commits `offset` (the next offset it wants). Returns false
+    /// if the commit was refused because it comes from an older generation.
+    pub fn commit(&mut self, id: StreamId, generation: u32, offset: u64) -> bool {
+        let s = &mut self.streams[id.index()];
+        let accepted = generation == s.generation && offset <= s.position;
+        if accepted {
+            if offset > s.committed {
+                self.lag -= offset - s.committed;
+                s.committed = offset;
+            }
+            if offset == s.position {
+                s.inflight = false;
+            }
+        }
+        self.note(BrokerOp::Commit {
+            stream: id,
+            generation,
+            offset,
+            accepted,
+        });
+        accepted
+    }
+
+    /// The fetch timeout of batch `seq` fired. If that batch is still
+    /// unconfirmed, the session is reset and true is returned.
+    pub fn fetch_timeout(&mut self, id: StreamId, seq: u64) -> bool {
+        let s = &self.streams[id.index()];
+        if s.inflight && s.fetch_seq == seq {
+            self.reset(id);
+            return true;
+        }
+        false
+    }
+
+    /// Start a new generation at the committed offset.
+    pub fn reset(&mut self, id: StreamId) {
+        let s = &mut self.streams[id.index()];
+        s.generation += 1;
+        s.position = s.committed;
+        s.inflight = false;
+        let (generation, to) = (s.generation, s.committed);
+        self.note(BrokerOp::Reset {
+            stream: id,
+            generation,
+            to,
+        });
+    }
+
+    /// Reset every stream of a member (it rejoined after a crash, or its
+    /// group rebalanced). Returns the streams reset.
+    pub fn reset_member(&mut self, member: NodeId) -> Vec<StreamId> {
+        let ids: Vec<StreamId> = (0..self.streams.len())
+            .filter(|&i| self.streams[i].member == member)
+            .map(|i| StreamId(i as u32))
+            .collect();
+        for &id in &ids {
+            self.reset(id);
+        }
+        ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn broker() -> Broker<u32> {
+        Broker::new(BrokerOptions {
+            partitions: 1,
+            max_poll_records: 2,
+            fetch_timeout_us: 10,
+        })
+    }
+
+    #[test]
+    fn uncommitted_records_come_again_after_a_reset() {
+        let mut b = broker();
+        let t = b.create_topic("t");
+        let s = b.subscribe(NodeId(1), t)[0];
+        for i in 0..3 {
+            b.append(t, 7, i);
+        }
+        let (batch, _) = b.next_batch(s).expect("records to send");
+        assert_eq!((batch.first_offset, batch.records.clone()), (0, vec![0, 1]));
+        assert!(b.next_batch(s).is_none(), "one batch in flight at a time");
+        b.reset(s);
+        let (again, _) = b.next_batch(s).expect("redelivery");
+        assert_eq!((again.first_offset, again.generation), (0, 1));
+        assert!(
+            !b.commit(s, 0, 2),
+            "a commit from the old generation is fenced"
+        );
+        assert!(b.commit(s, 1, 2));
+        assert_eq!(b.lag(), 1);
+        let (rest, _) = b.next_batch(s).expect("the third record");
+        assert_eq!(rest.first_offset, 2);
+    }
+
+    #[test]
+    fn fetch_timeout_only_resets_the_batch_it_was_set_for() {
+        let mut b = broker();
+        let t = b.create_topic("t");
+        let s = b.subscribe(NodeId(1), t)[0];
+        b.append(t, 1, 1);
+        let (_, seq) = b.next_batch(s).expect("a record");
+        assert!(b.commit(s, 0, 1));
+        assert!(
+            !b.fetch_timeout(s, seq),
+            "a committed batch does not time out"
+        );
+        b.append(t, 1, 2);
+        let (_, seq2) = b.next_batch(s).expect("a record");
+        assert!(b.fetch_timeout(s, seq2));
+        assert_eq!(b.stream(s).position, 1);
+    }
+
+    #[test]
+    fn keys_keep_their_partition() {
+        for k in 0..100 {
+            assert_eq!(partition_of(k, 4), partition_of(k, 4));
+            assert!(partition_of(k, 4) < 4);
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! What a node's code sees of the world while it runs ([`Cx`]), and what an
+//! invariant check sees after a step ([`View`]).
+
+use crate::app::App;
+use crate::broker::{Broker, TopicId};
+use crate::db::Database;
+use crate::node::{Node, NodeId};
+use crate::seed::Stream;
+use crate::world::{Core, Local, Packet, ProduceRecord, World};
+
+/// The context of one callback on one node.
+pub struct Cx<'a, A: App> {
+    pub(crate) node: NodeId,
+    pub(crate) core: &'a mut Core<A::Msg>,
+    pub(crate) db: Option<&'a mut Database<A::State, A::Write, A::Msg>>,
+    /// Set by a commit: the relay has new outbox rows to publish.
+    pub(crate) committed: bool,
+}
+
+impl<'a, A: App> Cx<'a, A> {
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+
+    pub fn now_us(&self) -> u64 {
+        self.core.now_us
+    }
+
+    pub fn step(&self) -> u64 {
+        self.core.stats.steps
+    }
+
+    /// This node's database. Only service nodes have one; asking on another
+    /// node is a wiring bug.
+    pub fn db(&self) -> &Database<A::State, A::Write, A::Msg> {
+        self.db
+            .as_deref()
+            .expect("only service nodes have a database")
+    }
+
+    /// Commit one local transaction: every write and every outbox row, at
+    /// once. The relay publishes the rows afterwards.
+    pub fn commit(
+        &mut self,
+        writes: &[A::Write],
+        events: impl IntoIterator<Item = (TopicId, u64, A::Msg)>,
+    ) {
+        let db = self
+            .db
+            .as_deref_mut()
+            .expect("only service nodes have a database");
+        db.commit(writes, events);
+        self.committed = true;
+    }
+
+    /// Publish straight to the broker, outside any transaction: the record
+    /// waits in the producer's memory for `linger_us`, and is lost if the node
+    /// crashes before the broker has it. This is the dual write the outbox
+    /// exists to avoid; only planted bugs use it.
+    pub fn publish_direct(&mut self, topic: TopicId, key: u64, msg: A::Msg) {
+        let rt = &mut self.core.runtime[self.node.index()];
+        let id = rt.next_memory_id;
+        rt.next_memory_id += 1;
+        rt.memory.push_back(ProduceRecord {
+            id,
+            topic,
+            key,
+            msg,
+        });
+        if !rt.linger_pending {
+            rt.linger_pending = true;
+            let linger = self.core.options.linger_us;
+            self.core.local(self.node, linger, Local::Linger);
+        }
+    }
+
+    /// Send an application message (an RPC request or reply).
+    pub fn send(&mut self, to: NodeId, msg: A::Msg) {
+        self.core.send(self.node, to, Packet::App(msg));
+    }
+
+    /// Fire `on_timer(tag)` on this node after `delay_us`, unless it crashes
+    /// first.
+    pub fn set_timer(&mut self, delay_us: u64, tag: u64) {
+        self.core.local(self.node, delay_us, Local::Timer(tag));
+    }
+
+    /// The application's random stream (retry jitter and the like).
+    pub fn random(&mut self) -> &mut Stream {
+        &mut self.core.streams.app
+    }
+
+    /// Fold a fact about this step into the trace digest.
+    pub fn fold(&mut self, word: u64) {
+        self.core.trace.fold(word);
+    }
+
+    /// Add a readable trace line (formatted only when a trace is kept).
+    pub fn trace(&mut self, f: impl FnOnce() -> String) {
+        self.core.trace.line(f);
+    }
+
+    pub fn tracing(&self) -> bool {
+        self.core.trace.is_recording()
+    }
+}
+
+/// Read-only access to the world after a step.
+pub struct View<'a, A: App> {
+    pub(crate) world: &'a World<A>,
+}
+
+impl<'a, A: App> View<'a, A> {
+    pub fn now_us(&self) -> u64 {
+        self.world.core.now_us
+    }
+
+    pub fn step(&self) -> u64 {
+        self.world.core.stats.steps
+    }
+
+    pub fn db(&self, node: NodeId) -> Option<&Database<A::State, A::Write, A::Msg>> {
+        self.world.dbs[node.index()].as_ref()
+    }
+
+    pub fn broker(&self) -> &Broker<A::Msg> {
+        &self.world.core.broker
+    }
+
+    pub fn node(&self, node: NodeId) -> &Node {
+        &self.world.core.nodes[node.index()]
+    }
+
+    /// Outbox rows not yet published, over all nodes.
+    pub fn outbox_backlog(&self) -> usize {
+        self.world
+            .dbs
+            .iter()
+            .flatten()
+            .map(|d| d.outbox_len())
+            .sum()
+    }
+
+    /// Records published directly and still only in a producer's memory.
+    pub fn memory_backlog(&self) -> usize {
+        self.world.core.runtime.iter().map(|r| r.memory.len()).sum()
+    }
+}

@@ -1,0 +1,240 @@
+//! A service's database: tables with local ACID transactions, and the outbox
+//! table that makes "state changed" and "event will be published" one commit.
+//!
+//! The kernel does not know the tables' types. A database holds a state `S`
+//! and applies writes `W` to it through a function given at construction, so
+//! the domain's tables plug in without the kernel naming them.
+//!
+//! Durability: committed state and outbox rows survive a crash; open
+//! transactions do not. A commit applies every write and appends every outbox
+//! row, or (when it fails) nothing.
+
+use std::collections::BTreeMap;
+
+use crate::broker::TopicId;
+
+/// A row of the outbox: an event committed with the state change that caused
+/// it, waiting for the relay to publish it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxRow<M> {
+    pub id: u64,
+    pub topic: TopicId,
+    pub key: u64,
+    pub msg: M,
+}
+
+/// An open transaction's staged writes and events.
+#[derive(Clone, Debug)]
+pub struct Txn<W, M> {
+    writes: Vec<W>,
+    events: Vec<(TopicId, u64, M)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TxnId(pub u64);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitError {
+    /// The transaction was not open (it was lost in a crash, or never begun).
+    NotOpen,
+}
+
+pub struct Database<S, W, M> {
+    state: S,
+    apply: fn(&mut S, &W),
+    /// Invariant: holds exactly the committed rows not yet marked sent, keyed
+    /// and so ordered by id.
+    outbox: BTreeMap<u64, OutboxRow<M>>,
+    next_row: u64,
+    /// Volatile: lost at a crash.
+    open: BTreeMap<TxnId, Txn<W, M>>,
+    next_txn: u64,
+    commits: u64,
+}
+
+impl<S, W, M> Database<S, W, M> {
+    pub fn new(state: S, apply: fn(&mut S, &W)) -> Self {
+        Database {
+            state,
+            apply,
+            outbox: BTreeMap::new(),
+            next_row: 1,
+            open: BTreeMap::new(),
+            next_txn: 1,
+            commits: 0,
+        }
+    }
+
+    /// The committed state.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    pub fn commits(&self) -> u64 {
+        self.commits
+    }
+
+    /// Commit a one-step transaction: all writes and all events, at once.
+    pub fn commit(&mut self, writes: &[W], events: impl IntoIterator<Item = (TopicId, u64, M)>) {
+        for w in writes {
+            (self.apply)(&mut self.state, w);
+        }
+        for (topic, key, msg) in events {
+            let id = self.next_row;
+            self.next_row += 1;
+            self.outbox.insert(
+                id,
+                OutboxRow {
+                    id,
+                    topic,
+                    key,
+                    msg,
+                },
+            );
+        }
+        self.commits += 1;
+    }
+
+    /// Start a transaction that spans several steps.
+    pub fn begin(&mut self) -> TxnId {
+        let id = TxnId(self.next_txn);
+        self.next_txn += 1;
+        self.open.insert(
+            id,
+            Txn {
+                writes: Vec::new(),
+                events: Vec::new(),
+            },
+        );
+        id
+    }
+
+    pub fn stage(&mut self, txn: TxnId, write: W) -> Result<(), CommitError> {
+        let t = self.open.get_mut(&txn).ok_or(CommitError::NotOpen)?;
+        t.writes.push(write);
+        Ok(())
+    }
+
+    pub fn stage_event(
+        &mut self,
+        txn: TxnId,
+        topic: TopicId,
+        key: u64,
+        msg: M,
+    ) -> Result<(), CommitError> {
+        let t = self.open.get_mut(&txn).ok_or(CommitError::NotOpen)?;
+        t.events.push((topic, key, msg));
+        Ok(())
+    }
+
+    pub fn commit_txn(&mut self, txn: TxnId) -> Result<(), CommitError> {
+        let t = self.open.remove(&txn).ok_or(CommitError::NotOpen)?;
+        self.commit(&t.writes, t.events);
+        Ok(())
+    }
+
+    pub fn abort(&mut self, txn: TxnId) {
+        self.open.remove(&txn);
+    }
+
+    /// The node crashed: open transactions vanish, committed data stays.
+    pub fn crash(&mut self) {
+        self.open.clear();
+    }
+
+    /// Pending outbox rows, oldest first.
+    pub fn outbox(&self) -> impl Iterator<Item = &OutboxRow<M>> {
+        self.outbox.values()
+    }
+
+    /// Pending rows with an id above `after`, oldest first.
+    pub fn outbox_after(&self, after: u64) -> impl Iterator<Item = &OutboxRow<M>> {
+        self.outbox.range(after + 1..).map(|(_, r)| r)
+    }
+
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Mark a row sent (it is removed). False if it was already marked.
+    pub fn mark_sent(&mut self, row: u64) -> bool {
+        self.outbox.remove(&row).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    type Kv = BTreeMap<u8, i64>;
+    fn add(s: &mut Kv, w: &(u8, i64)) {
+        *s.entry(w.0).or_default() += w.1;
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Begin,
+        Stage(usize, u8, i64),
+        Commit(usize),
+        Abort(usize),
+        Crash,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            2 => Just(Op::Begin),
+            5 => (0usize..4, 0u8..4, -5i64..5).prop_map(|(t, k, d)| Op::Stage(t, k, d)),
+            3 => (0usize..4).prop_map(Op::Commit),
+            1 => (0usize..4).prop_map(Op::Abort),
+            1 => Just(Op::Crash),
+        ]
+    }
+
+    proptest! {
+        /// A commit is all-or-nothing across crashes: the state is always the
+        /// sum of exactly the transactions that committed, each in full.
+        #[test]
+        fn commits_are_all_or_nothing_across_crashes(ops in proptest::collection::vec(op(), 0..80)) {
+            let mut db: Database<Kv, (u8, i64), u32> = Database::new(Kv::new(), add);
+            let mut model = Kv::new();
+            let mut open: Vec<(TxnId, Vec<(u8, i64)>)> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Begin => open.push((db.begin(), Vec::new())),
+                    Op::Stage(i, k, d) => if let Some((t, ws)) = open.get_mut(i) {
+                        db.stage(*t, (k, d)).expect("open transaction accepts writes");
+                        ws.push((k, d));
+                    },
+                    Op::Commit(i) => if i < open.len() {
+                        let (t, ws) = open.remove(i);
+                        db.commit_txn(t).expect("open transaction commits");
+                        ws.iter().for_each(|w| add(&mut model, w));
+                    },
+                    Op::Abort(i) => if i < open.len() {
+                        db.abort(open.remove(i).0);
+                    },
+                    Op::Crash => {
+                        db.crash();
+                        for (t, _) in open.drain(..) {
+                            prop_assert_eq!(db.commit_txn(t), Err(CommitError::NotOpen));
+                        }
+                    }
+                }
+                prop_assert_eq!(db.state(), &model);
+            }
+        }
+    }
+
+    #[test]
+    fn outbox_rows_commit_with_state_and_leave_when_sent() {
+        let mut db: Database<Kv, (u8, i64), &str> = Database::new(Kv::new(), add);
+        db.commit(&[(1, 5)], [(TopicId(0), 9, "a"), (TopicId(0), 9, "b")]);
+        assert_eq!(db.outbox().map(|r| r.msg).collect::<Vec<_>>(), ["a", "b"]);
+        db.crash();
+        assert_eq!(db.outbox_len(), 2, "committed rows survive a crash");
+        assert!(db.mark_sent(1));
+        assert!(!db.mark_sent(1));
+        assert_eq!(db.outbox_after(0).map(|r| r.id).collect::<Vec<_>>(), [2]);
+    }
+}

@@ -1,0 +1,174 @@
+//! Faults as data. Every fault decision a run takes is a [`FaultRecord`]: the
+//! scheduled ones (crashes, restarts, partitions) are drawn from the fault
+//! stream before the run starts, the per-message ones (drop, duplicate, delay)
+//! when a message is sent. The list is the run's fault plan: it is printed,
+//! saved with a failure, and is what a shrinker switches off piece by piece.
+
+use serde::{Deserialize, Serialize};
+
+use crate::node::NodeId;
+use crate::seed::Stream;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Fault {
+    /// The network lost a message.
+    Drop {
+        from: NodeId,
+        to: NodeId,
+    },
+    /// The network delivered a message twice.
+    Duplicate {
+        from: NodeId,
+        to: NodeId,
+    },
+    /// The network held a message back, so later ones overtake it.
+    Delay {
+        from: NodeId,
+        to: NodeId,
+        extra_us: u64,
+    },
+    /// A node lost its volatile state and timers.
+    Crash {
+        node: NodeId,
+    },
+    /// A crashed node came back and rebuilt itself from its database.
+    Restart {
+        node: NodeId,
+    },
+    /// Messages between `a` and `b` are lost, both ways, until healed.
+    Partition {
+        a: NodeId,
+        b: NodeId,
+    },
+    Heal {
+        a: NodeId,
+        b: NodeId,
+    },
+    /// The consumer group of `node` rebalanced: its fetch positions fall back
+    /// to the committed offsets, so consumed but uncommitted records return.
+    Rebalance {
+        node: NodeId,
+    },
+}
+
+impl Fault {
+    /// A short kebab-case name, as `sagasim list faults` shows it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Drop { .. } => "drop",
+            Fault::Duplicate { .. } => "duplicate",
+            Fault::Delay { .. } => "delay",
+            Fault::Crash { .. } => "crash",
+            Fault::Restart { .. } => "restart",
+            Fault::Partition { .. } => "partition",
+            Fault::Heal { .. } => "heal",
+            Fault::Rebalance { .. } => "rebalance",
+        }
+    }
+}
+
+/// One fault decision: what, when, and at which step it was taken (for
+/// scheduled faults, step 0: they are decided before the run starts).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultRecord {
+    pub step: u64,
+    pub time_us: u64,
+    #[serde(flatten)]
+    pub fault: Fault,
+}
+
+/// What the scheduled-fault draw may produce. Ranges are inclusive.
+#[derive(Clone, Debug, Default)]
+pub struct ScheduleOptions {
+    pub crashes: (u64, u64),
+    pub crash_at_us: (u64, u64),
+    pub restart_after_us: (u64, u64),
+    /// Nodes that may crash.
+    pub crash_targets: Vec<NodeId>,
+    pub partitions: (u64, u64),
+    pub partition_at_us: (u64, u64),
+    pub partition_for_us: (u64, u64),
+    /// Pairs that may be cut off from each other.
+    pub partition_targets: Vec<(NodeId, NodeId)>,
+    pub rebalances: (u64, u64),
+    pub rebalance_at_us: (u64, u64),
+    pub rebalance_targets: Vec<NodeId>,
+}
+
+/// Draw the scheduled faults of a run, in time order. A crash always comes
+/// with its restart, and a partition with its heal, so the fault phase never
+/// leaves a node down for the heal phase to discover.
+pub fn draw_schedule(opts: &ScheduleOptions, s: &mut Stream) -> Vec<FaultRecord> {
+    let mut out = Vec::new();
+    let at = |time_us, fault| FaultRecord {
+        step: 0,
+        time_us,
+        fault,
+    };
+    if !opts.crash_targets.is_empty() {
+        for _ in 0..s.range(opts.crashes.0, opts.crashes.1) {
+            let node = opts.crash_targets[s.range(0, opts.crash_targets.len() as u64 - 1) as usize];
+            let t = s.range(opts.crash_at_us.0, opts.crash_at_us.1);
+            let back = t + s
+                .range(opts.restart_after_us.0, opts.restart_after_us.1)
+                .max(1);
+            out.push(at(t, Fault::Crash { node }));
+            out.push(at(back, Fault::Restart { node }));
+        }
+    }
+    if !opts.partition_targets.is_empty() {
+        for _ in 0..s.range(opts.partitions.0, opts.partitions.1) {
+            let i = s.range(0, opts.partition_targets.len() as u64 - 1) as usize;
+            let (a, b) = opts.partition_targets[i];
+            let t = s.range(opts.partition_at_us.0, opts.partition_at_us.1);
+            let end = t + s
+                .range(opts.partition_for_us.0, opts.partition_for_us.1)
+                .max(1);
+            out.push(at(t, Fault::Partition { a, b }));
+            out.push(at(end, Fault::Heal { a, b }));
+        }
+    }
+    if !opts.rebalance_targets.is_empty() {
+        for _ in 0..s.range(opts.rebalances.0, opts.rebalances.1) {
+            let i = s.range(0, opts.rebalance_targets.len() as u64 - 1) as usize;
+            let node = opts.rebalance_targets[i];
+            let t = s.range(opts.rebalance_at_us.0, opts.rebalance_at_us.1);
+            out.push(at(t, Fault::Rebalance { node }));
+        }
+    }
+    // Stable sort: equal times keep draw order, which is itself seeded.
+    out.sort_by_key(|r| r.time_us);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seed::Purpose;
+
+    #[test]
+    fn every_crash_is_followed_by_its_restart() {
+        let opts = ScheduleOptions {
+            crashes: (1, 3),
+            crash_at_us: (0, 1000),
+            restart_after_us: (10, 50),
+            crash_targets: vec![NodeId(1), NodeId(2)],
+            ..Default::default()
+        };
+        for seed in 0..50 {
+            let plan = draw_schedule(&opts, &mut Stream::new(seed, Purpose::Faults));
+            let crashes = plan
+                .iter()
+                .filter(|r| matches!(r.fault, Fault::Crash { .. }))
+                .count();
+            let restarts = plan
+                .iter()
+                .filter(|r| matches!(r.fault, Fault::Restart { .. }))
+                .count();
+            assert!((1..=3).contains(&crashes));
+            assert_eq!(crashes, restarts);
+            assert!(plan.windows(2).all(|w| w[0].time_us <= w[1].time_us));
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Nodes: the simulated machines. A node is up or down; every crash starts a
+//! new incarnation, and anything addressed to an older incarnation (a timer, a
+//! local step) is discarded, which is how a crash loses volatile state.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+pub struct NodeId(pub u16);
+
+impl NodeId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// What a node is, which decides what the kernel does for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A service with a database, an outbox relay and broker consumers.
+    Service,
+    /// A client outside the system: never crashes, has no database.
+    Client,
+    /// The broker.
+    Broker,
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub name: String,
+    pub role: Role,
+    pub up: bool,
+    /// Bumped at every crash. Invariant: a node's timers carry the
+    /// incarnation that set them and fire only if it is still current.
+    pub incarnation: u32,
+    pub crashes: u32,
+}
+
+impl Node {
+    pub fn new(name: &str, role: Role) -> Node {
+        Node {
+            name: name.to_string(),
+            role,
+            up: true,
+            incarnation: 0,
+            crashes: 0,
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Producers: the outbox relay, which publishes committed outbox rows, and
+//! the in-memory producer a dual write uses. One batch is in flight per
+//! producer, so a producer's records reach the log in order; an unanswered
+//! batch is sent again after the produce timeout.
+//!
+//! A row is marked sent only when the broker's acknowledgement arrives, as a
+//! step of its own. A node that crashes after the broker appended a batch but
+//! before the acknowledgement arrived resumes from its outbox and publishes the
+//! batch again: consumers see it twice, which is what their inbox is for.
+
+use crate::app::App;
+use crate::node::NodeId;
+use crate::world::{Local, Packet, ProduceRecord, Source, World};
+
+impl<A: App> World<A> {
+    /// Send the producer's next batch, if it has none in flight.
+    pub(crate) fn kick(&mut self, node: NodeId, source: Source) {
+        let core = &mut self.core;
+        let max = core.options.produce_batch_max;
+        let rt = &mut core.runtime[node.index()];
+        let producer = match source {
+            Source::Outbox => &mut rt.relay,
+            Source::Memory => &mut rt.direct,
+        };
+        if producer.inflight.is_some() {
+            return;
+        }
+        let records: Vec<ProduceRecord<A::Msg>> = match source {
+            Source::Outbox => match &self.dbs[node.index()] {
+                Some(db) => db
+                    .outbox()
+                    .take(max)
+                    .map(|r| ProduceRecord {
+                        id: r.id,
+                        topic: r.topic,
+                        key: r.key,
+                        msg: r.msg.clone(),
+                    })
+                    .collect(),
+                None => return,
+            },
+            Source::Memory => rt.memory.iter().take(max).cloned().collect(),
+        };
+        if records.is_empty() {
+            return;
+        }
+        producer.seq += 1;
+        let seq = producer.seq;
+        producer.inflight = Some(seq);
+        let broker = core.broker_node;
+        core.send(
+            node,
+            broker,
+            Packet::Produce {
+                source,
+                seq,
+                records,
+            },
+        );
+        let timeout = core.options.produce_timeout_us;
+        core.local(node, timeout, Local::ProduceTimeout { source, seq });
+    }
+
+    /// The broker acknowledged a batch: mark its records sent (even a late
+    /// acknowledgement of an older batch: those records are in the log).
+    pub(crate) fn producer_ack(&mut self, node: NodeId, source: Source, seq: u64, ids: &[u64]) {
+        let rt = &mut self.core.runtime[node.index()];
+        match source {
+            Source::Outbox => {
+                let db = self.dbs[node.index()]
+                    .as_mut()
+                    .expect("an outbox lives in a database");
+                for &id in ids {
+                    db.mark_sent(id);
+                }
+            }
+            Source::Memory => rt.memory.retain(|r| !ids.contains(&r.id)),
+        }
+        let producer = match source {
+            Source::Outbox => &mut rt.relay,
+            Source::Memory => &mut rt.direct,
+        };
+        if producer.inflight == Some(seq) {
+            producer.inflight = None;
+            self.kick(node, source);
+        }
+    }
+
+    pub(crate) fn producer_timeout(&mut self, node: NodeId, source: Source, seq: u64) {
+        let rt = &mut self.core.runtime[node.index()];
+        let producer = match source {
+            Source::Outbox => &mut rt.relay,
+            Source::Memory => &mut rt.direct,
+        };
+        if producer.inflight == Some(seq) {
+            producer.inflight = None;
+            self.kick(node, source);
+        }
+    }
+
+    /// A packet reached the broker.
+    pub(crate) fn broker_receives(&mut self, from: NodeId, packet: Packet<A::Msg>) {
+        let core = &mut self.core;
+        match packet {
+            Packet::Produce {
+                source,
+                seq,
+                records,
+            } => {
+                let mut ids = Vec::with_capacity(records.len());
+                for r in records {
+                    core.stats.publishes += 1;
+                    ids.push(r.id);
+                    let (_, _, subscribers) = core.broker.append(r.topic, r.key, r.msg);
+                    // Subscriber lists are tiny; copying avoids holding a
+                    // borrow of the broker across `pump`.
+                    let subs: smallvec_lite::Subs = subscribers.into();
+                    for s in subs.iter() {
+                        core.pump(s);
+                    }
+                }
+                core.send(
+                    core.broker_node,
+                    from,
+                    Packet::ProduceAck { source, seq, ids },
+                );
+            }
+            Packet::Commit {
+                stream,
+                generation,
+                offset,
+            } => {
+                if core.broker.commit(stream, generation, offset) {
+                    core.pump(stream);
+                }
+            }
+            Packet::App(_) | Packet::ProduceAck { .. } | Packet::Deliver(_) => {
+                unreachable!("the broker receives only produce and commit requests")
+            }
+        }
+    }
+}
+
+/// A fixed-capacity copy of a subscriber list, so the hot path does not
+/// allocate for the common case of a handful of subscribers.
+mod smallvec_lite {
+    use crate::broker::StreamId;
+
+    pub struct Subs {
+        inline: [StreamId; 8],
+        len: usize,
+        spill: Vec<StreamId>,
+    }
+
+    impl From<&[StreamId]> for Subs {
+        fn from(s: &[StreamId]) -> Subs {
+            let mut inline = [StreamId(0); 8];
+            if s.len() <= 8 {
+                inline[..s.len()].copy_from_slice(s);
+                Subs {
+                    inline,
+                    len: s.len(),
+                    spill: Vec::new(),
+                }
+            } else {
+                Subs {
+                    inline,
+                    len: 0,
+                    spill: s.to_vec(),
+                }
+            }
+        }
+    }
+
+    impl Subs {
+        pub fn iter(&self) -> impl Iterator<Item = StreamId> + '_ {
+            self.inline[..self.len]
+                .iter()
+                .chain(self.spill.iter())
+                .copied()
+        }
+    }
+}

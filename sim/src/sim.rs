@@ -1,0 +1,474 @@
+//! The handle a harness drives: build the world, start it, and run the two
+//! phases of a run. First the fault phase, with every per-step invariant
+//! checked; then the heal phase: faults stop, crashed nodes restart,
+//! partitions heal, and the system has a bounded budget of simulated time to
+//! settle before the end-of-run checks are judged.
+
+use crate::app::App;
+use crate::broker::{StreamId, TopicId};
+use crate::cx::{Cx, View};
+use crate::db::Database;
+use crate::fault::{Fault, FaultRecord};
+use crate::net::Network;
+use crate::node::{Node, NodeId, Role};
+use crate::trace::stable_hash;
+use crate::world::{ConsumerSide, Core, Event, KernelOptions, Runtime, Stats, World};
+
+/// The time and step limits of a run.
+#[derive(Clone, Copy, Debug)]
+pub struct Phases {
+    /// Faults happen only before this time.
+    pub fault_phase_us: u64,
+    /// After the fault phase, the system must settle within this long.
+    pub heal_budget_us: u64,
+    /// A run taking more steps than this is a liveness failure.
+    pub step_budget: u64,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// Everything finished after the faults healed.
+    Settled,
+    /// The heal budget ran out before everything finished.
+    Deadline,
+    /// Nothing was left to do, yet the system had not settled.
+    Stalled,
+    /// An invariant was violated.
+    Violation,
+    /// The step budget ran out.
+    StepBudget,
+}
+
+#[derive(Debug)]
+pub struct Outcome<V> {
+    pub end: End,
+    pub violation: Option<V>,
+    pub digest: u64,
+    pub time_us: u64,
+    pub heal_at_us: u64,
+    pub stats: Stats,
+    pub faults: Vec<FaultRecord>,
+    pub trace: Vec<String>,
+}
+
+pub struct Sim<A: App> {
+    pub app: A,
+    pub world: World<A>,
+    healed: bool,
+}
+
+type Db<A> = Database<<A as App>::State, <A as App>::Write, <A as App>::Msg>;
+
+impl<A: App> Sim<A> {
+    pub fn new(app: A, seed: u64, options: KernelOptions) -> Sim<A> {
+        let world = World {
+            core: Core::new(seed, options),
+            dbs: Vec::new(),
+            vols: Vec::new(),
+        };
+        Sim {
+            app,
+            world,
+            healed: false,
+        }
+    }
+
+    pub fn add_node(&mut self, name: &str, role: Role, db: Option<Db<A>>) -> NodeId {
+        let core = &mut self.world.core;
+        let id = NodeId(core.nodes.len() as u16);
+        core.nodes.push(Node::new(name, role));
+        core.runtime.push(Runtime::default());
+        if role == Role::Broker {
+            core.broker_node = id;
+        }
+        self.world.dbs.push(db);
+        self.world.vols.push(None);
+        id
+    }
+
+    pub fn create_topic(&mut self, name: &str) -> TopicId {
+        self.world.core.broker.create_topic(name)
+    }
+
+    pub fn subscribe(&mut self, member: NodeId, topic: TopicId) -> Vec<StreamId> {
+        let ids = self.world.core.broker.subscribe(member, topic);
+        let consumers = &mut self.world.core.consumers;
+        consumers.resize_with(consumers.len() + ids.len(), ConsumerSide::default);
+        ids
+    }
+
+    /// Scheduled faults (from [`crate::fault::draw_schedule`]), applied when
+    /// their time comes during the fault phase.
+    pub fn schedule_faults(&mut self, plan: Vec<FaultRecord>) {
+        let core = &mut self.world.core;
+        for r in plan {
+            let i = core.scheduled.len();
+            let t = r.time_us;
+            core.scheduled.push(r);
+            core.push(t, Event::Fault(i));
+        }
+    }
+
+    /// Boot every node. Call once, after adding nodes, topics and
+    /// subscriptions.
+    pub fn start(&mut self) {
+        let n = self.world.core.nodes.len();
+        self.world.core.net = Network::new(self.world.core.options.net.clone(), n);
+        for i in 0..n {
+            self.boot(NodeId(i as u16));
+        }
+    }
+
+    fn boot(&mut self, node: NodeId) {
+        if self.world.core.role(node) == Role::Broker {
+            return;
+        }
+        let vol = self.app.boot(&mut self.world.cx(node));
+        self.world.vols[node.index()] = Some(vol);
+        self.world.kick(node, crate::world::Source::Outbox);
+    }
+
+    pub fn view(&self) -> View<'_, A> {
+        View { world: &self.world }
+    }
+
+    pub fn now_us(&self) -> u64 {
+        self.world.core.now_us
+    }
+
+    /// Take one step. Returns a violation if the step broke an invariant, and
+    /// `None` as well when there was nothing to do.
+    pub fn step(&mut self) -> Option<A::Violation> {
+        let (t, ev) = self.world.core.queue.pop()?;
+        debug_assert!(t >= self.world.core.now_us, "time never runs backwards");
+        self.world.core.now_us = t;
+        self.world.core.stats.steps += 1;
+        self.fold_event(&ev);
+        self.dispatch(ev);
+        self.app.after_step(&View { world: &self.world })
+    }
+
+    fn fold_event(&mut self, ev: &Event<A::Msg>) {
+        let core = &mut self.world.core;
+        core.trace.fold(core.now_us);
+        let word = match ev {
+            Event::Packet { from, to, packet } => stable_hash(&(0u8, from, to, packet)),
+            Event::Local {
+                node,
+                incarnation,
+                local,
+            } => stable_hash(&(1u8, node, incarnation, local)),
+            Event::FetchTimeout { stream, seq } => stable_hash(&(2u8, stream, seq)),
+            Event::Fault(i) => stable_hash(&(3u8, i)),
+        };
+        core.trace.fold(word);
+        if core.trace.is_recording() {
+            let (step, now) = (core.stats.steps, core.now_us);
+            let names = &core.nodes;
+            let line = match ev {
+                Event::Packet { from, to, packet } => format!(
+                    "{:>7} {:>10}us {} -> {}: {packet:?}",
+                    step,
+                    now,
+                    names[from.index()].name,
+                    names[to.index()].name
+                ),
+                Event::Local { node, local, .. } => {
+                    format!(
+                        "{:>7} {:>10}us {}: {local:?}",
+                        step,
+                        now,
+                        names[node.index()].name
+                    )
+                }
+                Event::FetchTimeout { stream, seq } => {
+                    format!(
+                        "{:>7} {:>10}us broker: fetch timeout {stream:?} #{seq}",
+                        step, now
+                    )
+                }
+                Event::Fault(i) => format!("{:>7} {:>10}us fault #{i}", step, now),
+            };
+            core.trace.line(|| line);
+        }
+    }
+
+    fn dispatch(&mut self, ev: Event<A::Msg>) {
+        match ev {
+            Event::Packet { from, to, packet } => {
+                let core = &mut self.world.core;
+                if !core.nodes[to.index()].up || core.net.is_cut(from, to) {
+                    return;
+                }
+                core.stats.packets_delivered += 1;
+                if to == core.broker_node {
+                    self.world.broker_receives(from, packet);
+                } else {
+                    self.node_receives(to, from, packet);
+                }
+            }
+            Event::Local {
+                node,
+                incarnation,
+                local,
+            } => {
+                let n = &self.world.core.nodes[node.index()];
+                if n.up && n.incarnation == incarnation {
+                    self.local_step(node, local);
+                }
+            }
+            Event::FetchTimeout { stream, seq } => {
+                if self.world.core.broker.fetch_timeout(stream, seq) {
+                    self.world.core.pump(stream);
+                }
+            }
+            Event::Fault(i) => {
+                if !self.healed {
+                    let fault = self.world.core.scheduled[i].fault.clone();
+                    self.apply_fault(fault);
+                }
+            }
+        }
+    }
+
+    /// Run `f` on a node's application code with its volatile state.
+    pub(crate) fn with_node(
+        &mut self,
+        node: NodeId,
+        f: impl FnOnce(&mut A, &mut A::Volatile, &mut Cx<'_, A>),
+    ) {
+        let mut vol = self.world.vols[node.index()]
+            .take()
+            .expect("an up node has volatile state");
+        let committed = {
+            let mut cx = self.world.cx(node);
+            f(&mut self.app, &mut vol, &mut cx);
+            cx.committed
+        };
+        self.world.vols[node.index()] = Some(vol);
+        if committed {
+            self.world.kick(node, crate::world::Source::Outbox);
+        }
+    }
+
+    /// Apply a fault now, and record it.
+    pub fn apply_fault(&mut self, fault: Fault) {
+        let core = &mut self.world.core;
+        match fault {
+            Fault::Crash { node } => {
+                if !core.nodes[node.index()].up {
+                    return;
+                }
+                core.record_fault(fault);
+                self.crash(node);
+            }
+            Fault::Restart { node } => {
+                if core.nodes[node.index()].up {
+                    return;
+                }
+                core.record_fault(fault);
+                self.restart(node);
+            }
+            Fault::Partition { a, b } => {
+                core.net.partition(a, b);
+                core.record_fault(fault);
+            }
+            Fault::Heal { a, b } => {
+                core.net.heal(a, b);
+                core.record_fault(fault);
+            }
+            Fault::Rebalance { node } => {
+                core.record_fault(fault);
+                for s in core.broker.reset_member(node) {
+                    core.pump(s);
+                }
+            }
+            Fault::Drop { .. } | Fault::Duplicate { .. } | Fault::Delay { .. } => {
+                unreachable!("message faults are decided when a message is sent")
+            }
+        }
+    }
+
+    fn crash(&mut self, node: NodeId) {
+        let core = &mut self.world.core;
+        let n = &mut core.nodes[node.index()];
+        n.up = false;
+        n.incarnation += 1;
+        n.crashes += 1;
+        core.runtime[node.index()] = Runtime::default();
+        for (i, s) in core.broker.streams().iter().enumerate() {
+            if s.member == node {
+                core.consumers[i] = ConsumerSide::default();
+            }
+        }
+        self.world.vols[node.index()] = None;
+        if let Some(db) = &mut self.world.dbs[node.index()] {
+            db.crash();
+        }
+    }
+
+    fn restart(&mut self, node: NodeId) {
+        self.world.core.nodes[node.index()].up = true;
+        self.boot(node);
+        let core = &mut self.world.core;
+        for s in core.broker.reset_member(node) {
+            core.pump(s);
+        }
+    }
+
+    /// End the fault phase: no more message faults, every partition healed,
+    /// every crashed node restarted.
+    pub fn heal(&mut self) {
+        self.healed = true;
+        self.world.core.net.faults_on = false;
+        self.world.core.net.heal_all();
+        for i in 0..self.world.core.nodes.len() {
+            if !self.world.core.nodes[i].up {
+                self.apply_fault(Fault::Restart {
+                    node: NodeId(i as u16),
+                });
+            }
+        }
+    }
+
+    /// The kernel's part of quiescence plus the application's.
+    pub fn settled(&self) -> bool {
+        let core = &self.world.core;
+        self.app.is_settled()
+            && core.broker.lag() == 0
+            && core.nodes.iter().all(|n| n.up)
+            && core.runtime.iter().all(|r| r.memory.is_empty())
+            && self.world.dbs.iter().flatten().all(|d| d.outbox_len() == 0)
+    }
+
+    /// Run both phases to the end.
+    pub fn run(mut self, phases: Phases) -> (Outcome<A::Violation>, A) {
+        let mut end = self.run_fault_phase(&phases);
+        let heal_at_us = phases.fault_phase_us.max(self.world.core.now_us);
+        let mut violation = None;
+        if let Err((e, v)) = end {
+            violation = v;
+            end = Err((e, None));
+        } else {
+            self.world.core.now_us = heal_at_us;
+            self.heal();
+            end = self.run_heal_phase(&phases, heal_at_us);
+            if let Err((e, v)) = end {
+                violation = v;
+                end = Err((e, None));
+            }
+        }
+        let mut end = match end {
+            Ok(e) | Err((e, _)) => e,
+        };
+        if violation.is_none() && end != End::StepBudget {
+            let settled = end == End::Settled;
+            violation = self.app.at_end(&View { world: &self.world }, settled);
+            if violation.is_some() {
+                end = End::Violation;
+            }
+        }
+        let core = &mut self.world.core;
+        let outcome = Outcome {
+            end,
+            violation,
+            digest: core.trace.digest(),
+            time_us: core.now_us,
+            heal_at_us,
+            stats: core.stats,
+            faults: std::mem::take(&mut core.faults),
+            trace: core.trace.take_lines(),
+        };
+        (outcome, self.app)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn run_fault_phase(&mut self, p: &Phases) -> Result<End, (End, Option<A::Violation>)> {
+        while let Some(t) = self.world.core.queue.peek_time() {
+            if t >= p.fault_phase_us {
+                break;
+            }
+            if self.world.core.stats.steps >= p.step_budget {
+                return Err((End::StepBudget, None));
+            }
+            if let Some(v) = self.step() {
+                return Err((End::Violation, Some(v)));
+            }
+        }
+        Ok(End::Settled)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn run_heal_phase(
+        &mut self,
+        p: &Phases,
+        heal_at_us: u64,
+    ) -> Result<End, (End, Option<A::Violation>)> {
+        let deadline = heal_at_us + p.heal_budget_us;
+        loop {
+            if self.settled() {
+                return Ok(End::Settled);
+            }
+            match self.world.core.queue.peek_time() {
+                None => return Ok(End::Stalled),
+                Some(t) if t > deadline => return Ok(End::Deadline),
+                Some(_) => {}
+            }
+            if self.world.core.stats.steps >= p.step_budget {
+                return Err((End::StepBudget, None));
+            }
+            if let Some(v) = self.step() {
+                return Err((End::Violation, Some(v)));
+            }
+        }
+    }
+}
+
+impl<A: App> Sim<A> {
+    fn node_receives(&mut self, to: NodeId, from: NodeId, packet: crate::world::Packet<A::Msg>) {
+        use crate::world::Packet;
+        match packet {
+            Packet::App(msg) => {
+                self.with_node(to, |app, vol, cx| app.on_message(vol, cx, from, msg))
+            }
+            Packet::ProduceAck { source, seq, ids } => {
+                self.world.producer_ack(to, source, seq, &ids)
+            }
+            Packet::Deliver(batch) => self.world.consumer_receives(to, batch),
+            Packet::Produce { .. } | Packet::Commit { .. } => {
+                unreachable!("only the broker receives produce and commit requests")
+            }
+        }
+    }
+
+    fn local_step(&mut self, node: NodeId, local: crate::world::Local) {
+        use crate::world::Local;
+        match local {
+            Local::Timer(tag) => self.with_node(node, |app, vol, cx| app.on_timer(vol, cx, tag)),
+            Local::Process { stream, generation } => self.process_next(node, stream, generation),
+            Local::CommitOffset {
+                stream,
+                generation,
+                offset,
+            } => {
+                let core = &mut self.world.core;
+                let to = core.broker_node;
+                core.send(
+                    node,
+                    to,
+                    crate::world::Packet::Commit {
+                        stream,
+                        generation,
+                        offset,
+                    },
+                );
+            }
+            Local::ProduceTimeout { source, seq } => self.world.producer_timeout(node, source, seq),
+            Local::Linger => {
+                self.world.core.runtime[node.index()].linger_pending = false;
+                self.world.kick(node, crate::world::Source::Memory);
+            }
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! All simulated state of one run, and what one step does to it.
+//!
+//! A step takes the next event off the queue and applies it: a packet reaches
+//! a node (the broker, a consumer, an RPC handler), a node-local step runs (a
+//! timer, the next record of a batch, an offset commit, a producer retry), or
+//! a scheduled fault strikes. Work that can fail independently is split into
+//! separate steps so that a crash can fall between any two of them.
+
+use std::collections::VecDeque;
+
+use crate::app::App;
+use crate::broker::{Batch, Broker, BrokerOptions, StreamId, TopicId};
+use crate::db::Database;
+use crate::fault::{Fault, FaultRecord};
+use crate::net::{NetOptions, Network};
+use crate::node::{Node, NodeId, Role};
+use crate::queue::EventQueue;
+use crate::seed::Streams;
+use crate::trace::Trace;
+
+/// Kernel settings; field names carry their unit last.
+#[derive(Clone, Debug)]
+pub struct KernelOptions {
+    pub net: NetOptions,
+    pub broker: BrokerOptions,
+    /// A produce request unanswered this long is sent again.
+    pub produce_timeout_us: u64,
+    pub produce_batch_max: usize,
+    /// How long a consumer's handler takes per record.
+    pub handler_us: u64,
+    /// Delay between the last record of a batch and its offset commit.
+    pub commit_delay_us: u64,
+    /// How long a direct (non-outbox) publish waits in the producer's memory.
+    pub linger_us: u64,
+    /// Keep readable trace lines.
+    pub trace_lines: bool,
+    /// Keep the broker's operation history.
+    pub broker_history: bool,
+}
+
+impl Default for KernelOptions {
+    fn default() -> Self {
+        KernelOptions {
+            net: NetOptions::default(),
+            broker: BrokerOptions::default(),
+            produce_timeout_us: 100_000,
+            produce_batch_max: 16,
+            handler_us: 200,
+            commit_delay_us: 500,
+            linger_us: 2_000,
+            trace_lines: false,
+            broker_history: false,
+        }
+    }
+}
+
+/// Where a producer's records come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The node's outbox table: durable, resumes after a crash.
+    Outbox,
+    /// The producer's memory (a direct publish after commit): lost at a crash.
+    Memory,
+}
+
+#[derive(Clone, Debug, Hash)]
+pub struct ProduceRecord<M> {
+    pub id: u64,
+    pub topic: TopicId,
+    pub key: u64,
+    pub msg: M,
+}
+
+/// What travels between nodes.
+#[derive(Clone, Debug, Hash)]
+pub enum Packet<M> {
+    App(M),
+    Produce {
+        source: Source,
+        seq: u64,
+        records: Vec<ProduceRecord<M>>,
+    },
+    ProduceAck {
+        source: Source,
+        seq: u64,
+        ids: Vec<u64>,
+    },
+    Deliver(Batch<M>),
+    Commit {
+        stream: StreamId,
+        generation: u32,
+        offset: u64,
+    },
+}
+
+/// A step a node takes by itself. It carries the incarnation that scheduled
+/// it and is dropped if the node has crashed since.
+#[derive(Clone, Debug, Hash)]
+pub enum Local {
+    Timer(u64),
+    Process {
+        stream: StreamId,
+        generation: u32,
+    },
+    CommitOffset {
+        stream: StreamId,
+        generation: u32,
+        offset: u64,
+    },
+    ProduceTimeout {
+        source: Source,
+        seq: u64,
+    },
+    Linger,
+}
+
+#[derive(Clone, Debug)]
+pub enum Event<M> {
+    Packet {
+        from: NodeId,
+        to: NodeId,
+        packet: Packet<M>,
+    },
+    Local {
+        node: NodeId,
+        incarnation: u32,
+        local: Local,
+    },
+    FetchTimeout {
+        stream: StreamId,
+        seq: u64,
+    },
+    /// Index into the scheduled fault list.
+    Fault(usize),
+}
+
+/// A producer's volatile state.
+#[derive(Clone, Debug, Default)]
+pub struct Producer {
+    pub seq: u64,
+    /// The batch in flight, by sequence number.
+    pub inflight: Option<u64>,
+}
+
+/// A node's kernel-side volatile state: its producers and, for the direct
+/// publishes of a planted dual-write bug, the records still in memory.
+#[derive(Clone, Debug)]
+pub struct Runtime<M> {
+    pub relay: Producer,
+    pub direct: Producer,
+    pub memory: VecDeque<ProduceRecord<M>>,
+    pub next_memory_id: u64,
+    pub linger_pending: bool,
+}
+
+impl<M> Default for Runtime<M> {
+    fn default() -> Self {
+        Runtime {
+            relay: Producer::default(),
+            direct: Producer::default(),
+            memory: VecDeque::new(),
+            next_memory_id: 1,
+            linger_pending: false,
+        }
+    }
+}
+
+/// A consumer's volatile view of one stream.
+#[derive(Clone, Debug)]
+pub struct ConsumerSide<M> {
+    /// The session this consumer follows, and the next offset it expects;
+    /// `None` before the first delivery and after a crash.
+    pub session: Option<(u32, u64)>,
+    pub queue: VecDeque<(u64, M)>,
+}
+
+impl<M> Default for ConsumerSide<M> {
+    fn default() -> Self {
+        ConsumerSide {
+            session: None,
+            queue: VecDeque::new(),
+        }
+    }
+}
+
+/// Counters a run reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub steps: u64,
+    pub packets_sent: u64,
+    pub packets_delivered: u64,
+    pub records_handled: u64,
+    pub publishes: u64,
+}
+
+/// Everything but the nodes' application state: split out so that a callback
+/// can borrow the node's volatile state and the rest of the world at once.
+pub struct Core<M> {
+    pub options: KernelOptions,
+    pub now_us: u64,
+    pub queue: EventQueue<Event<M>>,
+    pub streams: Streams,
+    pub net: Network,
+    pub broker: Broker<M>,
+    pub broker_node: NodeId,
+    pub nodes: Vec<Node>,
+    pub runtime: Vec<Runtime<M>>,
+    pub consumers: Vec<ConsumerSide<M>>,
+    pub trace: Trace,
+    /// Every fault decision, in the order taken.
+    pub faults: Vec<FaultRecord>,
+    /// Scheduled faults, by the index their events carry.
+    pub scheduled: Vec<FaultRecord>,
+    pub stats: Stats,
+}
+
+pub struct World<A: App> {
+    pub core: Core<A::Msg>,
+    pub dbs: Vec<Option<Database<A::State, A::Write, A::Msg>>>,
+    pub vols: Vec<Option<A::Volatile>>,
+}
+
+impl<A: App> World<A> {
+    /// The context for running application code on `node`.
+    pub(crate) fn cx(&mut self, node: NodeId) -> crate::cx::Cx<'_, A> {
+        crate::cx::Cx {
+            node,
+            core: &mut self.core,
+            db: self.dbs[node.index()].as_mut(),
+            committed: false,
+        }
+    }
+}
+
+impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
+    pub fn new(seed: u64, options: KernelOptions) -> Core<M> {
+        let mut broker = Broker::new(options.broker.clone());
+        if options.broker_history {
+            broker.record_history();
+        }
+        Core {
+            net: Network::new(options.net.clone(), 0),
+            trace: Trace::new(options.trace_lines),
+            options,
+            now_us: 0,
+            queue: EventQueue::default(),
+            streams: Streams::new(seed),
+            broker,
+            broker_node: NodeId(0),
+            nodes: Vec::new(),
+            runtime: Vec::new(),
+            consumers: Vec::new(),
+            faults: Vec::new(),
+            scheduled: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Schedule an event at `time_us` with a seeded tie-break.
+    pub fn push(&mut self, time_us: u64, event: Event<M>) {
+        let tb = self.streams.schedule.next_u64();
+        self.queue.push(time_us, tb, event);
+    }
+
+    pub fn record_fault(&mut self, fault: Fault) {
+        self.trace.fold(crate::trace::stable_hash(&fault));
+        let (step, time_us) = (self.stats.steps, self.now_us);
+        self.trace.line(|| format!("         fault {fault:?}"));
+        self.faults.push(FaultRecord {
+            step,
+            time_us,
+            fault,
+        });
+    }
+
+    /// Send a packet over the network.
+    pub fn send(&mut self, from: NodeId, to: NodeId, packet: Packet<M>) {
+        self.stats.packets_sent += 1;
+        let route = self.net.route(
+            from,
+            to,
+            &mut self.streams.network,
+            &mut self.streams.latency,
+        );
+        if let Some(f) = route.fault {
+            self.record_fault(f);
+        }
+        match route.delays_us {
+            [Some(a), Some(b)] => {
+                self.push(
+                    self.now_us + b,
+                    Event::Packet {
+                        from,
+                        to,
+                        packet: packet.clone(),
+                    },
+                );
+                self.push(self.now_us + a, Event::Packet { from, to, packet });
+            }
+            [Some(a), None] => self.push(self.now_us + a, Event::Packet { from, to, packet }),
+            _ => {}
+        }
+    }
+
+    /// Schedule a node-local step.
+    pub fn local(&mut self, node: NodeId, delay_us: u64, local: Local) {
+        let incarnation = self.nodes[node.index()].incarnation;
+        self.push(
+            self.now_us + delay_us,
+            Event::Local {
+                node,
+                incarnation,
+                local,
+            },
+        );
+    }
+
+    /// Send a stream's next batch if it has one and its member is up.
+    pub fn pump(&mut self, stream: StreamId) {
+        let member = self.broker.stream(stream).member;
+        if !self.nodes[member.index()].up {
+            return;
+        }
+        if let Some((batch, seq)) = self.broker.next_batch(stream) {
+            let timeout = self.now_us + self.options.broker.fetch_timeout_us;
+            self.push(timeout, Event::FetchTimeout { stream, seq });
+            self.send(self.broker_node, member, Packet::Deliver(batch));
+        }
+    }
+
+    pub fn role(&self, node: NodeId) -> Role {
+        self.nodes[node.index()].role
+    }
+}
