@@ -119,11 +119,11 @@ impl<'a, A: App> View<'a, A> {
         self.world.core.stats.steps
     }
 
-    pub fn db(&self, node: NodeId) -> Option<&Database<A::State, A::Write, A::Msg>> {
+    pub fn db(&self, node: NodeId) -> Option<&'a Database<A::State, A::Write, A::Msg>> {
         self.world.dbs[node.index()].as_ref()
     }
 
-    pub fn broker(&self) -> &Broker<A::Msg> {
+    pub fn broker(&self) -> &'a Broker<A::Msg> {
         &self.world.core.broker
     }
 

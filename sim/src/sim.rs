@@ -343,7 +343,7 @@ impl<A: App> Sim<A> {
     }
 
     /// Run both phases to the end.
-    pub fn run(mut self, phases: Phases) -> (Outcome<A::Violation>, A) {
+    pub fn run(&mut self, phases: Phases) -> Outcome<A::Violation> {
         let mut end = self.run_fault_phase(&phases);
         let heal_at_us = phases.fault_phase_us.max(self.world.core.now_us);
         let mut violation = None;
@@ -370,7 +370,7 @@ impl<A: App> Sim<A> {
             }
         }
         let core = &mut self.world.core;
-        let outcome = Outcome {
+        Outcome {
             end,
             violation,
             digest: core.trace.digest(),
@@ -379,8 +379,7 @@ impl<A: App> Sim<A> {
             stats: core.stats,
             faults: std::mem::take(&mut core.faults),
             trace: core.trace.take_lines(),
-        };
-        (outcome, self.app)
+        }
     }
 
     #[allow(clippy::type_complexity)]

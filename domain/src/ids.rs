@@ -1,0 +1,45 @@
+//! Identifiers. Orders, users and products are numbered densely from zero by
+//! the workload, so tables and ledgers can index by them.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+        )]
+        pub struct $name(pub u32);
+
+        impl $name {
+            pub fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
+}
+
+id!(
+    /// An order, as the client numbered it.
+    OrderId
+);
+id!(
+    /// A user (the holder of a points balance).
+    UserId
+);
+id!(
+    /// A product (price and stock).
+    ProductId
+);
+
+/// An event's identity: the same for every copy of one event, so a consumer's
+/// inbox can recognise a duplicate. Derived from the order and the event kind,
+/// since each order emits each kind of event at most once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EventId(pub u64);

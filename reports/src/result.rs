@@ -1,0 +1,73 @@
+//! The results sagasim reports, as plain data with a versioned schema. The
+//! CLI builds them; renderers only read them.
+
+use serde::{Deserialize, Serialize};
+
+pub const RUN_SCHEMA: &str = "sagasim.run/1";
+pub const SWEEP_SCHEMA: &str = "sagasim.sweep/1";
+
+/// Order outcomes, summed over runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcomes {
+    pub confirmed: u64,
+    pub cancelled: u64,
+    pub rejected: u64,
+    pub unfinished: u64,
+}
+
+/// One failing seed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub seed: u64,
+    /// The invariant violated, or `panic` or `step-budget`.
+    pub invariant: String,
+    pub step: u64,
+    pub time_us: u64,
+    /// The trace digest, 16 hex digits.
+    pub digest: String,
+    pub entities: Vec<String>,
+    pub detail: String,
+    /// The command line that reproduces it.
+    pub repro: String,
+}
+
+/// One run, as `sagasim run --format json` prints it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub schema: String,
+    pub scenario: String,
+    pub strategy: String,
+    pub bug: Option<String>,
+    pub seed: u64,
+    pub digest: String,
+    /// How the run ended: settled, deadline, stalled, violation, step-budget, panic.
+    pub end: String,
+    pub steps: u64,
+    pub time_us: u64,
+    pub heal_at_us: u64,
+    pub outcomes: Outcomes,
+    pub faults: u64,
+    pub failure: Option<Failure>,
+}
+
+/// A sweep over many seeds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepResult {
+    pub schema: String,
+    pub scenario: String,
+    pub strategy: String,
+    pub bug: Option<String>,
+    /// The seed range, first inclusive, last exclusive.
+    pub seeds: [u64; 2],
+    pub runs: u64,
+    /// Runs that violated an invariant, panicked or blew their step budget.
+    pub violations: u64,
+    pub failures: Vec<Failure>,
+    /// Simulated events (kernel steps) over all runs.
+    pub events: u64,
+    pub faults: u64,
+    pub outcomes: Outcomes,
+    pub wall_s: f64,
+    pub events_per_s: f64,
+    pub seeds_per_s: f64,
+}

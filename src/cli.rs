@@ -1,0 +1,315 @@
+//! The command line: parse arguments, validate them once into built values,
+//! dispatch to a command, and map the result to an exit code.
+//!
+//! Exit codes: 0 nothing violated; 1 a violation, a panic or a blown step
+//! budget; 2 bad usage or a bad scenario file.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::str::FromStr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use domain::{Bug, Invariant, Strategy};
+use reports::{RunResult, RUN_SCHEMA};
+
+use crate::harness::{self, RunSpec};
+use crate::scenario::{Scenario, BUILT_IN};
+use crate::sweep::{self, SweepSpec};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sagasim",
+    version,
+    about = "Deterministic simulation and chaos testing of saga-based order systems"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to simulate.
+#[derive(Args, Debug, Clone)]
+pub struct Target {
+    /// A built-in scenario name or a path to a TOML file.
+    #[arg(long, default_value = "default")]
+    pub scenario: String,
+    /// The coordination strategy (see `sagasim list strategies`).
+    #[arg(long, default_value = "choreography", value_parser = parse_strategy)]
+    pub strategy: Strategy,
+    /// A planted bug (see `sagasim list bugs`).
+    #[arg(long, value_parser = parse_bug)]
+    pub bug: Option<Bug>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListWhat {
+    Scenarios,
+    Strategies,
+    Bugs,
+    Invariants,
+    Faults,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run one seed and report how it ended.
+    Run {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print every step.
+        #[arg(long)]
+        trace: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Run many seeds; fail on the first violation found, printing how to
+    /// reproduce each failing seed.
+    Sweep {
+        #[command(flatten)]
+        target: Target,
+        /// N (seeds 0..N) or A..B (seeds A to B-1); default: the scenario's.
+        #[arg(long)]
+        seeds: Option<SeedRange>,
+        /// Worker threads (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Rerun one seed exactly, printing its trace.
+    Replay {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        seed: u64,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// List what can be chosen.
+    List {
+        #[arg(value_enum)]
+        what: Option<ListWhat>,
+    },
+}
+
+/// A range of seeds, first inclusive, last exclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeedRange(pub u64, pub u64);
+
+impl FromStr for SeedRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<SeedRange, String> {
+        let num = |x: &str| {
+            x.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("`{x}` is not a seed number"))
+        };
+        let r = match s.split_once("..") {
+            Some((a, b)) => SeedRange(num(a)?, num(b)?),
+            None => SeedRange(0, num(s)?),
+        };
+        if r.0 >= r.1 {
+            return Err(format!(
+                "`{s}` is an empty range of seeds: expected N > 0 or A..B with A < B"
+            ));
+        }
+        Ok(r)
+    }
+}
+
+fn parse_strategy(s: &str) -> Result<Strategy, String> {
+    Strategy::parse(s).ok_or_else(|| {
+        let all: Vec<_> = Strategy::ALL.iter().map(|s| s.name()).collect();
+        format!(
+            "unknown strategy `{s}`; expected one of: {}",
+            all.join(", ")
+        )
+    })
+}
+
+fn parse_bug(s: &str) -> Result<Bug, String> {
+    Bug::parse(s).ok_or_else(|| {
+        let all: Vec<_> = Bug::ALL.iter().map(|b| b.name()).collect();
+        format!("unknown bug `{s}`; expected one of: {}", all.join(", "))
+    })
+}
+
+const FAULTS: &[(&str, &str)] = &[
+    ("drop", "the network loses a message (network.loss)"),
+    ("duplicate", "the network delivers a message twice (network.duplicate)"),
+    ("delay", "the network holds a message back so later ones overtake it (network.delay)"),
+    ("crash", "a service loses its volatile state and timers; its database survives (faults.crashes)"),
+    ("restart", "a crashed service comes back and rebuilds itself from its database"),
+    ("partition", "a service and the broker, or the client and product, cannot reach each other (faults.partitions)"),
+    ("rebalance", "a consumer group rebalances: consumed but uncommitted records come again (faults.rebalances)"),
+];
+
+fn list(what: Option<ListWhat>, out: &mut impl Write) -> io::Result<()> {
+    let all = what.is_none();
+    let show = |w| all || what == Some(w);
+    if show(ListWhat::Scenarios) {
+        if all {
+            writeln!(out, "scenarios:")?;
+        }
+        for (name, text) in BUILT_IN {
+            let s = Scenario::parse(text, name, name).expect("built-in scenarios are valid");
+            writeln!(out, "  {name:<28} {}", s.description)?;
+        }
+    }
+    if show(ListWhat::Strategies) {
+        if all {
+            writeln!(out, "strategies:")?;
+        }
+        for s in Strategy::ALL {
+            writeln!(out, "  {:<28} {}", s.name(), s.describe())?;
+        }
+    }
+    if show(ListWhat::Bugs) {
+        if all {
+            writeln!(out, "bugs:")?;
+        }
+        for b in Bug::ALL {
+            writeln!(out, "  {:<28} [choreography] {}", b.name(), b.describe())?;
+        }
+    }
+    if show(ListWhat::Invariants) {
+        if all {
+            writeln!(out, "invariants:")?;
+        }
+        for i in Invariant::ALL {
+            let when = match i.when() {
+                domain::invariant::When::EveryStep => "every step",
+                domain::invariant::When::AtQuiescence => "at quiescence",
+            };
+            writeln!(
+                out,
+                "  {:>2} {:<25} ({when}) {}",
+                i.number(),
+                i.name(),
+                i.describe()
+            )?;
+        }
+    }
+    if show(ListWhat::Faults) {
+        if all {
+            writeln!(out, "faults:")?;
+        }
+        for (name, what) in FAULTS {
+            writeln!(out, "  {name:<28} {what}")?;
+        }
+    }
+    Ok(())
+}
+
+fn load(target: &Target) -> Result<Scenario, ExitCode> {
+    Scenario::load(&target.scenario).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn run_one(target: &Target, seed: u64, trace: bool, format: Format) -> Result<ExitCode, ExitCode> {
+    let scenario = load(target)?;
+    let spec = RunSpec {
+        scenario: &scenario,
+        strategy: target.strategy,
+        bug: target.bug,
+        seed,
+        trace,
+    };
+    let r = harness::run(&spec);
+    let failure = sweep::failure_of(&r, &scenario, target.strategy, target.bug);
+    let result = RunResult {
+        schema: RUN_SCHEMA.to_string(),
+        scenario: scenario.name.clone(),
+        strategy: target.strategy.name().to_string(),
+        bug: target.bug.map(|b| b.name().to_string()),
+        seed,
+        digest: sweep::hex(r.digest),
+        end: format!("{:?}", r.end).to_lowercase(),
+        steps: r.step,
+        time_us: r.time_us,
+        heal_at_us: r.heal_at_us,
+        outcomes: reports::Outcomes {
+            confirmed: r.outcomes.confirmed,
+            cancelled: r.outcomes.cancelled,
+            rejected: r.outcomes.rejected,
+            unfinished: r.outcomes.unfinished,
+        },
+        faults: r.faults.len() as u64,
+        failure,
+    };
+    let mut out = io::stdout().lock();
+    let written = match format {
+        Format::Text => {
+            for line in &r.trace {
+                writeln!(out, "{line}").map_err(|_| ExitCode::from(2))?;
+            }
+            reports::text::run(&mut out, &result)
+        }
+        Format::Json => reports::json::write(&mut out, &result),
+    };
+    written.map_err(|_| ExitCode::from(2))?;
+    Ok(ExitCode::from(if result.failure.is_some() { 1 } else { 0 }))
+}
+
+fn run_sweep(
+    target: &Target,
+    seeds: Option<SeedRange>,
+    jobs: Option<usize>,
+    format: Format,
+) -> Result<ExitCode, ExitCode> {
+    let scenario = load(target)?;
+    let SeedRange(first, last) = seeds.unwrap_or(SeedRange(0, scenario.seeds));
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let spec = SweepSpec {
+        scenario: &scenario,
+        strategy: target.strategy,
+        bug: target.bug,
+        seeds: (first, last),
+        jobs,
+    };
+    let result = sweep::sweep(&spec);
+    let mut out = io::stdout().lock();
+    let written = match format {
+        Format::Text => reports::text::sweep(&mut out, &result),
+        Format::Json => reports::json::write(&mut out, &result),
+    };
+    written.map_err(|_| ExitCode::from(2))?;
+    Ok(ExitCode::from(if result.violations > 0 { 1 } else { 0 }))
+}
+
+/// Run the command line; returns the process exit code.
+pub fn main_with(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Run {
+            target,
+            seed,
+            trace,
+            format,
+        } => run_one(&target, seed, trace, format),
+        Command::Replay {
+            target,
+            seed,
+            format,
+        } => run_one(&target, seed, format == Format::Text, format),
+        Command::Sweep {
+            target,
+            seeds,
+            jobs,
+            format,
+        } => run_sweep(&target, seeds, jobs, format),
+        Command::List { what } => list(what, &mut io::stdout().lock())
+            .map(|_| ExitCode::SUCCESS)
+            .map_err(|_| ExitCode::from(2)),
+    };
+    result.unwrap_or_else(|code| code)
+}

@@ -1,0 +1,14 @@
+//! sagasim: the command line and the harness that runs the order domain on
+//! the deterministic kernel.
+//!
+//! Map:
+//! - [`cli`]: arguments, commands, exit codes.
+//! - [`scenario`]: scenario files, parsed and validated once.
+//! - [`harness`]: one run: workload drawn from the seed, the domain wired
+//!   onto kernel nodes, the run's report.
+//! - [`sweep`]: many seeds over worker threads, panics isolated per seed.
+
+pub mod cli;
+pub mod harness;
+pub mod scenario;
+pub mod sweep;

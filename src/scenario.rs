@@ -1,0 +1,504 @@
+//! Scenario files: parse the TOML, then validate it once into a
+//! [`Scenario`] nothing downstream has to re-check.
+//!
+//! A file states only what it changes: every field it leaves out is taken from
+//! the built-in `default` scenario. A bad file gets an error naming the file,
+//! line, column, field and what was expected.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The scenarios compiled into the binary: name, TOML text.
+pub const BUILT_IN: &[(&str, &str)] = &[("default", include_str!("../scenarios/default.toml"))];
+
+/// A validated scenario. Times are in microseconds, probabilities in parts
+/// per million.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    /// How `--scenario` named it: a built-in name or a path.
+    pub origin: String,
+    pub seeds: u64,
+    pub fault_phase_us: u64,
+    pub heal_budget_us: u64,
+    pub step_budget: u64,
+    pub workload: WorkloadSpec,
+    pub network: NetworkSpec,
+    pub client: ClientSpec,
+    pub broker: BrokerSpec,
+    pub faults: FaultSpec,
+}
+
+pub type Range = (u64, u64);
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkloadSpec {
+    pub users: u64,
+    pub balance: Range,
+    pub products: u64,
+    pub price: Range,
+    pub stock: Range,
+    pub orders: u64,
+    pub quantity: Range,
+    pub gap_us: Range,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkSpec {
+    pub latency_us: Range,
+    pub latency_mean_us: u64,
+    pub loss_ppm: u32,
+    pub duplicate_ppm: u32,
+    pub delay_ppm: u32,
+    pub delay_max_us: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientSpec {
+    pub timeout_us: u64,
+    pub backoff_base_us: u64,
+    pub backoff_cap_us: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct BrokerSpec {
+    pub partitions: u32,
+    pub max_poll_records: u32,
+    pub fetch_timeout_us: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultSpec {
+    pub crashes: Range,
+    pub crash_at_us: Range,
+    pub restart_after_us: Range,
+    pub partitions: Range,
+    pub partition_at_us: Range,
+    pub partition_for_us: Range,
+    pub rebalances: Range,
+    pub rebalance_at_us: Range,
+}
+
+/// What is wrong with a scenario file, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub field: String,
+    pub expected: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: field `{}`: expected {}",
+            self.file, self.line, self.column, self.field, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+type S<T> = Option<Spanned<T>>;
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    name: S<String>,
+    description: S<String>,
+    #[serde(default)]
+    run: RawRun,
+    #[serde(default)]
+    workload: RawWorkload,
+    #[serde(default)]
+    network: RawNetwork,
+    #[serde(default)]
+    client: RawClient,
+    #[serde(default)]
+    broker: RawBroker,
+    #[serde(default)]
+    faults: RawFaults,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    seeds: S<u64>,
+    fault_phase_ms: S<u64>,
+    heal_budget_ms: S<u64>,
+    step_budget: S<u64>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawWorkload {
+    users: S<u64>,
+    balance: S<[u64; 2]>,
+    products: S<u64>,
+    price: S<[u64; 2]>,
+    stock: S<[u64; 2]>,
+    orders: S<u64>,
+    quantity: S<[u64; 2]>,
+    gap_ms: S<[u64; 2]>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    latency_ms: S<[u64; 2]>,
+    latency_mean_ms: S<f64>,
+    loss: S<f64>,
+    duplicate: S<f64>,
+    delay: S<f64>,
+    delay_max_ms: S<u64>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    timeout_ms: S<u64>,
+    backoff_base_ms: S<u64>,
+    backoff_cap_ms: S<u64>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawBroker {
+    partitions: S<u64>,
+    max_poll_records: S<u64>,
+    fetch_timeout_ms: S<u64>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawFaults {
+    crashes: S<[u64; 2]>,
+    crash_at_ms: S<[u64; 2]>,
+    restart_after_ms: S<[u64; 2]>,
+    partitions: S<[u64; 2]>,
+    partition_at_ms: S<[u64; 2]>,
+    partition_for_ms: S<[u64; 2]>,
+    rebalances: S<[u64; 2]>,
+    rebalance_at_ms: S<[u64; 2]>,
+}
+
+/// Where a field's value came from: the user's file (with its span) or the
+/// defaults.
+type Span = Option<std::ops::Range<usize>>;
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: &Span, field: &str, expected: impl Into<String>) -> ScenarioError {
+        let (line, column) = span
+            .as_ref()
+            .map_or((0, 0), |s| line_col(self.text, s.start));
+        ScenarioError {
+            file: self.file.to_string(),
+            line,
+            column,
+            field: field.to_string(),
+            expected: expected.into(),
+        }
+    }
+
+    fn pick<T: Clone>(&self, user: &S<T>, default: &S<T>, field: &str) -> (T, Span) {
+        match user {
+            Some(v) => (v.get_ref().clone(), Some(v.span())),
+            None => {
+                let d = default
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("the default scenario sets {field}"));
+                (d.get_ref().clone(), None)
+            }
+        }
+    }
+
+    fn count(
+        &self,
+        user: &S<u64>,
+        default: &S<u64>,
+        field: &str,
+        min: u64,
+    ) -> Result<u64, ScenarioError> {
+        let (v, span) = self.pick(user, default, field);
+        if v < min {
+            return Err(self.err(
+                &span,
+                field,
+                format!("an integer of at least {min}, found {v}"),
+            ));
+        }
+        Ok(v)
+    }
+
+    fn range(
+        &self,
+        user: &S<[u64; 2]>,
+        default: &S<[u64; 2]>,
+        field: &str,
+        scale: u64,
+    ) -> Result<Range, ScenarioError> {
+        let ([lo, hi], span) = self.pick(user, default, field);
+        if lo > hi {
+            let e = format!("a range [low, high] with low <= high, found [{lo}, {hi}]");
+            return Err(self.err(&span, field, e));
+        }
+        Ok((lo * scale, hi * scale))
+    }
+
+    fn probability(
+        &self,
+        user: &S<f64>,
+        default: &S<f64>,
+        field: &str,
+    ) -> Result<u32, ScenarioError> {
+        let (p, span) = self.pick(user, default, field);
+        if !(0.0..=1.0).contains(&p) {
+            return Err(self.err(
+                &span,
+                field,
+                format!("a probability between 0 and 1, found {p}"),
+            ));
+        }
+        Ok((p * 1_000_000.0).round() as u32)
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+/// The dotted name of the key on the line holding `offset`
+/// (`network.loss`), found from the text since a TOML error only has a span.
+fn key_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or("");
+    let key = line
+        .split('=')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_matches(['[', ']'])
+        .trim();
+    let section = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(['[', ']']).trim().to_string());
+    match section {
+        Some(s) if !line.trim_start().starts_with('[') && !key.is_empty() => format!("{s}.{key}"),
+        _ => key.to_string(),
+    }
+}
+
+fn parse_raw(text: &str, file: &str) -> Result<Raw, ScenarioError> {
+    toml::from_str::<Raw>(text).map_err(|e| {
+        let span = e.span();
+        let field = span
+            .as_ref()
+            .map_or_else(String::new, |s| key_at(text, s.start));
+        let expected = e.message().trim().to_string();
+        Ctx { file, text }.err(&span, &field, expected)
+    })
+}
+
+fn default_raw() -> Raw {
+    parse_raw(BUILT_IN[0].1, "built-in default").expect("the built-in default scenario parses")
+}
+
+impl Scenario {
+    /// Load a built-in scenario by name, or a file by path.
+    pub fn load(name_or_path: &str) -> Result<Scenario, ScenarioError> {
+        if let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == name_or_path) {
+            return Scenario::parse(text, name_or_path, name_or_path);
+        }
+        let path = Path::new(name_or_path);
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: name_or_path.to_string(),
+            line: 0,
+            column: 0,
+            field: "(file)".to_string(),
+            expected: format!(
+                "a built-in scenario name ({}) or a readable TOML file: {e}",
+                BUILT_IN
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })?;
+        Scenario::parse(&text, name_or_path, name_or_path)
+    }
+
+    /// Parse and validate scenario text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str, origin: &str) -> Result<Scenario, ScenarioError> {
+        let raw = parse_raw(text, file)?;
+        let d = default_raw();
+        let cx = Ctx { file, text };
+        let (name, _) = cx.pick(&raw.name, &d.name, "name");
+        let (description, _) = cx.pick(&raw.description, &d.description, "description");
+        let (r, dr) = (&raw.run, &d.run);
+        let (w, dw) = (&raw.workload, &d.workload);
+        let (n, dn) = (&raw.network, &d.network);
+        let (c, dc) = (&raw.client, &d.client);
+        let (b, db) = (&raw.broker, &d.broker);
+        let (f, df) = (&raw.faults, &d.faults);
+        const MS: u64 = 1_000;
+        let latency_mean = {
+            let (v, span) = cx.pick(
+                &n.latency_mean_ms,
+                &dn.latency_mean_ms,
+                "network.latency_mean_ms",
+            );
+            if !(v.is_finite() && v >= 0.0) {
+                let e = format!("a non-negative number of milliseconds, found {v}");
+                return Err(cx.err(&span, "network.latency_mean_ms", e));
+            }
+            (v * 1000.0).round() as u64
+        };
+        let latency_us = cx.range(&n.latency_ms, &dn.latency_ms, "network.latency_ms", MS)?;
+        if latency_mean < latency_us.0 {
+            let (_, span) = cx.pick(
+                &n.latency_mean_ms,
+                &dn.latency_mean_ms,
+                "network.latency_mean_ms",
+            );
+            let e = "a mean latency no lower than the minimum of network.latency_ms";
+            return Err(cx.err(&span, "network.latency_mean_ms", e));
+        }
+        let small =
+            |v: u64, field: &str, user: &S<u64>, def: &S<u64>| -> Result<u32, ScenarioError> {
+                u32::try_from(v)
+                    .map_err(|_| cx.err(&cx.pick(user, def, field).1, field, "a number below 2^32"))
+            };
+        let partitions = cx.count(&b.partitions, &db.partitions, "broker.partitions", 1)?;
+        let max_poll = cx.count(
+            &b.max_poll_records,
+            &db.max_poll_records,
+            "broker.max_poll_records",
+            1,
+        )?;
+        Ok(Scenario {
+            name,
+            description,
+            origin: origin.to_string(),
+            seeds: cx.count(&r.seeds, &dr.seeds, "run.seeds", 1)?,
+            fault_phase_us: cx.count(
+                &r.fault_phase_ms,
+                &dr.fault_phase_ms,
+                "run.fault_phase_ms",
+                0,
+            )? * MS,
+            heal_budget_us: cx.count(
+                &r.heal_budget_ms,
+                &dr.heal_budget_ms,
+                "run.heal_budget_ms",
+                1,
+            )? * MS,
+            step_budget: cx.count(&r.step_budget, &dr.step_budget, "run.step_budget", 1)?,
+            workload: WorkloadSpec {
+                users: cx.count(&w.users, &dw.users, "workload.users", 1)?,
+                balance: cx.range(&w.balance, &dw.balance, "workload.balance", 1)?,
+                products: cx.count(&w.products, &dw.products, "workload.products", 1)?,
+                price: cx.range(&w.price, &dw.price, "workload.price", 1)?,
+                stock: cx.range(&w.stock, &dw.stock, "workload.stock", 1)?,
+                orders: cx.count(&w.orders, &dw.orders, "workload.orders", 0)?,
+                quantity: cx.range(&w.quantity, &dw.quantity, "workload.quantity", 1)?,
+                gap_us: cx.range(&w.gap_ms, &dw.gap_ms, "workload.gap_ms", MS)?,
+            },
+            network: NetworkSpec {
+                latency_us,
+                latency_mean_us: latency_mean,
+                loss_ppm: cx.probability(&n.loss, &dn.loss, "network.loss")?,
+                duplicate_ppm: cx.probability(&n.duplicate, &dn.duplicate, "network.duplicate")?,
+                delay_ppm: cx.probability(&n.delay, &dn.delay, "network.delay")?,
+                delay_max_us: cx.count(
+                    &n.delay_max_ms,
+                    &dn.delay_max_ms,
+                    "network.delay_max_ms",
+                    1,
+                )? * MS,
+            },
+            client: ClientSpec {
+                timeout_us: cx.count(&c.timeout_ms, &dc.timeout_ms, "client.timeout_ms", 1)? * MS,
+                backoff_base_us: cx.count(
+                    &c.backoff_base_ms,
+                    &dc.backoff_base_ms,
+                    "client.backoff_base_ms",
+                    0,
+                )? * MS,
+                backoff_cap_us: cx.count(
+                    &c.backoff_cap_ms,
+                    &dc.backoff_cap_ms,
+                    "client.backoff_cap_ms",
+                    0,
+                )? * MS,
+            },
+            broker: BrokerSpec {
+                partitions: small(
+                    partitions,
+                    "broker.partitions",
+                    &b.partitions,
+                    &db.partitions,
+                )?,
+                max_poll_records: small(
+                    max_poll,
+                    "broker.max_poll_records",
+                    &b.max_poll_records,
+                    &db.max_poll_records,
+                )?,
+                fetch_timeout_us: cx.count(
+                    &b.fetch_timeout_ms,
+                    &db.fetch_timeout_ms,
+                    "broker.fetch_timeout_ms",
+                    1,
+                )? * MS,
+            },
+            faults: FaultSpec {
+                crashes: cx.range(&f.crashes, &df.crashes, "faults.crashes", 1)?,
+                crash_at_us: cx.range(&f.crash_at_ms, &df.crash_at_ms, "faults.crash_at_ms", MS)?,
+                restart_after_us: cx.range(
+                    &f.restart_after_ms,
+                    &df.restart_after_ms,
+                    "faults.restart_after_ms",
+                    MS,
+                )?,
+                partitions: cx.range(&f.partitions, &df.partitions, "faults.partitions", 1)?,
+                partition_at_us: cx.range(
+                    &f.partition_at_ms,
+                    &df.partition_at_ms,
+                    "faults.partition_at_ms",
+                    MS,
+                )?,
+                partition_for_us: cx.range(
+                    &f.partition_for_ms,
+                    &df.partition_for_ms,
+                    "faults.partition_for_ms",
+                    MS,
+                )?,
+                rebalances: cx.range(&f.rebalances, &df.rebalances, "faults.rebalances", 1)?,
+                rebalance_at_us: cx.range(
+                    &f.rebalance_at_ms,
+                    &df.rebalance_at_ms,
+                    "faults.rebalance_at_ms",
+                    MS,
+                )?,
+            },
+        })
+    }
+}

@@ -1,0 +1,201 @@
+//! Running many seeds: each seed is one single-threaded, deterministic run;
+//! seeds are spread over worker threads, and a panic inside one run becomes
+//! that seed's failure while the others go on.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use domain::{Bug, Strategy};
+use reports::{Failure, Outcomes, SweepResult, SWEEP_SCHEMA};
+use sim::End;
+
+use crate::harness::{self, RunReport, RunSpec};
+use crate::scenario::Scenario;
+
+/// What a sweep is over.
+#[derive(Clone, Debug)]
+pub struct SweepSpec<'a> {
+    pub scenario: &'a Scenario,
+    pub strategy: Strategy,
+    pub bug: Option<Bug>,
+    /// First inclusive, last exclusive.
+    pub seeds: (u64, u64),
+    pub jobs: usize,
+}
+
+/// One seed's result, kept small: a sweep holds one per seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeedResult {
+    pub seed: u64,
+    pub digest: u64,
+    pub events: u64,
+    pub faults: u64,
+    pub outcomes: harness::Outcomes,
+    pub failure: Option<Failure>,
+}
+
+pub fn hex(digest: u64) -> String {
+    format!("{digest:016x}")
+}
+
+/// The command line that reproduces one seed.
+pub fn repro(scenario: &Scenario, strategy: Strategy, bug: Option<Bug>, seed: u64) -> String {
+    let bug = bug
+        .map(|b| format!(" --bug {}", b.name()))
+        .unwrap_or_default();
+    format!(
+        "sagasim replay --seed {seed} --scenario {} --strategy {}{bug}",
+        scenario.origin,
+        strategy.name()
+    )
+}
+
+/// The failure a run report describes, if it failed.
+pub fn failure_of(
+    r: &RunReport,
+    scenario: &Scenario,
+    strategy: Strategy,
+    bug: Option<Bug>,
+) -> Option<Failure> {
+    let (invariant, entities, detail) = match (&r.violation, r.end) {
+        (Some(v), _) => (
+            v.invariant.name().to_string(),
+            v.entities.iter().map(|e| e.to_string()).collect(),
+            v.detail.clone(),
+        ),
+        (None, End::StepBudget) => {
+            let d = format!("the run took more than {} steps", scenario.step_budget);
+            ("step-budget".to_string(), Vec::new(), d)
+        }
+        (None, _) => return None,
+    };
+    Some(Failure {
+        seed: r.seed,
+        invariant,
+        step: r.step,
+        time_us: r.time_us,
+        digest: hex(r.digest),
+        entities,
+        detail,
+        repro: repro(scenario, strategy, bug, r.seed),
+    })
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+/// Run one seed, turning a panic into a failure.
+pub fn run_seed(spec: &SweepSpec<'_>, seed: u64) -> SeedResult {
+    let run = RunSpec {
+        scenario: spec.scenario,
+        strategy: spec.strategy,
+        bug: spec.bug,
+        seed,
+        trace: false,
+    };
+    match catch_unwind(AssertUnwindSafe(|| harness::run(&run))) {
+        Ok(r) => SeedResult {
+            seed,
+            digest: r.digest,
+            events: r.stats.steps,
+            faults: r.faults.len() as u64,
+            outcomes: r.outcomes,
+            failure: failure_of(&r, spec.scenario, spec.strategy, spec.bug),
+        },
+        Err(payload) => SeedResult {
+            seed,
+            digest: 0,
+            events: 0,
+            faults: 0,
+            outcomes: harness::Outcomes::default(),
+            failure: Some(Failure {
+                seed,
+                invariant: "panic".to_string(),
+                step: 0,
+                time_us: 0,
+                digest: hex(0),
+                entities: Vec::new(),
+                detail: panic_message(payload.as_ref()),
+                repro: repro(spec.scenario, spec.strategy, spec.bug, seed),
+            }),
+        },
+    }
+}
+
+/// Run every seed of the sweep; results come back in seed order whatever the
+/// number of jobs.
+pub fn run_seeds(spec: &SweepSpec<'_>) -> Vec<SeedResult> {
+    let (first, last) = spec.seeds;
+    let next = AtomicU64::new(first);
+    let results = Mutex::new(Vec::with_capacity((last - first) as usize));
+    let jobs = spec.jobs.max(1).min((last - first).max(1) as usize);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                let mut mine = Vec::new();
+                loop {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= last {
+                        break;
+                    }
+                    mine.push(run_seed(spec, seed));
+                }
+                results
+                    .lock()
+                    .expect("no worker panics while holding the lock")
+                    .extend(mine);
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("workers are done");
+    results.sort_by_key(|r| r.seed);
+    results
+}
+
+/// Run a sweep and summarise it.
+pub fn sweep(spec: &SweepSpec<'_>) -> SweepResult {
+    let started = Instant::now();
+    let results = run_seeds(spec);
+    let wall_s = started.elapsed().as_secs_f64();
+    summarise(spec, &results, wall_s)
+}
+
+pub fn summarise(spec: &SweepSpec<'_>, results: &[SeedResult], wall_s: f64) -> SweepResult {
+    let mut outcomes = harness::Outcomes::default();
+    let (mut events, mut faults) = (0, 0);
+    for r in results {
+        outcomes += r.outcomes;
+        events += r.events;
+        faults += r.faults;
+    }
+    let failures: Vec<Failure> = results.iter().filter_map(|r| r.failure.clone()).collect();
+    let per_s = |x: f64| if wall_s > 0.0 { x / wall_s } else { 0.0 };
+    SweepResult {
+        schema: SWEEP_SCHEMA.to_string(),
+        scenario: spec.scenario.name.clone(),
+        strategy: spec.strategy.name().to_string(),
+        bug: spec.bug.map(|b| b.name().to_string()),
+        seeds: [spec.seeds.0, spec.seeds.1],
+        runs: results.len() as u64,
+        violations: failures.len() as u64,
+        failures,
+        events,
+        faults,
+        outcomes: Outcomes {
+            confirmed: outcomes.confirmed,
+            cancelled: outcomes.cancelled,
+            rejected: outcomes.rejected,
+            unfinished: outcomes.unfinished,
+        },
+        wall_s,
+        events_per_s: per_s(events as f64),
+        seeds_per_s: per_s(results.len() as f64),
+    }
+}
