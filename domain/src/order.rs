@@ -24,6 +24,20 @@ impl OrderState {
         self != OrderState::Pending
     }
 
+    pub fn name(self) -> &'static str {
+        match self {
+            OrderState::Pending => "pending",
+            OrderState::Confirmed => "confirmed",
+            OrderState::Cancelled => "cancelled",
+            OrderState::Rejected => "rejected",
+        }
+    }
+
+    /// The name of a state that may be absent (no row yet).
+    pub fn name_of(state: Option<OrderState>) -> &'static str {
+        state.map_or("absent", OrderState::name)
+    }
+
     /// The state machine: pending to confirmed or cancelled; rejected is
     /// where a refused order starts and stays. Nothing leaves a terminal state.
     pub fn may_become(from: Option<OrderState>, to: OrderState) -> bool {

@@ -23,6 +23,14 @@ impl PaymentState {
         self != PaymentState::Pending
     }
 
+    pub fn name(self) -> &'static str {
+        match self {
+            PaymentState::Pending => "pending",
+            PaymentState::Completed => "completed",
+            PaymentState::Cancelled => "cancelled",
+        }
+    }
+
     pub fn may_become(from: Option<PaymentState>, to: PaymentState) -> bool {
         use PaymentState::*;
         matches!(

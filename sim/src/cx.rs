@@ -30,6 +30,11 @@ impl<'a, A: App> Cx<'a, A> {
         self.core.stats.steps
     }
 
+    /// How many times this node has crashed so far.
+    pub fn incarnation(&self) -> u32 {
+        self.core.nodes[self.node.index()].incarnation
+    }
+
     /// This node's database. Only service nodes have one; asking on another
     /// node is a wiring bug.
     pub fn db(&self) -> &Database<A::State, A::Write, A::Msg> {

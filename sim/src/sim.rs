@@ -296,7 +296,13 @@ impl<A: App> Sim<A> {
         n.up = false;
         n.incarnation += 1;
         n.crashes += 1;
-        core.runtime[node.index()] = Runtime::default();
+        // Producer sequence numbers carry over: an acknowledgement of a batch
+        // sent before the crash must not be taken for one sent after it.
+        let rt = &mut core.runtime[node.index()];
+        let (relay_seq, direct_seq) = (rt.relay.seq, rt.direct.seq);
+        *rt = Runtime::default();
+        rt.relay.seq = relay_seq;
+        rt.direct.seq = direct_seq;
         for (i, s) in core.broker.streams().iter().enumerate() {
             if s.member == node {
                 core.consumers[i] = ConsumerSide::default();

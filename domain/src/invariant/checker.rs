@@ -170,7 +170,11 @@ impl Checker {
         let from = l.state;
         l.state = Some(to);
         if !OrderState::may_become(from, to) {
-            let d = format!("order {order} moved from {from:?} to {to:?}");
+            let d = format!(
+                "order {order} moved from {} to {}",
+                OrderState::name_of(from),
+                to.name()
+            );
             self.flag(violation(
                 Invariant::LegalTransitions,
                 vec![Entity::Order(order)],
@@ -191,7 +195,11 @@ impl Checker {
         let from = l.payment;
         l.payment = Some(to);
         if !PaymentState::may_become(from, to) {
-            let d = format!("payment of order {order} moved from {from:?} to {to:?}");
+            let d = format!(
+                "payment of order {order} moved from {} to {}",
+                from.map_or("absent", PaymentState::name),
+                to.name()
+            );
             self.flag(violation(
                 Invariant::LegalTransitions,
                 vec![Entity::Order(order)],
@@ -328,33 +336,53 @@ impl Checker {
             Entity::Product(l.product),
             Entity::User(l.user),
         ];
-        let bad = |d: String| Some(violation(Invariant::EventualConsistency, ents.clone(), d));
+        let v = |i: Invariant, d: String| Some(violation(i, ents.clone(), d));
+        let (state, payment) = (l.state, l.payment);
         let effects = (l.stock_held, l.points_held);
-        match l.state {
-            None | Some(OrderState::Pending) => bad(format!(
-                "order {o} is {:?} after healing, not terminal",
-                l.state
-            )),
-            Some(OrderState::Confirmed) if effects != (l.qty, l.amount) => bad(format!(
-                "order {o} confirmed with {}/{} units and {}/{} points",
-                l.stock_held, l.qty, l.points_held, l.amount
-            )),
-            Some(OrderState::Confirmed) if l.payment != Some(PaymentState::Completed) => {
-                let d = format!("order {o} confirmed but its payment is {:?}", l.payment);
-                Some(violation(Invariant::NoStuckSaga, ents.clone(), d))
-            }
-            Some(OrderState::Cancelled | OrderState::Rejected) if effects != (0, 0) => {
-                bad(format!(
-                    "order {o} is {:?} but still holds {} units and {} points",
-                    l.state.expect("matched Some"),
+        let payment_name = payment.map_or("absent", PaymentState::name);
+        match state {
+            None => v(
+                Invariant::EventualConsistency,
+                format!("order {o} was never created"),
+            ),
+            Some(OrderState::Pending) => v(
+                Invariant::EventualConsistency,
+                format!("order {o} is still pending after healing"),
+            ),
+            // A payment left pending is a saga that never finished; one that
+            // finished the other way from its order is an inconsistency.
+            Some(s) if payment == Some(PaymentState::Pending) => v(
+                Invariant::NoStuckSaga,
+                format!("order {o} is {} but its payment is still pending", s.name()),
+            ),
+            Some(OrderState::Confirmed) if effects != (l.qty, l.amount) => v(
+                Invariant::EventualConsistency,
+                format!(
+                    "order {o} confirmed with {}/{} units and {}/{} points",
+                    l.stock_held, l.qty, l.points_held, l.amount
+                ),
+            ),
+            Some(OrderState::Confirmed) if payment != Some(PaymentState::Completed) => v(
+                Invariant::EventualConsistency,
+                format!("order {o} is confirmed but its payment is {payment_name}"),
+            ),
+            Some(s @ (OrderState::Cancelled | OrderState::Rejected)) if effects != (0, 0) => v(
+                Invariant::EventualConsistency,
+                format!(
+                    "order {o} is {} but still holds {} units and {} points",
+                    s.name(),
                     l.stock_held,
                     l.points_held
-                ))
-            }
-            Some(OrderState::Cancelled) if l.payment != Some(PaymentState::Cancelled) => {
-                let d = format!("order {o} cancelled but its payment is {:?}", l.payment);
-                Some(violation(Invariant::NoStuckSaga, ents.clone(), d))
-            }
+                ),
+            ),
+            Some(OrderState::Cancelled) if payment != Some(PaymentState::Cancelled) => v(
+                Invariant::EventualConsistency,
+                format!("order {o} is cancelled but its payment is {payment_name}"),
+            ),
+            Some(OrderState::Rejected) if payment.is_some() => v(
+                Invariant::EventualConsistency,
+                format!("order {o} was rejected but has a {payment_name} payment"),
+            ),
             _ => None,
         }
     }

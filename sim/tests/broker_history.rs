@@ -1,0 +1,436 @@
+//! The broker checked the way Jepsen checks Kafka: run a producer and a
+//! consumer through crashes, partitions, rebalances and a lossy, duplicating,
+//! reordering network, record everything, and check the whole history.
+//!
+//! - no lost write: every committed outbox row reaches the log, and every
+//!   record in the log is consumed;
+//! - producer order: within a partition, records first appear in commit order;
+//! - no skipped offset: a consumer never reads past an offset it has not read;
+//! - per-partition order: within one consumer session (incarnation and
+//!   generation) offsets go up by exactly one;
+//! - offsets go backwards, and records repeat, only when a new session starts
+//!   (a crash, a rebalance or a timed-out batch explains it);
+//! - the broker's own operations are consistent: appends contiguous, commits
+//!   never move backwards, deliveries contiguous within a generation and
+//!   restarting at the committed offset after a reset.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use sim::broker::{BrokerOp, BrokerOptions, StreamId};
+use sim::fault::{draw_schedule, ScheduleOptions};
+use sim::net::NetOptions;
+use sim::seed::{Purpose, Stream};
+use sim::{
+    App, Cx, Database, End, KernelOptions, NodeId, Phases, Record, Role, Sim, TopicId, View,
+};
+
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    stream: StreamId,
+    offset: u64,
+    generation: u32,
+    incarnation: u32,
+    msg: u64,
+}
+
+struct Probe {
+    producer: NodeId,
+    topic: TopicId,
+    publish_at_us: Vec<u64>,
+    producer_booted: bool,
+    seen: Vec<Seen>,
+}
+
+/// Committed messages, in commit order.
+type Log = Vec<u64>;
+
+fn push(log: &mut Log, m: &u64) {
+    log.push(*m);
+}
+
+impl App for Probe {
+    type Msg = u64;
+    type State = Log;
+    type Write = u64;
+    type Volatile = ();
+    type Violation = String;
+
+    fn boot(&mut self, cx: &mut Cx<'_, Self>) {
+        // Publish timers are set once: after a crash the producer does not
+        // remember what it meant to publish, only what it committed.
+        if cx.node() == self.producer && !self.producer_booted {
+            self.producer_booted = true;
+            for (i, &t) in self.publish_at_us.iter().enumerate() {
+                cx.set_timer(t, i as u64);
+            }
+        }
+    }
+
+    fn on_message(&mut self, _: &mut (), _: &mut Cx<'_, Self>, _: NodeId, _: u64) {
+        unreachable!("no RPC in this test")
+    }
+
+    fn on_record(&mut self, _: &mut (), cx: &mut Cx<'_, Self>, r: Record<'_, u64>) {
+        let (stream, offset, generation, msg) = (r.stream, r.offset, r.generation, *r.msg);
+        let incarnation = cx.incarnation();
+        self.seen.push(Seen {
+            stream,
+            offset,
+            generation,
+            incarnation,
+            msg,
+        });
+    }
+
+    fn on_timer(&mut self, _: &mut (), cx: &mut Cx<'_, Self>, tag: u64) {
+        cx.commit(&[tag], [(self.topic, tag * 7919, tag)]);
+    }
+
+    fn after_step(&mut self, _: &View<'_, Self>) -> Option<String> {
+        None
+    }
+
+    fn is_settled(&self) -> bool {
+        true
+    }
+
+    fn at_end(&mut self, _: &View<'_, Self>, _: bool) -> Option<String> {
+        None
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Case {
+    seed: u64,
+    messages: usize,
+    loss_ppm: u32,
+    duplicate_ppm: u32,
+    delay_ppm: u32,
+    crashes: u64,
+    partitions: u64,
+    rebalances: u64,
+    max_poll: u32,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        any::<u64>(),
+        1usize..60,
+        0u32..200_000,
+        0u32..200_000,
+        0u32..200_000,
+        0u64..4,
+        0u64..4,
+        0u64..3,
+        1u32..5,
+    )
+        .prop_map(
+            |(seed, messages, l, d, r, crashes, partitions, rebalances, max_poll)| Case {
+                seed,
+                messages,
+                loss_ppm: l,
+                duplicate_ppm: d,
+                delay_ppm: r,
+                crashes,
+                partitions,
+                rebalances,
+                max_poll,
+            },
+        )
+}
+
+fn run(c: &Case) -> (Sim<Probe>, End) {
+    let mut s = Stream::new(c.seed, Purpose::Workload);
+    let mut publish_at_us: Vec<u64> = (0..c.messages).map(|_| s.range(0, 400_000)).collect();
+    publish_at_us.sort();
+    let options = KernelOptions {
+        net: NetOptions {
+            loss_ppm: c.loss_ppm,
+            duplicate_ppm: c.duplicate_ppm,
+            delay_ppm: c.delay_ppm,
+            ..NetOptions::default()
+        },
+        broker: BrokerOptions {
+            partitions: 3,
+            max_poll_records: c.max_poll,
+            fetch_timeout_us: 80_000,
+        },
+        broker_history: true,
+        ..KernelOptions::default()
+    };
+    let probe = Probe {
+        producer: NodeId(0),
+        topic: TopicId(0),
+        publish_at_us,
+        producer_booted: false,
+        seen: vec![],
+    };
+    let mut sim = Sim::new(probe, c.seed, options);
+    let producer = sim.add_node(
+        "producer",
+        Role::Service,
+        Some(Database::new(Log::new(), push)),
+    );
+    let consumer = sim.add_node(
+        "consumer",
+        Role::Service,
+        Some(Database::new(Log::new(), push)),
+    );
+    let broker = sim.add_node("broker", Role::Broker, None);
+    let topic = sim.create_topic("t");
+    sim.subscribe(consumer, topic);
+    sim.app.producer = producer;
+    sim.app.topic = topic;
+    let opts = ScheduleOptions {
+        crashes: (c.crashes, c.crashes),
+        crash_at_us: (0, 450_000),
+        restart_after_us: (1_000, 100_000),
+        crash_targets: vec![producer, consumer],
+        partitions: (c.partitions, c.partitions),
+        partition_at_us: (0, 450_000),
+        partition_for_us: (1_000, 150_000),
+        partition_targets: vec![(producer, broker), (consumer, broker)],
+        rebalances: (c.rebalances, c.rebalances),
+        rebalance_at_us: (0, 450_000),
+        rebalance_targets: vec![consumer],
+    };
+    sim.schedule_faults(draw_schedule(
+        &opts,
+        &mut Stream::new(c.seed, Purpose::Faults),
+    ));
+    sim.start();
+    let outcome = sim.run(Phases {
+        fault_phase_us: 500_000,
+        heal_budget_us: 30_000_000,
+        step_budget: 1_000_000,
+    });
+    (sim, outcome.end)
+}
+
+fn check_history(sim: &Sim<Probe>) -> Result<(), TestCaseError> {
+    let view = sim.view();
+    let broker = view.broker();
+    let committed: &Log = view.db(NodeId(0)).expect("producer db").state();
+    let rank: BTreeMap<u64, usize> = committed.iter().enumerate().map(|(i, &m)| (m, i)).collect();
+    let logs = &broker.topic(TopicId(0)).logs;
+
+    // No lost write, and producer order within each partition.
+    let mut in_log = BTreeMap::new();
+    for log in logs {
+        let mut last_rank = None;
+        for (_, m) in log {
+            if in_log.insert(*m, ()).is_none() {
+                let r = rank[m];
+                prop_assert!(
+                    last_rank < Some(r),
+                    "message {m} first appears out of commit order"
+                );
+                last_rank = Some(r);
+            }
+        }
+    }
+    for m in committed {
+        prop_assert!(
+            in_log.contains_key(m),
+            "committed message {m} never reached the log"
+        );
+    }
+
+    // The consumer: order, no skips, repeats only in a new session, coverage.
+    let mut per_stream: BTreeMap<StreamId, Vec<Seen>> = BTreeMap::new();
+    for s in &sim.app.seen {
+        per_stream.entry(s.stream).or_default().push(*s);
+    }
+    for (i, st) in broker.streams().iter().enumerate() {
+        let log = &logs[st.partition as usize];
+        let seen = per_stream.remove(&StreamId(i as u32)).unwrap_or_default();
+        let mut max_seen: Option<u64> = None;
+        let mut prev: Option<Seen> = None;
+        for s in &seen {
+            prop_assert_eq!(
+                log[s.offset as usize].1,
+                s.msg,
+                "record content at its offset"
+            );
+            let next_unread = max_seen.map_or(0, |m| m + 1);
+            prop_assert!(
+                s.offset <= next_unread,
+                "offset {} skipped past {}",
+                s.offset,
+                next_unread
+            );
+            if let Some(p) = prev {
+                if (p.incarnation, p.generation) == (s.incarnation, s.generation) {
+                    prop_assert_eq!(
+                        s.offset,
+                        p.offset + 1,
+                        "offsets within one session go up by one"
+                    );
+                }
+            }
+            max_seen = Some(max_seen.map_or(s.offset, |m| m.max(s.offset)));
+            prev = Some(*s);
+        }
+        prop_assert_eq!(
+            max_seen.map_or(0, |m| m + 1),
+            log.len() as u64,
+            "every record consumed"
+        );
+        prop_assert_eq!(st.committed, log.len() as u64, "every record committed");
+    }
+
+    // The broker's own history.
+    let mut appended: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut committed_at: BTreeMap<StreamId, u64> = BTreeMap::new();
+    let mut generation: BTreeMap<StreamId, u32> = BTreeMap::new();
+    let mut next_delivery: BTreeMap<StreamId, u64> = BTreeMap::new();
+    for op in broker.history() {
+        match *op {
+            BrokerOp::Append {
+                partition, offset, ..
+            } => {
+                let n = appended.entry(partition).or_default();
+                prop_assert_eq!(offset, *n, "appends are contiguous");
+                *n += 1;
+            }
+            BrokerOp::Commit {
+                stream,
+                generation: g,
+                offset,
+                accepted,
+            } => {
+                let current = *generation.get(&stream).unwrap_or(&0);
+                prop_assert_eq!(
+                    accepted,
+                    g == current && accepted,
+                    "only current-generation commits count"
+                );
+                if accepted {
+                    let c = committed_at.entry(stream).or_default();
+                    *c = (*c).max(offset);
+                }
+            }
+            BrokerOp::Reset {
+                stream,
+                generation: g,
+                to,
+            } => {
+                prop_assert_eq!(
+                    to,
+                    *committed_at.get(&stream).unwrap_or(&0),
+                    "a reset restarts at the committed offset"
+                );
+                generation.insert(stream, g);
+                next_delivery.insert(stream, to);
+            }
+            BrokerOp::Deliver {
+                stream,
+                generation: g,
+                first,
+                count,
+            } => {
+                prop_assert_eq!(g, *generation.get(&stream).unwrap_or(&0));
+                let n = next_delivery.entry(stream).or_default();
+                prop_assert_eq!(first, *n, "deliveries are contiguous within a generation");
+                *n = first + count;
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn broker_history_is_consistent_under_faults(c in case()) {
+        let (sim, end) = run(&c);
+        prop_assert_eq!(end, End::Settled, "the system settles once faults heal");
+        check_history(&sim)?;
+    }
+
+    #[test]
+    fn the_same_case_gives_the_same_digest(c in case()) {
+        let (a, _) = run(&c);
+        let (b, _) = run(&c);
+        prop_assert_eq!(a.app.seen.len(), b.app.seen.len());
+        prop_assert_eq!(a.view().broker().history(), b.view().broker().history());
+    }
+}
+
+/// A consumer that crashes after handling a record but before committing its
+/// offset gets the record again.
+#[test]
+fn redelivers_what_was_consumed_but_not_committed_after_a_crash() {
+    let options = KernelOptions {
+        net: NetOptions {
+            latency_min_us: 1_000,
+            latency_max_us: 1_000,
+            latency_mean_extra_us: 0,
+            ..NetOptions::default()
+        },
+        commit_delay_us: 50_000,
+        ..KernelOptions::default()
+    };
+    let probe = Probe {
+        producer: NodeId(0),
+        topic: TopicId(0),
+        publish_at_us: vec![1_000],
+        producer_booted: false,
+        seen: vec![],
+    };
+    let mut sim = Sim::new(probe, 1, options);
+    let producer = sim.add_node(
+        "producer",
+        Role::Service,
+        Some(Database::new(Log::new(), push)),
+    );
+    let consumer = sim.add_node(
+        "consumer",
+        Role::Service,
+        Some(Database::new(Log::new(), push)),
+    );
+    sim.add_node("broker", Role::Broker, None);
+    let topic = sim.create_topic("t");
+    sim.subscribe(consumer, topic);
+    sim.app.producer = producer;
+    sim.schedule_faults(vec![
+        sim::FaultRecord {
+            step: 0,
+            time_us: 30_000,
+            fault: sim::Fault::Crash { node: consumer },
+        },
+        sim::FaultRecord {
+            step: 0,
+            time_us: 40_000,
+            fault: sim::Fault::Restart { node: consumer },
+        },
+    ]);
+    sim.start();
+    let outcome = sim.run(Phases {
+        fault_phase_us: 100_000,
+        heal_budget_us: 1_000_000,
+        step_budget: 10_000,
+    });
+    assert_eq!(outcome.end, End::Settled);
+    let seen: Vec<(u64, u32)> = sim
+        .app
+        .seen
+        .iter()
+        .map(|s| (s.offset, s.incarnation))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![(0, 0), (0, 1)],
+        "handled once before the crash and once after"
+    );
+    let s = sim
+        .view()
+        .broker()
+        .streams()
+        .iter()
+        .find(|s| s.committed == 1)
+        .map(|s| s.member);
+    assert_eq!(s, Some(consumer), "and committed in the end");
+}
