@@ -306,13 +306,29 @@ fn key_at(text: &str, offset: usize) -> String {
     }
 }
 
+/// Turn a TOML/serde message ("invalid type: string \"x\", expected u64")
+/// into what was expected and what was found.
+fn expectation(message: &str) -> String {
+    let message = message.trim().replace('\n', "; ");
+    let plain = |t: &str| match t {
+        "u64" | "u32" => "a non-negative integer".to_string(),
+        "f64" => "a number".to_string(),
+        "an array of length 2" => "a range [low, high]".to_string(),
+        other => other.to_string(),
+    };
+    match message.split_once(", expected ") {
+        Some((found, exp)) => format!("{}; found {found}", plain(exp)),
+        None => format!("valid TOML ({message})"),
+    }
+}
+
 fn parse_raw(text: &str, file: &str) -> Result<Raw, ScenarioError> {
     toml::from_str::<Raw>(text).map_err(|e| {
         let span = e.span();
         let field = span
             .as_ref()
             .map_or_else(String::new, |s| key_at(text, s.start));
-        let expected = e.message().trim().to_string();
+        let expected = expectation(e.message());
         Ctx { file, text }.err(&span, &field, expected)
     })
 }
@@ -500,5 +516,74 @@ impl Scenario {
                 )?,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn every_built_in_scenario_is_valid() {
+        for (name, text) in BUILT_IN {
+            let s = Scenario::parse(text, name, name).expect("valid");
+            assert_eq!(&s.name, name);
+            assert!(!s.description.is_empty());
+        }
+        let d = Scenario::load("default").expect("default");
+        assert_eq!(d.workload.orders, 200);
+        assert_eq!(d.network.loss_ppm, 10_000);
+        assert_eq!(d.network.latency_mean_us, 4_300);
+    }
+
+    #[test]
+    fn an_empty_file_is_the_default_scenario() {
+        let d = Scenario::load("default").expect("default");
+        let e = Scenario::parse("", "empty.toml", "default").expect("empty is valid");
+        assert_eq!(e, d);
+    }
+
+    proptest! {
+        /// Values written in a file are the values the scenario has.
+        #[test]
+        fn written_values_are_read_back(
+            orders in 0u64..10_000,
+            lo in 0u64..1_000, span in 0u64..1_000,
+            loss in 0u32..=1_000_000,
+            partitions in 1u64..64,
+        ) {
+            let text = format!(
+                "[workload]\norders = {orders}\nprice = [{lo}, {}]\n[network]\nloss = {}\n[broker]\npartitions = {partitions}\n",
+                lo + span, loss as f64 / 1e6
+            );
+            let s = Scenario::parse(&text, "t.toml", "t.toml").expect("valid");
+            prop_assert_eq!(s.workload.orders, orders);
+            prop_assert_eq!(s.workload.price, (lo, lo + span));
+            prop_assert_eq!(s.network.loss_ppm, loss);
+            prop_assert_eq!(s.broker.partitions, partitions as u32);
+        }
+
+        /// An invalid value is reported at its own line and field, wherever
+        /// it stands in the file.
+        #[test]
+        fn an_invalid_value_is_reported_where_it_stands(
+            padding in 0usize..20,
+            which in 0usize..5,
+        ) {
+            let (section, key, value) = [
+                ("network", "loss", "2.0"),
+                ("faults", "crash_at_ms", "[9, 3]"),
+                ("workload", "users", "0"),
+                ("broker", "fetch_timeout_ms", "\"soon\""),
+                ("client", "retries", "3"),
+            ][which];
+            let text = format!("{}[{section}]\n{key} = {value}\n", "# comment\n".repeat(padding));
+            let e = Scenario::parse(&text, "bad.toml", "bad.toml").expect_err("invalid");
+            prop_assert_eq!(e.line, padding + 2);
+            prop_assert_eq!(e.field, format!("{section}.{key}"));
+            prop_assert_eq!(e.file.as_str(), "bad.toml");
+            prop_assert!(!e.expected.is_empty());
+        }
     }
 }

@@ -1,0 +1,249 @@
+//! The command line as a user meets it: output formats, exit codes, and clear
+//! errors for bad usage and bad scenario files.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn sagasim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sagasim"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited with a code")
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).expect("stdout is JSON")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Write a scenario file into a fresh temporary directory.
+fn scenario_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sagasim-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("write scenario");
+    path
+}
+
+#[test]
+fn run_json_carries_seed_and_digest() {
+    let o = sagasim(&["run", "--seed", "3", "--format", "json"]);
+    assert_eq!(code(&o), 0);
+    let v = json(&o);
+    assert_eq!(v["schema"], "sagasim.run/1");
+    assert_eq!(v["seed"], 3);
+    let digest = v["digest"].as_str().expect("digest is a string");
+    assert_eq!(digest.len(), 16);
+    assert_eq!(v["end"], "settled");
+    assert_eq!(
+        json(&sagasim(&["run", "--seed", "3", "--format", "json"]))["digest"],
+        digest
+    );
+}
+
+#[test]
+fn sweep_json_has_the_documented_fields() {
+    let o = sagasim(&["sweep", "--seeds", "10..30", "--format", "json"]);
+    assert_eq!(code(&o), 0);
+    let v = json(&o);
+    for field in [
+        "schema",
+        "scenario",
+        "strategy",
+        "bug",
+        "runs",
+        "violations",
+        "failures",
+        "events",
+        "wall_s",
+    ] {
+        assert!(v.get(field).is_some(), "field {field}");
+    }
+    assert_eq!(v["schema"], "sagasim.sweep/1");
+    assert_eq!(v["runs"], 20);
+    assert_eq!(v["violations"], 0);
+    assert_eq!(v["seeds"], serde_json::json!([10, 30]));
+}
+
+#[test]
+fn a_failing_sweep_exits_1_and_prints_reproduce_lines() {
+    let o = sagasim(&["sweep", "--seeds", "40", "--bug", "no-inbox"]);
+    assert_eq!(code(&o), 1);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("reproduce: sagasim replay --seed "), "{out}");
+    assert!(out.contains("--bug no-inbox"));
+    let v = json(&sagasim(&[
+        "sweep", "--seeds", "40", "--bug", "no-inbox", "--format", "json",
+    ]));
+    let f = &v["failures"][0];
+    for field in ["seed", "invariant", "step", "time_us", "digest", "repro"] {
+        assert!(f.get(field).is_some(), "failure field {field}");
+    }
+    assert_eq!(
+        v["violations"].as_u64(),
+        Some(v["failures"].as_array().expect("array").len() as u64)
+    );
+}
+
+#[test]
+fn replay_prints_the_trace_and_the_violation() {
+    let v = json(&sagasim(&[
+        "sweep", "--seeds", "40", "--bug", "no-inbox", "--format", "json",
+    ]));
+    let seed = v["failures"][0]["seed"]
+        .as_u64()
+        .expect("a failing seed")
+        .to_string();
+    let o = sagasim(&["replay", "--seed", &seed, "--bug", "no-inbox"]);
+    assert_eq!(code(&o), 1);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("commit writes="),
+        "the trace shows state changes"
+    );
+    assert!(out.contains("violated"), "and the violation");
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    for args in [
+        &["sweep", "--strategy", "nope"][..],
+        &["sweep", "--bug", "no-such-bug"],
+        &["sweep", "--seeds", "5..2"],
+        &["sweep", "--seeds", "many"],
+        &["run", "--seed", "-1"],
+        &["frobnicate"],
+        &["list", "colours"],
+    ] {
+        let o = sagasim(args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+    }
+    assert!(stderr(&sagasim(&["sweep", "--strategy", "nope"])).contains("unknown strategy `nope`"));
+}
+
+#[test]
+fn a_missing_scenario_file_exits_2_naming_it() {
+    let o = sagasim(&["sweep", "--scenario", "/no/such/file.toml"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("/no/such/file.toml"), "{}", stderr(&o));
+}
+
+/// Each bad file: its text, then the line, column and field the error must name,
+/// and a word of what was expected.
+#[test]
+fn a_bad_scenario_file_names_file_line_column_field_and_expectation() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "unknown",
+            "name = \"x\"\n[network]\nloss = 0.1\nlossy = 0.2\n",
+            ":4:1: field `network.lossy`",
+            "unknown field",
+        ),
+        (
+            "type",
+            "[workload]\norders = \"many\"\n",
+            ":2:10: field `workload.orders`",
+            "integer",
+        ),
+        (
+            "range",
+            "[faults]\n\ncrashes = [5, 1]\n",
+            ":3:11: field `faults.crashes`",
+            "low <= high",
+        ),
+        (
+            "probability",
+            "[network]\nduplicate = 1.5\n",
+            ":2:13: field `network.duplicate`",
+            "probability",
+        ),
+        (
+            "zero",
+            "[workload]\nproducts = 0\n",
+            ":2:12: field `workload.products`",
+            "at least 1",
+        ),
+        ("syntax", "[run\nseeds = 3\n", ":1:", "table"),
+    ];
+    for (name, text, place, expected) in cases {
+        let path = scenario_file(name, text);
+        let o = sagasim(&[
+            "sweep",
+            "--scenario",
+            path.to_str().expect("utf-8 path"),
+            "--seeds",
+            "1",
+        ]);
+        assert_eq!(code(&o), 2, "{name}");
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("{}{place}", path.display())),
+            "{name}: {err}"
+        );
+        assert!(err.contains(expected), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        std::fs::remove_dir_all(path.parent().expect("a folder")).expect("clean up");
+    }
+}
+
+#[test]
+fn a_partial_scenario_file_takes_the_rest_from_default() {
+    let path = scenario_file(
+        "small",
+        "name = \"small\"\n[workload]\norders = 20\n[run]\nseeds = 5\n",
+    );
+    let o = sagasim(&[
+        "sweep",
+        "--scenario",
+        path.to_str().expect("utf-8 path"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(
+        (v["scenario"].as_str(), v["runs"].as_u64()),
+        (Some("small"), Some(5))
+    );
+    let total: u64 = ["confirmed", "cancelled", "rejected", "unfinished"]
+        .iter()
+        .map(|k| v["outcomes"][k].as_u64().expect("count"))
+        .sum();
+    assert_eq!(total, 5 * 20);
+    std::fs::remove_dir_all(path.parent().expect("a folder")).expect("clean up");
+}
+
+#[test]
+fn list_shows_every_category() {
+    let o = sagasim(&["list"]);
+    assert_eq!(code(&o), 0);
+    let out = String::from_utf8_lossy(&o.stdout);
+    for word in [
+        "scenarios:",
+        "default",
+        "strategies:",
+        "choreography",
+        "bugs:",
+        "no-inbox",
+        "no-outbox",
+        "invariants:",
+        "stock-conservation",
+        "no-stuck-saga",
+        "faults:",
+        "partition",
+        "rebalance",
+    ] {
+        assert!(out.contains(word), "{word} in {out}");
+    }
+    let bugs = sagasim(&["list", "bugs"]);
+    assert_eq!(String::from_utf8_lossy(&bugs.stdout).lines().count(), 2);
+}
