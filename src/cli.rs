@@ -93,6 +93,20 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Measure speed: events/s per core against a bare event loop, seeds/s,
+    /// per-step invariant cost, scaling over cores.
+    Bench {
+        #[arg(long, default_value = "default")]
+        scenario: String,
+        /// Seeds per measurement.
+        #[arg(long, default_value_t = 500)]
+        seeds: u64,
+        /// Workers for the scaling measurement (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// List what can be chosen.
     List {
         #[arg(value_enum)]
@@ -107,11 +121,8 @@ pub struct SeedRange(pub u64, pub u64);
 impl FromStr for SeedRange {
     type Err = String;
     fn from_str(s: &str) -> Result<SeedRange, String> {
-        let num = |x: &str| {
-            x.trim()
-                .parse::<u64>()
-                .map_err(|_| format!("`{x}` is not a seed number"))
-        };
+        let num =
+            |x: &str| x.trim().parse::<u64>().map_err(|_| format!("`{x}` is not a seed number"));
         let r = match s.split_once("..") {
             Some((a, b)) => SeedRange(num(a)?, num(b)?),
             None => SeedRange(0, num(s)?),
@@ -128,10 +139,7 @@ impl FromStr for SeedRange {
 fn parse_strategy(s: &str) -> Result<Strategy, String> {
     Strategy::parse(s).ok_or_else(|| {
         let all: Vec<_> = Strategy::ALL.iter().map(|s| s.name()).collect();
-        format!(
-            "unknown strategy `{s}`; expected one of: {}",
-            all.join(", ")
-        )
+        format!("unknown strategy `{s}`; expected one of: {}", all.join(", "))
     })
 }
 
@@ -189,13 +197,7 @@ fn list(what: Option<ListWhat>, out: &mut impl Write) -> io::Result<()> {
                 domain::invariant::When::EveryStep => "every step",
                 domain::invariant::When::AtQuiescence => "at quiescence",
             };
-            writeln!(
-                out,
-                "  {:>2} {:<25} ({when}) {}",
-                i.number(),
-                i.name(),
-                i.describe()
-            )?;
+            writeln!(out, "  {:>2} {:<25} ({when}) {}", i.number(), i.name(), i.describe())?;
         }
     }
     if show(ListWhat::Faults) {
@@ -210,7 +212,11 @@ fn list(what: Option<ListWhat>, out: &mut impl Write) -> io::Result<()> {
 }
 
 fn load(target: &Target) -> Result<Scenario, ExitCode> {
-    Scenario::load(&target.scenario).map_err(|e| {
+    load_named(&target.scenario)
+}
+
+fn load_named(name: &str) -> Result<Scenario, ExitCode> {
+    Scenario::load(name).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })
@@ -218,13 +224,7 @@ fn load(target: &Target) -> Result<Scenario, ExitCode> {
 
 fn run_one(target: &Target, seed: u64, trace: bool, format: Format) -> Result<ExitCode, ExitCode> {
     let scenario = load(target)?;
-    let spec = RunSpec {
-        scenario: &scenario,
-        strategy: target.strategy,
-        bug: target.bug,
-        seed,
-        trace,
-    };
+    let spec = RunSpec { trace, ..RunSpec::new(&scenario, target.strategy, target.bug, seed) };
     let r = harness::run(&spec);
     let failure = sweep::failure_of(&r, &scenario, target.strategy, target.bug);
     let result = RunResult {
@@ -269,7 +269,7 @@ fn run_sweep(
 ) -> Result<ExitCode, ExitCode> {
     let scenario = load(target)?;
     let SeedRange(first, last) = seeds.unwrap_or(SeedRange(0, scenario.seeds));
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let jobs = jobs.unwrap_or_else(all_cores);
     let spec = SweepSpec {
         scenario: &scenario,
         strategy: target.strategy,
@@ -287,26 +287,37 @@ fn run_sweep(
     Ok(ExitCode::from(if result.violations > 0 { 1 } else { 0 }))
 }
 
+fn all_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn run_bench(
+    scenario: &str,
+    seeds: u64,
+    jobs: Option<usize>,
+    format: Format,
+) -> Result<ExitCode, ExitCode> {
+    let s = load_named(scenario)?;
+    let r = crate::bench::bench(&s, seeds.max(1), jobs.unwrap_or_else(all_cores));
+    let mut out = io::stdout().lock();
+    let written = match format {
+        Format::Text => crate::bench::render_text(&r, &mut out),
+        Format::Json => reports::json::write(&mut out, &r),
+    };
+    written.map(|_| ExitCode::SUCCESS).map_err(|_| ExitCode::from(2))
+}
+
 /// Run the command line; returns the process exit code.
 pub fn main_with(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Run {
-            target,
-            seed,
-            trace,
-            format,
-        } => run_one(&target, seed, trace, format),
-        Command::Replay {
-            target,
-            seed,
-            format,
-        } => run_one(&target, seed, format == Format::Text, format),
-        Command::Sweep {
-            target,
-            seeds,
-            jobs,
-            format,
-        } => run_sweep(&target, seeds, jobs, format),
+        Command::Bench { scenario, seeds, jobs, format } => {
+            run_bench(&scenario, seeds, jobs, format)
+        }
+        Command::Run { target, seed, trace, format } => run_one(&target, seed, trace, format),
+        Command::Replay { target, seed, format } => {
+            run_one(&target, seed, format == Format::Text, format)
+        }
+        Command::Sweep { target, seeds, jobs, format } => run_sweep(&target, seeds, jobs, format),
         Command::List { what } => list(what, &mut io::stdout().lock())
             .map(|_| ExitCode::SUCCESS)
             .map_err(|_| ExitCode::from(2)),

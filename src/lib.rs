@@ -7,7 +7,9 @@
 //! - [`harness`]: one run: workload drawn from the seed, the domain wired
 //!   onto kernel nodes, the run's report.
 //! - [`sweep`]: many seeds over worker threads, panics isolated per seed.
+//! - [`bench`]: speed against the floor of a bare event loop.
 
+pub mod bench;
 pub mod cli;
 pub mod harness;
 pub mod scenario;

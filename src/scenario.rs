@@ -199,9 +199,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&self, span: &Span, field: &str, expected: impl Into<String>) -> ScenarioError {
-        let (line, column) = span
-            .as_ref()
-            .map_or((0, 0), |s| line_col(self.text, s.start));
+        let (line, column) = span.as_ref().map_or((0, 0), |s| line_col(self.text, s.start));
         ScenarioError {
             file: self.file.to_string(),
             line,
@@ -215,9 +213,8 @@ impl Ctx<'_> {
         match user {
             Some(v) => (v.get_ref().clone(), Some(v.span())),
             None => {
-                let d = default
-                    .as_ref()
-                    .unwrap_or_else(|| panic!("the default scenario sets {field}"));
+                let d =
+                    default.as_ref().unwrap_or_else(|| panic!("the default scenario sets {field}"));
                 (d.get_ref().clone(), None)
             }
         }
@@ -232,11 +229,7 @@ impl Ctx<'_> {
     ) -> Result<u64, ScenarioError> {
         let (v, span) = self.pick(user, default, field);
         if v < min {
-            return Err(self.err(
-                &span,
-                field,
-                format!("an integer of at least {min}, found {v}"),
-            ));
+            return Err(self.err(&span, field, format!("an integer of at least {min}, found {v}")));
         }
         Ok(v)
     }
@@ -287,13 +280,7 @@ fn key_at(text: &str, offset: usize) -> String {
     let offset = offset.min(text.len());
     let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     let line = text[start..].lines().next().unwrap_or("");
-    let key = line
-        .split('=')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .trim_matches(['[', ']'])
-        .trim();
+    let key = line.split('=').next().unwrap_or("").trim().trim_matches(['[', ']']).trim();
     let section = text[..start]
         .lines()
         .rev()
@@ -325,9 +312,7 @@ fn expectation(message: &str) -> String {
 fn parse_raw(text: &str, file: &str) -> Result<Raw, ScenarioError> {
     toml::from_str::<Raw>(text).map_err(|e| {
         let span = e.span();
-        let field = span
-            .as_ref()
-            .map_or_else(String::new, |s| key_at(text, s.start));
+        let field = span.as_ref().map_or_else(String::new, |s| key_at(text, s.start));
         let expected = expectation(e.message());
         Ctx { file, text }.err(&span, &field, expected)
     })
@@ -351,11 +336,7 @@ impl Scenario {
             field: "(file)".to_string(),
             expected: format!(
                 "a built-in scenario name ({}) or a readable TOML file: {e}",
-                BUILT_IN
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                BUILT_IN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
             ),
         })?;
         Scenario::parse(&text, name_or_path, name_or_path)
@@ -376,11 +357,8 @@ impl Scenario {
         let (f, df) = (&raw.faults, &d.faults);
         const MS: u64 = 1_000;
         let latency_mean = {
-            let (v, span) = cx.pick(
-                &n.latency_mean_ms,
-                &dn.latency_mean_ms,
-                "network.latency_mean_ms",
-            );
+            let (v, span) =
+                cx.pick(&n.latency_mean_ms, &dn.latency_mean_ms, "network.latency_mean_ms");
             if !(v.is_finite() && v >= 0.0) {
                 let e = format!("a non-negative number of milliseconds, found {v}");
                 return Err(cx.err(&span, "network.latency_mean_ms", e));
@@ -389,11 +367,8 @@ impl Scenario {
         };
         let latency_us = cx.range(&n.latency_ms, &dn.latency_ms, "network.latency_ms", MS)?;
         if latency_mean < latency_us.0 {
-            let (_, span) = cx.pick(
-                &n.latency_mean_ms,
-                &dn.latency_mean_ms,
-                "network.latency_mean_ms",
-            );
+            let (_, span) =
+                cx.pick(&n.latency_mean_ms, &dn.latency_mean_ms, "network.latency_mean_ms");
             let e = "a mean latency no lower than the minimum of network.latency_ms";
             return Err(cx.err(&span, "network.latency_mean_ms", e));
         }
@@ -403,12 +378,8 @@ impl Scenario {
                     .map_err(|_| cx.err(&cx.pick(user, def, field).1, field, "a number below 2^32"))
             };
         let partitions = cx.count(&b.partitions, &db.partitions, "broker.partitions", 1)?;
-        let max_poll = cx.count(
-            &b.max_poll_records,
-            &db.max_poll_records,
-            "broker.max_poll_records",
-            1,
-        )?;
+        let max_poll =
+            cx.count(&b.max_poll_records, &db.max_poll_records, "broker.max_poll_records", 1)?;
         Ok(Scenario {
             name,
             description,
@@ -466,12 +437,7 @@ impl Scenario {
                 )? * MS,
             },
             broker: BrokerSpec {
-                partitions: small(
-                    partitions,
-                    "broker.partitions",
-                    &b.partitions,
-                    &db.partitions,
-                )?,
+                partitions: small(partitions, "broker.partitions", &b.partitions, &db.partitions)?,
                 max_poll_records: small(
                     max_poll,
                     "broker.max_poll_records",

@@ -42,9 +42,7 @@ pub fn hex(digest: u64) -> String {
 
 /// The command line that reproduces one seed.
 pub fn repro(scenario: &Scenario, strategy: Strategy, bug: Option<Bug>, seed: u64) -> String {
-    let bug = bug
-        .map(|b| format!(" --bug {}", b.name()))
-        .unwrap_or_default();
+    let bug = bug.map(|b| format!(" --bug {}", b.name())).unwrap_or_default();
     format!(
         "sagasim replay --seed {seed} --scenario {} --strategy {}{bug}",
         scenario.origin,
@@ -93,13 +91,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Run one seed, turning a panic into a failure.
 pub fn run_seed(spec: &SweepSpec<'_>, seed: u64) -> SeedResult {
-    let run = RunSpec {
-        scenario: spec.scenario,
-        strategy: spec.strategy,
-        bug: spec.bug,
-        seed,
-        trace: false,
-    };
+    let run = RunSpec::new(spec.scenario, spec.strategy, spec.bug, seed);
     match catch_unwind(AssertUnwindSafe(|| harness::run(&run))) {
         Ok(r) => SeedResult {
             seed,
@@ -147,10 +139,7 @@ pub fn run_seeds(spec: &SweepSpec<'_>) -> Vec<SeedResult> {
                     }
                     mine.push(run_seed(spec, seed));
                 }
-                results
-                    .lock()
-                    .expect("no worker panics while holding the lock")
-                    .extend(mine);
+                results.lock().expect("no worker panics while holding the lock").extend(mine);
             });
         }
     });

@@ -37,12 +37,7 @@ fn check(bug: Bug, expected: &[&str]) {
     let found = failures(bug);
     assert!(!found.is_empty(), "{} found within 500 seeds", bug.name());
     for f in &found {
-        assert!(
-            expected.contains(&f.invariant.as_str()),
-            "{} broke {}",
-            bug.name(),
-            f.invariant
-        );
+        assert!(expected.contains(&f.invariant.as_str()), "{} broke {}", bug.name(), f.invariant);
     }
     for f in &found {
         let (r, code) = reproduce(f);

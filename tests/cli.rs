@@ -7,10 +7,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn sagasim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sagasim"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
+    Command::new(env!("CARGO_BIN_EXE_sagasim")).args(args).output().expect("the binary runs")
 }
 
 fn code(o: &Output) -> i32 {
@@ -44,10 +41,7 @@ fn run_json_carries_seed_and_digest() {
     let digest = v["digest"].as_str().expect("digest is a string");
     assert_eq!(digest.len(), 16);
     assert_eq!(v["end"], "settled");
-    assert_eq!(
-        json(&sagasim(&["run", "--seed", "3", "--format", "json"]))["digest"],
-        digest
-    );
+    assert_eq!(json(&sagasim(&["run", "--seed", "3", "--format", "json"]))["digest"], digest);
 }
 
 #[test]
@@ -81,9 +75,7 @@ fn a_failing_sweep_exits_1_and_prints_reproduce_lines() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("reproduce: sagasim replay --seed "), "{out}");
     assert!(out.contains("--bug no-inbox"));
-    let v = json(&sagasim(&[
-        "sweep", "--seeds", "40", "--bug", "no-inbox", "--format", "json",
-    ]));
+    let v = json(&sagasim(&["sweep", "--seeds", "40", "--bug", "no-inbox", "--format", "json"]));
     let f = &v["failures"][0];
     for field in ["seed", "invariant", "step", "time_us", "digest", "repro"] {
         assert!(f.get(field).is_some(), "failure field {field}");
@@ -96,20 +88,12 @@ fn a_failing_sweep_exits_1_and_prints_reproduce_lines() {
 
 #[test]
 fn replay_prints_the_trace_and_the_violation() {
-    let v = json(&sagasim(&[
-        "sweep", "--seeds", "40", "--bug", "no-inbox", "--format", "json",
-    ]));
-    let seed = v["failures"][0]["seed"]
-        .as_u64()
-        .expect("a failing seed")
-        .to_string();
+    let v = json(&sagasim(&["sweep", "--seeds", "40", "--bug", "no-inbox", "--format", "json"]));
+    let seed = v["failures"][0]["seed"].as_u64().expect("a failing seed").to_string();
     let o = sagasim(&["replay", "--seed", &seed, "--bug", "no-inbox"]);
     assert_eq!(code(&o), 1);
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        out.contains("commit writes="),
-        "the trace shows state changes"
-    );
+    assert!(out.contains("commit writes="), "the trace shows state changes");
     assert!(out.contains("violated"), "and the violation");
 }
 
@@ -148,47 +132,24 @@ fn a_bad_scenario_file_names_file_line_column_field_and_expectation() {
             ":4:1: field `network.lossy`",
             "unknown field",
         ),
-        (
-            "type",
-            "[workload]\norders = \"many\"\n",
-            ":2:10: field `workload.orders`",
-            "integer",
-        ),
-        (
-            "range",
-            "[faults]\n\ncrashes = [5, 1]\n",
-            ":3:11: field `faults.crashes`",
-            "low <= high",
-        ),
+        ("type", "[workload]\norders = \"many\"\n", ":2:10: field `workload.orders`", "integer"),
+        ("range", "[faults]\n\ncrashes = [5, 1]\n", ":3:11: field `faults.crashes`", "low <= high"),
         (
             "probability",
             "[network]\nduplicate = 1.5\n",
             ":2:13: field `network.duplicate`",
             "probability",
         ),
-        (
-            "zero",
-            "[workload]\nproducts = 0\n",
-            ":2:12: field `workload.products`",
-            "at least 1",
-        ),
+        ("zero", "[workload]\nproducts = 0\n", ":2:12: field `workload.products`", "at least 1"),
         ("syntax", "[run\nseeds = 3\n", ":1:", "table"),
     ];
     for (name, text, place, expected) in cases {
         let path = scenario_file(name, text);
-        let o = sagasim(&[
-            "sweep",
-            "--scenario",
-            path.to_str().expect("utf-8 path"),
-            "--seeds",
-            "1",
-        ]);
+        let o =
+            sagasim(&["sweep", "--scenario", path.to_str().expect("utf-8 path"), "--seeds", "1"]);
         assert_eq!(code(&o), 2, "{name}");
         let err = stderr(&o);
-        assert!(
-            err.contains(&format!("{}{place}", path.display())),
-            "{name}: {err}"
-        );
+        assert!(err.contains(&format!("{}{place}", path.display())), "{name}: {err}");
         assert!(err.contains(expected), "{name}: {err}");
         assert!(!err.contains("panicked"), "{name}: {err}");
         std::fs::remove_dir_all(path.parent().expect("a folder")).expect("clean up");
@@ -197,23 +158,13 @@ fn a_bad_scenario_file_names_file_line_column_field_and_expectation() {
 
 #[test]
 fn a_partial_scenario_file_takes_the_rest_from_default() {
-    let path = scenario_file(
-        "small",
-        "name = \"small\"\n[workload]\norders = 20\n[run]\nseeds = 5\n",
-    );
-    let o = sagasim(&[
-        "sweep",
-        "--scenario",
-        path.to_str().expect("utf-8 path"),
-        "--format",
-        "json",
-    ]);
+    let path =
+        scenario_file("small", "name = \"small\"\n[workload]\norders = 20\n[run]\nseeds = 5\n");
+    let o =
+        sagasim(&["sweep", "--scenario", path.to_str().expect("utf-8 path"), "--format", "json"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = json(&o);
-    assert_eq!(
-        (v["scenario"].as_str(), v["runs"].as_u64()),
-        (Some("small"), Some(5))
-    );
+    assert_eq!((v["scenario"].as_str(), v["runs"].as_u64()), (Some("small"), Some(5)));
     let total: u64 = ["confirmed", "cancelled", "rejected", "unfinished"]
         .iter()
         .map(|k| v["outcomes"][k].as_u64().expect("count"))

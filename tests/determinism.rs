@@ -7,13 +7,7 @@ use sagasim::scenario::Scenario;
 use sagasim::sweep::{run_seeds, SweepSpec};
 
 fn spec(s: &Scenario, bug: Option<Bug>, seed: u64, trace: bool) -> RunSpec<'_> {
-    RunSpec {
-        scenario: s,
-        strategy: Strategy::Choreography,
-        bug,
-        seed,
-        trace,
-    }
+    RunSpec { trace, ..RunSpec::new(s, Strategy::Choreography, bug, seed) }
 }
 
 #[test]
@@ -39,20 +33,26 @@ fn keeping_a_trace_does_not_change_the_run() {
         let quiet = harness::run(&spec(&s, None, seed, false));
         let traced = harness::run(&spec(&s, None, seed, true));
         assert_eq!(quiet.digest, traced.digest);
-        assert!(
-            traced.trace.len() as u64 >= traced.step,
-            "a line per step at least"
-        );
+        assert!(traced.trace.len() as u64 >= traced.step, "a line per step at least");
         assert!(quiet.trace.is_empty());
+    }
+}
+
+#[test]
+fn per_step_checks_do_not_change_the_run() {
+    let s = Scenario::load("default").expect("built-in");
+    for seed in 0..5 {
+        let on = harness::run(&spec(&s, None, seed, false));
+        let off = harness::run(&RunSpec { per_step_checks: false, ..spec(&s, None, seed, false) });
+        assert_eq!(on.digest, off.digest);
     }
 }
 
 #[test]
 fn different_seeds_give_different_digests() {
     let s = Scenario::load("default").expect("built-in");
-    let mut digests: Vec<u64> = (0..100)
-        .map(|seed| harness::run(&spec(&s, None, seed, false)).digest)
-        .collect();
+    let mut digests: Vec<u64> =
+        (0..100).map(|seed| harness::run(&spec(&s, None, seed, false)).digest).collect();
     digests.sort();
     digests.dedup();
     assert_eq!(digests.len(), 100);
@@ -84,8 +84,5 @@ fn the_workload_depends_on_the_seed_alone() {
     assert_eq!(a, b);
     assert_ne!(a, c);
     assert_eq!(a.orders.len() as u64, s.workload.orders);
-    assert!(
-        a.orders.windows(2).all(|w| w[0].at_us < w[1].at_us),
-        "arrivals in time order"
-    );
+    assert!(a.orders.windows(2).all(|w| w[0].at_us < w[1].at_us), "arrivals in time order");
 }

@@ -66,13 +66,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(policy: RetryPolicy, arrivals: Vec<Arrival>) -> Client {
-        Client {
-            policy,
-            arrivals,
-            waiting: BTreeMap::new(),
-            submitted: 0,
-            retries: 0,
-        }
+        Client { policy, arrivals, waiting: BTreeMap::new(), submitted: 0, retries: 0 }
     }
 
     /// Schedule every arrival.
@@ -92,10 +86,7 @@ impl Client {
         let order = self.arrivals[i as usize].order;
         self.waiting.insert(order.order, attempt);
         port.send(Msg::Place(order));
-        port.set_timer(
-            self.policy.timeout_us,
-            Timer::Timeout { order: i, attempt }.tag(),
-        );
+        port.set_timer(self.policy.timeout_us, Timer::Timeout { order: i, attempt }.tag());
     }
 
     pub fn on_timer(&mut self, tag: u64, port: &mut impl ClientPort) {
@@ -107,19 +98,9 @@ impl Client {
             Timer::Timeout { order, attempt } => {
                 let id = self.arrivals[order as usize].order.order;
                 if self.waiting.get(&id) == Some(&attempt) {
-                    let exp = self
-                        .policy
-                        .backoff_base_us
-                        .saturating_mul(1 << attempt.min(20));
+                    let exp = self.policy.backoff_base_us.saturating_mul(1 << attempt.min(20));
                     let wait = port.jitter_us(exp.min(self.policy.backoff_cap_us));
-                    port.set_timer(
-                        wait,
-                        Timer::Resend {
-                            order,
-                            attempt: attempt + 1,
-                        }
-                        .tag(),
-                    );
+                    port.set_timer(wait, Timer::Resend { order, attempt: attempt + 1 }.tag());
                 }
             }
             Timer::Resend { order, attempt } => {
@@ -146,14 +127,8 @@ mod tests {
     fn timer_tags_round_trip() {
         for t in [
             Timer::Arrival(7),
-            Timer::Timeout {
-                order: 3,
-                attempt: 9,
-            },
-            Timer::Resend {
-                order: u32::MAX,
-                attempt: 1,
-            },
+            Timer::Timeout { order: 3, attempt: 9 },
+            Timer::Resend { order: u32::MAX, attempt: 1 },
         ] {
             assert_eq!(Timer::from_tag(t.tag()), t);
         }

@@ -20,47 +20,14 @@ pub struct PlaceOrder {
 /// report's payment, order and stock rollback events), undoing in reverse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Event {
-    StockDeducted {
-        order: OrderId,
-        user: UserId,
-        product: ProductId,
-        qty: u32,
-        amount: u64,
-    },
-    StockRejected {
-        order: OrderId,
-        user: UserId,
-        product: ProductId,
-        qty: u32,
-    },
-    OrderCreated {
-        order: OrderId,
-        user: UserId,
-        amount: u64,
-    },
-    PaymentCreated {
-        order: OrderId,
-        user: UserId,
-        amount: u64,
-    },
-    BalanceDeducted {
-        order: OrderId,
-        user: UserId,
-        amount: u64,
-    },
-    BalanceFailed {
-        order: OrderId,
-        user: UserId,
-        amount: u64,
-    },
-    PaymentCancelled {
-        order: OrderId,
-    },
-    OrderCancelled {
-        order: OrderId,
-        product: ProductId,
-        qty: u32,
-    },
+    StockDeducted { order: OrderId, user: UserId, product: ProductId, qty: u32, amount: u64 },
+    StockRejected { order: OrderId, user: UserId, product: ProductId, qty: u32 },
+    OrderCreated { order: OrderId, user: UserId, amount: u64 },
+    PaymentCreated { order: OrderId, user: UserId, amount: u64 },
+    BalanceDeducted { order: OrderId, user: UserId, amount: u64 },
+    BalanceFailed { order: OrderId, user: UserId, amount: u64 },
+    PaymentCancelled { order: OrderId },
+    OrderCancelled { order: OrderId, product: ProductId, qty: u32 },
 }
 
 /// A topic of the broker: one per kind of event, as in the report.

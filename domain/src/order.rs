@@ -80,10 +80,8 @@ impl OrderTables {
                 self.orders.insert(order, row);
             }
             OrderWrite::SetState { order, state } => {
-                self.orders
-                    .get_mut(&order)
-                    .expect("state is set on an existing order")
-                    .state = state;
+                self.orders.get_mut(&order).expect("state is set on an existing order").state =
+                    state;
             }
         }
     }
@@ -97,40 +95,13 @@ fn set(order: OrderId, state: OrderState) -> Write {
 pub fn on_event(t: &OrderTables, ev: &Event, tx: &mut impl Tx) {
     let state = t.orders.get(&ev.order()).map(|o| o.state);
     match *ev {
-        Event::StockDeducted {
-            order,
-            user,
-            product,
-            qty,
-            amount,
-        } if state.is_none() => {
-            let row = Order {
-                user,
-                product,
-                qty,
-                amount,
-                state: OrderState::Pending,
-            };
+        Event::StockDeducted { order, user, product, qty, amount } if state.is_none() => {
+            let row = Order { user, product, qty, amount, state: OrderState::Pending };
             tx.write(Write::Order(OrderWrite::Create { order, row }));
-            tx.publish(Event::OrderCreated {
-                order,
-                user,
-                amount,
-            });
+            tx.publish(Event::OrderCreated { order, user, amount });
         }
-        Event::StockRejected {
-            order,
-            user,
-            product,
-            qty,
-        } if state.is_none() => {
-            let row = Order {
-                user,
-                product,
-                qty,
-                amount: 0,
-                state: OrderState::Rejected,
-            };
+        Event::StockRejected { order, user, product, qty } if state.is_none() => {
+            let row = Order { user, product, qty, amount: 0, state: OrderState::Rejected };
             tx.write(Write::Order(OrderWrite::Create { order, row }));
         }
         Event::BalanceDeducted { order, .. } if state == Some(OrderState::Pending) => {
@@ -139,11 +110,7 @@ pub fn on_event(t: &OrderTables, ev: &Event, tx: &mut impl Tx) {
         Event::PaymentCancelled { order } if state == Some(OrderState::Pending) => {
             let o = t.orders[&order];
             tx.write(set(order, OrderState::Cancelled));
-            tx.publish(Event::OrderCancelled {
-                order,
-                product: o.product,
-                qty: o.qty,
-            });
+            tx.publish(Event::OrderCancelled { order, product: o.product, qty: o.qty });
         }
         _ => {}
     }

@@ -66,10 +66,7 @@ impl PaymentTables {
                 self.payments.insert(order, row);
             }
             PaymentWrite::SetState { order, state } => {
-                let p = self
-                    .payments
-                    .get_mut(&order)
-                    .expect("state is set on an existing payment");
+                let p = self.payments.get_mut(&order).expect("state is set on an existing payment");
                 p.state = state;
             }
         }
@@ -84,22 +81,10 @@ fn set(order: OrderId, state: PaymentState) -> Write {
 pub fn on_event(t: &PaymentTables, ev: &Event, tx: &mut impl Tx) {
     let state = t.payments.get(&ev.order()).map(|p| p.state);
     match *ev {
-        Event::OrderCreated {
-            order,
-            user,
-            amount,
-        } if state.is_none() => {
-            let row = Payment {
-                user,
-                amount,
-                state: PaymentState::Pending,
-            };
+        Event::OrderCreated { order, user, amount } if state.is_none() => {
+            let row = Payment { user, amount, state: PaymentState::Pending };
             tx.write(Write::Payment(PaymentWrite::Create { order, row }));
-            tx.publish(Event::PaymentCreated {
-                order,
-                user,
-                amount,
-            });
+            tx.publish(Event::PaymentCreated { order, user, amount });
         }
         Event::BalanceDeducted { order, .. } if state == Some(PaymentState::Pending) => {
             tx.write(set(order, PaymentState::Completed));

@@ -44,66 +44,25 @@ pub struct ProductTables {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ProductWrite {
-    Deduct {
-        order: OrderId,
-        product: ProductId,
-        qty: u32,
-    },
-    Reject {
-        order: OrderId,
-        product: ProductId,
-        qty: u32,
-    },
-    Restore {
-        order: OrderId,
-        product: ProductId,
-        qty: u32,
-    },
+    Deduct { order: OrderId, product: ProductId, qty: u32 },
+    Reject { order: OrderId, product: ProductId, qty: u32 },
+    Restore { order: OrderId, product: ProductId, qty: u32 },
 }
 
 impl ProductTables {
     pub fn apply(&mut self, w: &ProductWrite) {
         match *w {
-            ProductWrite::Deduct {
-                order,
-                product,
-                qty,
-            } => {
+            ProductWrite::Deduct { order, product, qty } => {
                 let p = &mut self.products[product.index()];
-                p.stock = p
-                    .stock
-                    .checked_sub(qty as u64)
-                    .expect("deduction checked the stock");
+                p.stock = p.stock.checked_sub(qty as u64).expect("deduction checked the stock");
                 let state = ReservationState::Held;
-                self.reservations.insert(
-                    order,
-                    Reservation {
-                        product,
-                        qty,
-                        state,
-                    },
-                );
+                self.reservations.insert(order, Reservation { product, qty, state });
             }
-            ProductWrite::Reject {
-                order,
-                product,
-                qty,
-            } => {
+            ProductWrite::Reject { order, product, qty } => {
                 let state = ReservationState::Rejected;
-                self.reservations.insert(
-                    order,
-                    Reservation {
-                        product,
-                        qty,
-                        state,
-                    },
-                );
+                self.reservations.insert(order, Reservation { product, qty, state });
             }
-            ProductWrite::Restore {
-                order,
-                product,
-                qty,
-            } => {
+            ProductWrite::Restore { order, product, qty } => {
                 self.products[product.index()].stock += qty as u64;
                 if let Some(r) = self.reservations.get_mut(&order) {
                     r.state = ReservationState::Restored;
@@ -120,59 +79,26 @@ pub fn place(t: &ProductTables, req: &PlaceOrder, tx: &mut impl Tx) -> bool {
     if let Some(r) = t.reservations.get(&req.order) {
         return r.state != ReservationState::Rejected;
     }
-    let PlaceOrder {
-        order,
-        user,
-        product,
-        qty,
-    } = *req;
+    let PlaceOrder { order, user, product, qty } = *req;
     let p = t.products[product.index()];
     if p.stock >= qty as u64 {
-        tx.write(Write::Product(ProductWrite::Deduct {
-            order,
-            product,
-            qty,
-        }));
+        tx.write(Write::Product(ProductWrite::Deduct { order, product, qty }));
         let amount = p.price * qty as u64;
-        tx.publish(Event::StockDeducted {
-            order,
-            user,
-            product,
-            qty,
-            amount,
-        });
+        tx.publish(Event::StockDeducted { order, user, product, qty, amount });
         true
     } else {
-        tx.write(Write::Product(ProductWrite::Reject {
-            order,
-            product,
-            qty,
-        }));
-        tx.publish(Event::StockRejected {
-            order,
-            user,
-            product,
-            qty,
-        });
+        tx.write(Write::Product(ProductWrite::Reject { order, product, qty }));
+        tx.publish(Event::StockRejected { order, user, product, qty });
         false
     }
 }
 
 /// Consume an event (the stock rollback of §2.4.1, failure step 8).
 pub fn on_event(t: &ProductTables, ev: &Event, safety: &Safety, tx: &mut impl Tx) {
-    if let Event::OrderCancelled {
-        order,
-        product,
-        qty,
-    } = *ev
-    {
+    if let Event::OrderCancelled { order, product, qty } = *ev {
         let held = t.reservations.get(&order).map(|r| r.state) == Some(ReservationState::Held);
         if held || !safety.idempotent_compensation {
-            tx.write(Write::Product(ProductWrite::Restore {
-                order,
-                product,
-                qty,
-            }));
+            tx.write(Write::Product(ProductWrite::Restore { order, product, qty }));
         }
     }
 }

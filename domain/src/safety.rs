@@ -16,11 +16,7 @@ pub struct Safety {
 }
 
 impl Safety {
-    pub const ALL_ON: Safety = Safety {
-        outbox: true,
-        inbox: true,
-        idempotent_compensation: true,
-    };
+    pub const ALL_ON: Safety = Safety { outbox: true, inbox: true, idempotent_compensation: true };
 
     /// The switches with one bug planted.
     pub fn with(bug: Option<Bug>) -> Safety {

@@ -25,12 +25,8 @@ pub enum Service {
 }
 
 impl Service {
-    pub const ALL: [Service; 4] = [
-        Service::Product,
-        Service::Order,
-        Service::Payment,
-        Service::User,
-    ];
+    pub const ALL: [Service; 4] =
+        [Service::Product, Service::Order, Service::Payment, Service::User];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -51,11 +47,9 @@ impl Service {
                 Topic::BalanceDeducted,
                 Topic::PaymentCancelled,
             ],
-            Service::Payment => &[
-                Topic::OrderCreated,
-                Topic::BalanceDeducted,
-                Topic::BalanceFailed,
-            ],
+            Service::Payment => {
+                &[Topic::OrderCreated, Topic::BalanceDeducted, Topic::BalanceFailed]
+            }
             Service::User => &[Topic::PaymentCreated],
         }
     }

@@ -24,11 +24,7 @@ pub struct UserTables {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum UserWrite {
-    Deduct {
-        user: UserId,
-        order: OrderId,
-        amount: u64,
-    },
+    Deduct { user: UserId, order: OrderId, amount: u64 },
 }
 
 impl UserTables {
@@ -36,9 +32,7 @@ impl UserTables {
         match *w {
             UserWrite::Deduct { user, amount, .. } => {
                 let b = &mut self.balances[user.index()];
-                *b = b
-                    .checked_sub(amount)
-                    .expect("deduction checked the balance");
+                *b = b.checked_sub(amount).expect("deduction checked the balance");
             }
         }
     }
@@ -46,29 +40,12 @@ impl UserTables {
 
 /// Consume an event.
 pub fn on_event(t: &UserTables, ev: &Event, tx: &mut impl Tx) {
-    if let Event::PaymentCreated {
-        order,
-        user,
-        amount,
-    } = *ev
-    {
+    if let Event::PaymentCreated { order, user, amount } = *ev {
         if t.balances[user.index()] >= amount {
-            tx.write(Write::User(UserWrite::Deduct {
-                user,
-                order,
-                amount,
-            }));
-            tx.publish(Event::BalanceDeducted {
-                order,
-                user,
-                amount,
-            });
+            tx.write(Write::User(UserWrite::Deduct { user, order, amount }));
+            tx.publish(Event::BalanceDeducted { order, user, amount });
         } else {
-            tx.publish(Event::BalanceFailed {
-                order,
-                user,
-                amount,
-            });
+            tx.publish(Event::BalanceFailed { order, user, amount });
         }
     }
 }

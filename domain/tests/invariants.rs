@@ -17,19 +17,11 @@ use domain::{
 fn workload() -> Workload {
     let order = |i: u32, user: u32| Arrival {
         at_us: i as u64,
-        order: PlaceOrder {
-            order: OrderId(i),
-            user: UserId(user),
-            product: ProductId(0),
-            qty: 2,
-        },
+        order: PlaceOrder { order: OrderId(i), user: UserId(user), product: ProductId(0), qty: 2 },
     };
     Workload {
         balances: vec![500, 50],
-        products: vec![Product {
-            price: 100,
-            stock: 5,
-        }],
+        products: vec![Product { price: 100, stock: 5 }],
         orders: vec![order(0, 0), order(1, 1)],
     }
 }
@@ -57,17 +49,13 @@ impl World {
                     products: w.products.clone(),
                     ..Default::default()
                 }),
-                Service::User => Tables::User(UserTables {
-                    balances: w.balances.clone(),
-                    ..Default::default()
-                }),
+                Service::User => {
+                    Tables::User(UserTables { balances: w.balances.clone(), ..Default::default() })
+                }
                 s => Tables::empty(s),
             })
             .collect();
-        World {
-            tables: Tabs(tables),
-            checker: Checker::new(&w),
-        }
+        World { tables: Tabs(tables), checker: Checker::new(&w) }
     }
 
     fn service_of(w: &Write) -> Service {
@@ -106,49 +94,27 @@ const P0: ProductId = ProductId(0);
 const U0: UserId = UserId(0);
 
 fn deduct_stock(order: OrderId) -> Write {
-    Write::Product(ProductWrite::Deduct {
-        order,
-        product: P0,
-        qty: 2,
-    })
+    Write::Product(ProductWrite::Deduct { order, product: P0, qty: 2 })
 }
 fn restore_stock(order: OrderId) -> Write {
-    Write::Product(ProductWrite::Restore {
-        order,
-        product: P0,
-        qty: 2,
-    })
+    Write::Product(ProductWrite::Restore { order, product: P0, qty: 2 })
 }
 fn create(order: OrderId, user: UserId, state: OrderState) -> Write {
-    let row = Order {
-        user,
-        product: P0,
-        qty: 2,
-        amount: 200,
-        state,
-    };
+    let row = Order { user, product: P0, qty: 2, amount: 200, state };
     Write::Order(OrderWrite::Create { order, row })
 }
 fn set(order: OrderId, state: OrderState) -> Write {
     Write::Order(OrderWrite::SetState { order, state })
 }
 fn pay(order: OrderId, user: UserId) -> Write {
-    let row = Payment {
-        user,
-        amount: 200,
-        state: PaymentState::Pending,
-    };
+    let row = Payment { user, amount: 200, state: PaymentState::Pending };
     Write::Payment(PaymentWrite::Create { order, row })
 }
 fn pay_set(order: OrderId, state: PaymentState) -> Write {
     Write::Payment(PaymentWrite::SetState { order, state })
 }
 fn deduct_points(order: OrderId, user: UserId) -> Write {
-    Write::User(UserWrite::Deduct {
-        user,
-        order,
-        amount: 200,
-    })
+    Write::User(UserWrite::Deduct { user, order, amount: 200 })
 }
 
 /// The happy path of order 0 and the failure path of order 1, step by step.
@@ -177,23 +143,14 @@ fn a_clean_run_violates_nothing() {
     let mut w = World::new();
     clean_run(&mut w);
     assert!(w.checker.sagas_done());
-    assert_eq!(
-        w.end(EndState {
-            settled: true,
-            ..EndState::default()
-        }),
-        None
-    );
+    assert_eq!(w.end(EndState { settled: true, ..EndState::default() }), None);
 }
 
 #[test]
 fn stock_conservation_fires_on_a_double_deduction() {
     let mut w = World::new();
     assert_eq!(w.step(&[deduct_stock(O0)]), None);
-    assert_eq!(
-        w.step(&[deduct_stock(O0)]),
-        Some(Invariant::StockConservation)
-    );
+    assert_eq!(w.step(&[deduct_stock(O0)]), Some(Invariant::StockConservation));
 }
 
 #[test]
@@ -201,24 +158,14 @@ fn stock_conservation_fires_on_a_double_restore() {
     let mut w = World::new();
     w.step(&[deduct_stock(O0)]);
     assert_eq!(w.step(&[restore_stock(O0)]), None);
-    assert_eq!(
-        w.step(&[restore_stock(O0)]),
-        Some(Invariant::StockConservation)
-    );
+    assert_eq!(w.step(&[restore_stock(O0)]), Some(Invariant::StockConservation));
 }
 
 #[test]
 fn stock_conservation_fires_when_stock_changes_behind_the_ledger() {
     let mut w = World::new();
-    w.sneak(Write::Product(ProductWrite::Deduct {
-        order: O1,
-        product: P0,
-        qty: 1,
-    }));
-    assert_eq!(
-        w.step(&[deduct_stock(O0)]),
-        Some(Invariant::StockConservation)
-    );
+    w.sneak(Write::Product(ProductWrite::Deduct { order: O1, product: P0, qty: 1 }));
+    assert_eq!(w.step(&[deduct_stock(O0)]), Some(Invariant::StockConservation));
 }
 
 #[test]
@@ -226,24 +173,14 @@ fn no_double_charge_fires_on_a_second_deduction() {
     let mut w = World::new();
     w.step(&[deduct_stock(O0)]);
     assert_eq!(w.step(&[deduct_points(O0, U0)]), None);
-    assert_eq!(
-        w.step(&[deduct_points(O0, U0)]),
-        Some(Invariant::NoDoubleCharge)
-    );
+    assert_eq!(w.step(&[deduct_points(O0, U0)]), Some(Invariant::NoDoubleCharge));
 }
 
 #[test]
 fn money_conservation_fires_when_a_balance_changes_behind_the_ledger() {
     let mut w = World::new();
-    w.sneak(Write::User(UserWrite::Deduct {
-        user: U0,
-        order: O1,
-        amount: 10,
-    }));
-    assert_eq!(
-        w.step(&[deduct_points(O0, U0)]),
-        Some(Invariant::MoneyConservation)
-    );
+    w.sneak(Write::User(UserWrite::Deduct { user: U0, order: O1, amount: 10 }));
+    assert_eq!(w.step(&[deduct_points(O0, U0)]), Some(Invariant::MoneyConservation));
 }
 
 #[test]
@@ -251,10 +188,7 @@ fn confirmed_is_complete_fires_on_an_unpaid_confirmation() {
     let mut w = World::new();
     w.step(&[deduct_stock(O0)]);
     w.step(&[create(O0, U0, OrderState::Pending)]);
-    assert_eq!(
-        w.step(&[set(O0, OrderState::Confirmed)]),
-        Some(Invariant::ConfirmedIsComplete)
-    );
+    assert_eq!(w.step(&[set(O0, OrderState::Confirmed)]), Some(Invariant::ConfirmedIsComplete));
 }
 
 #[test]
@@ -262,10 +196,7 @@ fn legal_transitions_fires_on_a_resurrected_order() {
     let mut w = World::new();
     w.step(&[create(O1, UserId(1), OrderState::Pending)]);
     assert_eq!(w.step(&[set(O1, OrderState::Cancelled)]), None);
-    assert_eq!(
-        w.step(&[set(O1, OrderState::Pending)]),
-        Some(Invariant::LegalTransitions)
-    );
+    assert_eq!(w.step(&[set(O1, OrderState::Pending)]), Some(Invariant::LegalTransitions));
 }
 
 #[test]
@@ -273,10 +204,7 @@ fn legal_transitions_fires_on_a_completed_payment_cancelled() {
     let mut w = World::new();
     w.step(&[pay(O0, U0)]);
     w.step(&[pay_set(O0, PaymentState::Completed)]);
-    assert_eq!(
-        w.step(&[pay_set(O0, PaymentState::Cancelled)]),
-        Some(Invariant::LegalTransitions)
-    );
+    assert_eq!(w.step(&[pay_set(O0, PaymentState::Cancelled)]), Some(Invariant::LegalTransitions));
 }
 
 #[test]
@@ -285,10 +213,7 @@ fn eventual_consistency_fires_on_an_order_left_pending() {
     w.step(&[deduct_stock(O0)]);
     w.step(&[create(O0, U0, OrderState::Pending)]);
     w.step(&[create(O1, UserId(1), OrderState::Rejected)]);
-    assert_eq!(
-        w.end(EndState::default()),
-        Some(Invariant::EventualConsistency)
-    );
+    assert_eq!(w.end(EndState::default()), Some(Invariant::EventualConsistency));
 }
 
 #[test]
@@ -300,27 +225,16 @@ fn eventual_consistency_fires_on_a_cancelled_order_still_holding_stock() {
     w.step(&[pay_set(O0, PaymentState::Cancelled)]);
     w.step(&[set(O0, OrderState::Cancelled)]);
     w.step(&[create(O1, UserId(1), OrderState::Rejected)]);
-    assert_eq!(
-        w.end(EndState::default()),
-        Some(Invariant::EventualConsistency)
-    );
+    assert_eq!(w.end(EndState::default()), Some(Invariant::EventualConsistency));
 }
 
 #[test]
 fn no_stuck_saga_fires_on_an_undrained_outbox_or_a_lagging_consumer() {
     let mut w = World::new();
     clean_run(&mut w);
-    let end = EndState {
-        settled: false,
-        outbox_backlog: 1,
-        ..EndState::default()
-    };
+    let end = EndState { settled: false, outbox_backlog: 1, ..EndState::default() };
     assert_eq!(w.end(end), Some(Invariant::NoStuckSaga));
-    let end = EndState {
-        settled: false,
-        broker_lag: 3,
-        ..EndState::default()
-    };
+    let end = EndState { settled: false, broker_lag: 3, ..EndState::default() };
     assert_eq!(w.end(end), Some(Invariant::NoStuckSaga));
 }
 
@@ -338,10 +252,7 @@ fn eventual_consistency_fires_on_a_confirmed_order_whose_payment_was_cancelled()
     ] {
         w.step(&s);
     }
-    assert_eq!(
-        w.end(EndState::default()),
-        Some(Invariant::EventualConsistency)
-    );
+    assert_eq!(w.end(EndState::default()), Some(Invariant::EventualConsistency));
 }
 
 #[test]

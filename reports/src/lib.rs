@@ -4,7 +4,7 @@
 //! Map:
 //! - [`result`]: the result types with their versioned JSON schema names.
 //! - [`text`]: terminal text.
-//! - [`json`]: JSON.
+//! - [`json`]: pretty-printed JSON.
 
 pub mod json;
 pub mod result;

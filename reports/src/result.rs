@@ -44,7 +44,8 @@ pub struct RunResult {
     pub end: String,
     pub steps: u64,
     pub time_us: u64,
-    pub heal_at_us: u64,
+    /// When the faults healed; absent if the run stopped in the fault phase.
+    pub heal_at_us: Option<u64>,
     pub outcomes: Outcomes,
     pub faults: u64,
     pub failure: Option<Failure>,

@@ -21,11 +21,7 @@ fn failure(out: &mut impl Write, f: &Failure) -> io::Result<()> {
 }
 
 pub fn sweep(out: &mut impl Write, r: &SweepResult) -> io::Result<()> {
-    let bug = r
-        .bug
-        .as_deref()
-        .map(|b| format!(" bug={b}"))
-        .unwrap_or_default();
+    let bug = r.bug.as_deref().map(|b| format!(" bug={b}")).unwrap_or_default();
     writeln!(
         out,
         "sweep scenario={} strategy={}{} seeds {}..{}",
@@ -45,36 +41,23 @@ pub fn sweep(out: &mut impl Write, r: &SweepResult) -> io::Result<()> {
         "{:.2} s wall, {:.0} seeds/s, {:.0} events/s",
         r.wall_s, r.seeds_per_s, r.events_per_s
     )?;
-    writeln!(
-        out,
-        "{}",
-        if r.violations == 0 {
-            "OK: no violation"
-        } else {
-            "FAILED"
-        }
-    )
+    writeln!(out, "{}", if r.violations == 0 { "OK: no violation" } else { "FAILED" })
 }
 
 pub fn run(out: &mut impl Write, r: &RunResult) -> io::Result<()> {
-    let bug = r
-        .bug
-        .as_deref()
-        .map(|b| format!(" bug={b}"))
-        .unwrap_or_default();
-    writeln!(
-        out,
-        "run scenario={} strategy={}{} seed={}",
-        r.scenario, r.strategy, bug, r.seed
-    )?;
+    let bug = r.bug.as_deref().map(|b| format!(" bug={b}")).unwrap_or_default();
+    writeln!(out, "run scenario={} strategy={}{} seed={}", r.scenario, r.strategy, bug, r.seed)?;
     let o = &r.outcomes;
+    let healed = match r.heal_at_us {
+        Some(t) => format!("faults healed at {:.3} ms", t as f64 / 1000.0),
+        None => "still in the fault phase".to_string(),
+    };
     writeln!(
         out,
-        "ended {} after {} steps at {:.3} ms simulated (faults healed at {:.3} ms), {} faults, digest {}",
+        "ended {} after {} steps at {:.3} ms simulated ({healed}), {} faults, digest {}",
         r.end,
         r.steps,
         r.time_us as f64 / 1000.0,
-        r.heal_at_us as f64 / 1000.0,
         r.faults,
         r.digest
     )?;

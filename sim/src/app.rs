@@ -10,6 +10,9 @@ use crate::broker::{StreamId, TopicId};
 use crate::cx::{Cx, View};
 use crate::node::NodeId;
 
+/// The database of a node running `A`.
+pub type AppDb<A> = crate::db::Database<<A as App>::State, <A as App>::Write, <A as App>::Msg>;
+
 /// A record handed to a consumer.
 #[derive(Clone, Copy, Debug)]
 pub struct Record<'a, M> {

@@ -70,28 +70,10 @@ pub struct Batch<M> {
 /// What the broker did, for checking its history after a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BrokerOp {
-    Append {
-        topic: TopicId,
-        partition: u32,
-        offset: u64,
-    },
-    Deliver {
-        stream: StreamId,
-        generation: u32,
-        first: u64,
-        count: u64,
-    },
-    Commit {
-        stream: StreamId,
-        generation: u32,
-        offset: u64,
-        accepted: bool,
-    },
-    Reset {
-        stream: StreamId,
-        generation: u32,
-        to: u64,
-    },
+    Append { topic: TopicId, partition: u32, offset: u64 },
+    Deliver { stream: StreamId, generation: u32, first: u64, count: u64 },
+    Commit { stream: StreamId, generation: u32, offset: u64, accepted: bool },
+    Reset { stream: StreamId, generation: u32, to: u64 },
 }
 
 #[derive(Clone, Debug)]
@@ -105,11 +87,7 @@ pub struct BrokerOptions {
 
 impl Default for BrokerOptions {
     fn default() -> Self {
-        BrokerOptions {
-            partitions: 4,
-            max_poll_records: 8,
-            fetch_timeout_us: 150_000,
-        }
+        BrokerOptions { partitions: 4, max_poll_records: 8, fetch_timeout_us: 150_000 }
     }
 }
 
@@ -135,13 +113,7 @@ pub fn partition_of(key: u64, partitions: u32) -> u32 {
 impl<M: Clone> Broker<M> {
     pub fn new(options: BrokerOptions) -> Broker<M> {
         assert!(options.partitions > 0 && options.max_poll_records > 0);
-        Broker {
-            options,
-            topics: Vec::new(),
-            streams: Vec::new(),
-            lag: 0,
-            history: None,
-        }
+        Broker { options, topics: Vec::new(), streams: Vec::new(), lag: 0, history: None }
     }
 
     /// Keep a history of every operation (for tests that check it).
@@ -177,10 +149,7 @@ impl<M: Clone> Broker<M> {
     }
 
     pub fn topic_named(&self, name: &str) -> Option<TopicId> {
-        self.topics
-            .iter()
-            .position(|t| t.name == name)
-            .map(|i| TopicId(i as u16))
+        self.topics.iter().position(|t| t.name == name).map(|i| TopicId(i as u16))
     }
 
     /// Subscribe `member`'s group to every partition of `topic`, from the
@@ -229,17 +198,9 @@ impl<M: Clone> Broker<M> {
         log.push((key, msg));
         self.lag += t.subscribers[p as usize].len() as u64;
         if let Some(h) = &mut self.history {
-            h.push(BrokerOp::Append {
-                topic,
-                partition: p,
-                offset,
-            });
+            h.push(BrokerOp::Append { topic, partition: p, offset });
         }
-        (
-            p,
-            offset,
-            &self.topics[topic.0 as usize].subscribers[p as usize],
-        )
+        (p, offset, &self.topics[topic.0 as usize].subscribers[p as usize])
     }
 
     /// The next batch for a stream, if nothing is in flight and there is
@@ -255,29 +216,13 @@ impl<M: Clone> Broker<M> {
         }
         let first = s.position;
         let last = end.min(first + max);
-        let records = log[first as usize..last as usize]
-            .iter()
-            .map(|(_, m)| m.clone())
-            .collect();
+        let records = log[first as usize..last as usize].iter().map(|(_, m)| m.clone()).collect();
         s.position = last;
         s.inflight = true;
         s.fetch_seq += 1;
         let (generation, seq) = (s.generation, s.fetch_seq);
-        self.note(BrokerOp::Deliver {
-            stream: id,
-            generation,
-            first,
-            count: last - first,
-        });
-        Some((
-            Batch {
-                stream: id,
-                generation,
-                first_offset: first,
-                records,
-            },
-            seq,
-        ))
+        self.note(BrokerOp::Deliver { stream: id, generation, first, count: last - first });
+        Some((Batch { stream: id, generation, first_offset: first, records }, seq))
     }
 
     /// A consumer commits `offset` (the next offset it wants). Returns false
@@ -294,12 +239,7 @@ impl<M: Clone> Broker<M> {
                 s.inflight = false;
             }
         }
-        self.note(BrokerOp::Commit {
-            stream: id,
-            generation,
-            offset,
-            accepted,
-        });
+        self.note(BrokerOp::Commit { stream: id, generation, offset, accepted });
         accepted
     }
 
@@ -321,11 +261,7 @@ impl<M: Clone> Broker<M> {
         s.position = s.committed;
         s.inflight = false;
         let (generation, to) = (s.generation, s.committed);
-        self.note(BrokerOp::Reset {
-            stream: id,
-            generation,
-            to,
-        });
+        self.note(BrokerOp::Reset { stream: id, generation, to });
     }
 
     /// Reset every stream of a member (it rejoined after a crash, or its
@@ -347,11 +283,7 @@ mod tests {
     use super::*;
 
     fn broker() -> Broker<u32> {
-        Broker::new(BrokerOptions {
-            partitions: 1,
-            max_poll_records: 2,
-            fetch_timeout_us: 10,
-        })
+        Broker::new(BrokerOptions { partitions: 1, max_poll_records: 2, fetch_timeout_us: 10 })
     }
 
     #[test]
@@ -368,10 +300,7 @@ mod tests {
         b.reset(s);
         let (again, _) = b.next_batch(s).expect("redelivery");
         assert_eq!((again.first_offset, again.generation), (0, 1));
-        assert!(
-            !b.commit(s, 0, 2),
-            "a commit from the old generation is fenced"
-        );
+        assert!(!b.commit(s, 0, 2), "a commit from the old generation is fenced");
         assert!(b.commit(s, 1, 2));
         assert_eq!(b.lag(), 1);
         let (rest, _) = b.next_batch(s).expect("the third record");
@@ -386,10 +315,7 @@ mod tests {
         b.append(t, 1, 1);
         let (_, seq) = b.next_batch(s).expect("a record");
         assert!(b.commit(s, 0, 1));
-        assert!(
-            !b.fetch_timeout(s, seq),
-            "a committed batch does not time out"
-        );
+        assert!(!b.fetch_timeout(s, seq), "a committed batch does not time out");
         b.append(t, 1, 2);
         let (_, seq2) = b.next_batch(s).expect("a record");
         assert!(b.fetch_timeout(s, seq2));

@@ -61,14 +61,7 @@ impl<A: App> Sim<A> {
         let (topic, partition) = (s.topic, s.partition);
         core.stats.records_handled += 1;
         self.with_node(node, |app, vol, cx| {
-            let record = Record {
-                stream,
-                topic,
-                partition,
-                offset,
-                generation,
-                msg: &msg,
-            };
+            let record = Record { stream, topic, partition, offset, generation, msg: &msg };
             app.on_record(vol, cx, record)
         });
         let core = &mut self.world.core;
@@ -80,15 +73,7 @@ impl<A: App> Sim<A> {
             core.local(node, handler, Local::Process { stream, generation });
         } else {
             let delay = core.options.commit_delay_us;
-            core.local(
-                node,
-                delay,
-                Local::CommitOffset {
-                    stream,
-                    generation,
-                    offset: next,
-                },
-            );
+            core.local(node, delay, Local::CommitOffset { stream, generation, offset: next });
         }
     }
 }

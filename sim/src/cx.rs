@@ -1,9 +1,8 @@
 //! What a node's code sees of the world while it runs ([`Cx`]), and what an
 //! invariant check sees after a step ([`View`]).
 
-use crate::app::App;
+use crate::app::{App, AppDb};
 use crate::broker::{Broker, TopicId};
-use crate::db::Database;
 use crate::node::{Node, NodeId};
 use crate::seed::Stream;
 use crate::world::{Core, Local, Packet, ProduceRecord, World};
@@ -12,7 +11,7 @@ use crate::world::{Core, Local, Packet, ProduceRecord, World};
 pub struct Cx<'a, A: App> {
     pub(crate) node: NodeId,
     pub(crate) core: &'a mut Core<A::Msg>,
-    pub(crate) db: Option<&'a mut Database<A::State, A::Write, A::Msg>>,
+    pub(crate) db: Option<&'a mut AppDb<A>>,
     /// Set by a commit: the relay has new outbox rows to publish.
     pub(crate) committed: bool,
 }
@@ -37,10 +36,8 @@ impl<'a, A: App> Cx<'a, A> {
 
     /// This node's database. Only service nodes have one; asking on another
     /// node is a wiring bug.
-    pub fn db(&self) -> &Database<A::State, A::Write, A::Msg> {
-        self.db
-            .as_deref()
-            .expect("only service nodes have a database")
+    pub fn db(&self) -> &AppDb<A> {
+        self.db.as_deref().expect("only service nodes have a database")
     }
 
     /// Commit one local transaction: every write and every outbox row, at
@@ -50,10 +47,7 @@ impl<'a, A: App> Cx<'a, A> {
         writes: &[A::Write],
         events: impl IntoIterator<Item = (TopicId, u64, A::Msg)>,
     ) {
-        let db = self
-            .db
-            .as_deref_mut()
-            .expect("only service nodes have a database");
+        let db = self.db.as_deref_mut().expect("only service nodes have a database");
         db.commit(writes, events);
         self.committed = true;
     }
@@ -66,12 +60,7 @@ impl<'a, A: App> Cx<'a, A> {
         let rt = &mut self.core.runtime[self.node.index()];
         let id = rt.next_memory_id;
         rt.next_memory_id += 1;
-        rt.memory.push_back(ProduceRecord {
-            id,
-            topic,
-            key,
-            msg,
-        });
+        rt.memory.push_back(ProduceRecord { id, topic, key, msg });
         if !rt.linger_pending {
             rt.linger_pending = true;
             let linger = self.core.options.linger_us;
@@ -124,7 +113,7 @@ impl<'a, A: App> View<'a, A> {
         self.world.core.stats.steps
     }
 
-    pub fn db(&self, node: NodeId) -> Option<&'a Database<A::State, A::Write, A::Msg>> {
+    pub fn db(&self, node: NodeId) -> Option<&'a AppDb<A>> {
         self.world.dbs[node.index()].as_ref()
     }
 
@@ -138,12 +127,7 @@ impl<'a, A: App> View<'a, A> {
 
     /// Outbox rows not yet published, over all nodes.
     pub fn outbox_backlog(&self) -> usize {
-        self.world
-            .dbs
-            .iter()
-            .flatten()
-            .map(|d| d.outbox_len())
-            .sum()
+        self.world.dbs.iter().flatten().map(|d| d.outbox_len()).sum()
     }
 
     /// Records published directly and still only in a producer's memory.

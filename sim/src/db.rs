@@ -82,15 +82,7 @@ impl<S, W, M> Database<S, W, M> {
         for (topic, key, msg) in events {
             let id = self.next_row;
             self.next_row += 1;
-            self.outbox.insert(
-                id,
-                OutboxRow {
-                    id,
-                    topic,
-                    key,
-                    msg,
-                },
-            );
+            self.outbox.insert(id, OutboxRow { id, topic, key, msg });
         }
         self.commits += 1;
     }
@@ -99,13 +91,7 @@ impl<S, W, M> Database<S, W, M> {
     pub fn begin(&mut self) -> TxnId {
         let id = TxnId(self.next_txn);
         self.next_txn += 1;
-        self.open.insert(
-            id,
-            Txn {
-                writes: Vec::new(),
-                events: Vec::new(),
-            },
-        );
+        self.open.insert(id, Txn { writes: Vec::new(), events: Vec::new() });
         id
     }
 

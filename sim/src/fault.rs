@@ -101,18 +101,12 @@ pub struct ScheduleOptions {
 /// leaves a node down for the heal phase to discover.
 pub fn draw_schedule(opts: &ScheduleOptions, s: &mut Stream) -> Vec<FaultRecord> {
     let mut out = Vec::new();
-    let at = |time_us, fault| FaultRecord {
-        step: 0,
-        time_us,
-        fault,
-    };
+    let at = |time_us, fault| FaultRecord { step: 0, time_us, fault };
     if !opts.crash_targets.is_empty() {
         for _ in 0..s.range(opts.crashes.0, opts.crashes.1) {
             let node = opts.crash_targets[s.range(0, opts.crash_targets.len() as u64 - 1) as usize];
             let t = s.range(opts.crash_at_us.0, opts.crash_at_us.1);
-            let back = t + s
-                .range(opts.restart_after_us.0, opts.restart_after_us.1)
-                .max(1);
+            let back = t + s.range(opts.restart_after_us.0, opts.restart_after_us.1).max(1);
             out.push(at(t, Fault::Crash { node }));
             out.push(at(back, Fault::Restart { node }));
         }
@@ -122,9 +116,7 @@ pub fn draw_schedule(opts: &ScheduleOptions, s: &mut Stream) -> Vec<FaultRecord>
             let i = s.range(0, opts.partition_targets.len() as u64 - 1) as usize;
             let (a, b) = opts.partition_targets[i];
             let t = s.range(opts.partition_at_us.0, opts.partition_at_us.1);
-            let end = t + s
-                .range(opts.partition_for_us.0, opts.partition_for_us.1)
-                .max(1);
+            let end = t + s.range(opts.partition_for_us.0, opts.partition_for_us.1).max(1);
             out.push(at(t, Fault::Partition { a, b }));
             out.push(at(end, Fault::Heal { a, b }));
         }
@@ -158,14 +150,8 @@ mod tests {
         };
         for seed in 0..50 {
             let plan = draw_schedule(&opts, &mut Stream::new(seed, Purpose::Faults));
-            let crashes = plan
-                .iter()
-                .filter(|r| matches!(r.fault, Fault::Crash { .. }))
-                .count();
-            let restarts = plan
-                .iter()
-                .filter(|r| matches!(r.fault, Fault::Restart { .. }))
-                .count();
+            let crashes = plan.iter().filter(|r| matches!(r.fault, Fault::Crash { .. })).count();
+            let restarts = plan.iter().filter(|r| matches!(r.fault, Fault::Restart { .. })).count();
             assert!((1..=3).contains(&crashes));
             assert_eq!(crashes, restarts);
             assert!(plan.windows(2).all(|w| w[0].time_us <= w[1].time_us));

@@ -59,12 +59,7 @@ pub struct Network {
 
 impl Network {
     pub fn new(options: NetOptions, nodes: usize) -> Network {
-        Network {
-            options,
-            nodes,
-            cut: vec![0; nodes * nodes],
-            faults_on: true,
-        }
+        Network { options, nodes, cut: vec![0; nodes * nodes], faults_on: true }
     }
 
     pub fn is_cut(&self, a: NodeId, b: NodeId) -> bool {
@@ -77,10 +72,7 @@ impl Network {
     }
 
     pub fn heal(&mut self, a: NodeId, b: NodeId) {
-        let (i, j) = (
-            a.index() * self.nodes + b.index(),
-            b.index() * self.nodes + a.index(),
-        );
+        let (i, j) = (a.index() * self.nodes + b.index(), b.index() * self.nodes + a.index());
         self.cut[i] = self.cut[i].saturating_sub(1);
         self.cut[j] = self.cut[j].saturating_sub(1);
     }
@@ -106,45 +98,23 @@ impl Network {
         let delayed = net.chance(self.options.delay_ppm);
         let extra = net.range(1, self.options.delay_max_us.max(1));
         if self.is_cut(from, to) {
-            return Route {
-                delays_us: [None, None],
-                fault: None,
-            };
+            return Route { delays_us: [None, None], fault: None };
         }
         if !self.faults_on {
-            return Route {
-                delays_us: [Some(first), None],
-                fault: None,
-            };
+            return Route { delays_us: [Some(first), None], fault: None };
         }
         if lost {
-            return Route {
-                delays_us: [None, None],
-                fault: Some(Fault::Drop { from, to }),
-            };
+            return Route { delays_us: [None, None], fault: Some(Fault::Drop { from, to }) };
         }
         if dup {
             let fault = Some(Fault::Duplicate { from, to });
-            return Route {
-                delays_us: [Some(first), Some(second)],
-                fault,
-            };
+            return Route { delays_us: [Some(first), Some(second)], fault };
         }
         if delayed {
-            let fault = Some(Fault::Delay {
-                from,
-                to,
-                extra_us: extra,
-            });
-            return Route {
-                delays_us: [Some(first + extra), None],
-                fault,
-            };
+            let fault = Some(Fault::Delay { from, to, extra_us: extra });
+            return Route { delays_us: [Some(first + extra), None], fault };
         }
-        Route {
-            delays_us: [Some(first), None],
-            fault: None,
-        }
+        Route { delays_us: [Some(first), None], fault: None }
     }
 }
 
@@ -161,10 +131,7 @@ mod tests {
         n.partition(b, a);
         assert!(n.is_cut(a, b) && n.is_cut(b, a));
         n.heal(a, b);
-        assert!(
-            n.is_cut(b, a),
-            "one of two overlapping partitions still stands"
-        );
+        assert!(n.is_cut(b, a), "one of two overlapping partitions still stands");
         n.heal(a, b);
         assert!(!n.is_cut(a, b));
     }
@@ -172,10 +139,7 @@ mod tests {
     #[test]
     fn latency_stays_within_bounds_and_is_skewed_low() {
         let n = Network::new(NetOptions::default(), 2);
-        let (mut s, mut l) = (
-            Stream::new(1, Purpose::Network),
-            Stream::new(1, Purpose::Latency),
-        );
+        let (mut s, mut l) = (Stream::new(1, Purpose::Network), Stream::new(1, Purpose::Latency));
         let mut sum = 0;
         for _ in 0..10_000 {
             let r = n.route(NodeId(0), NodeId(1), &mut s, &mut l);
@@ -191,10 +155,7 @@ mod tests {
     fn a_cut_link_delivers_nothing() {
         let mut n = Network::new(NetOptions::default(), 2);
         n.partition(NodeId(0), NodeId(1));
-        let (mut s, mut l) = (
-            Stream::new(1, Purpose::Network),
-            Stream::new(1, Purpose::Latency),
-        );
+        let (mut s, mut l) = (Stream::new(1, Purpose::Network), Stream::new(1, Purpose::Latency));
         let r = n.route(NodeId(1), NodeId(0), &mut s, &mut l);
         assert_eq!(r.delays_us, [None, None]);
     }

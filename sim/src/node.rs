@@ -39,12 +39,6 @@ pub struct Node {
 
 impl Node {
     pub fn new(name: &str, role: Role) -> Node {
-        Node {
-            name: name.to_string(),
-            role,
-            up: true,
-            incarnation: 0,
-            crashes: 0,
-        }
+        Node { name: name.to_string(), role, up: true, incarnation: 0, crashes: 0 }
     }
 }

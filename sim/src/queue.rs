@@ -47,22 +47,14 @@ pub struct EventQueue<E> {
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
-        EventQueue {
-            heap: BinaryHeap::new(),
-            seq: 0,
-        }
+        EventQueue { heap: BinaryHeap::new(), seq: 0 }
     }
 }
 
 impl<E> EventQueue<E> {
     pub fn push(&mut self, time_us: u64, tiebreak: u64, event: E) {
         self.seq += 1;
-        self.heap.push(Entry {
-            time_us,
-            tiebreak,
-            seq: self.seq,
-            event,
-        });
+        self.heap.push(Entry { time_us, tiebreak, seq: self.seq, event });
     }
 
     /// The earliest event, with its time.

@@ -48,15 +48,7 @@ impl<A: App> World<A> {
         let seq = producer.seq;
         producer.inflight = Some(seq);
         let broker = core.broker_node;
-        core.send(
-            node,
-            broker,
-            Packet::Produce {
-                source,
-                seq,
-                records,
-            },
-        );
+        core.send(node, broker, Packet::Produce { source, seq, records });
         let timeout = core.options.produce_timeout_us;
         core.local(node, timeout, Local::ProduceTimeout { source, seq });
     }
@@ -67,9 +59,7 @@ impl<A: App> World<A> {
         let rt = &mut self.core.runtime[node.index()];
         match source {
             Source::Outbox => {
-                let db = self.dbs[node.index()]
-                    .as_mut()
-                    .expect("an outbox lives in a database");
+                let db = self.dbs[node.index()].as_mut().expect("an outbox lives in a database");
                 for &id in ids {
                     db.mark_sent(id);
                 }
@@ -102,11 +92,7 @@ impl<A: App> World<A> {
     pub(crate) fn broker_receives(&mut self, from: NodeId, packet: Packet<A::Msg>) {
         let core = &mut self.core;
         match packet {
-            Packet::Produce {
-                source,
-                seq,
-                records,
-            } => {
+            Packet::Produce { source, seq, records } => {
                 let mut ids = Vec::with_capacity(records.len());
                 for r in records {
                     core.stats.publishes += 1;
@@ -119,17 +105,9 @@ impl<A: App> World<A> {
                         core.pump(s);
                     }
                 }
-                core.send(
-                    core.broker_node,
-                    from,
-                    Packet::ProduceAck { source, seq, ids },
-                );
+                core.send(core.broker_node, from, Packet::ProduceAck { source, seq, ids });
             }
-            Packet::Commit {
-                stream,
-                generation,
-                offset,
-            } => {
+            Packet::Commit { stream, generation, offset } => {
                 if core.broker.commit(stream, generation, offset) {
                     core.pump(stream);
                 }
@@ -157,27 +135,16 @@ mod smallvec_lite {
             let mut inline = [StreamId(0); 8];
             if s.len() <= 8 {
                 inline[..s.len()].copy_from_slice(s);
-                Subs {
-                    inline,
-                    len: s.len(),
-                    spill: Vec::new(),
-                }
+                Subs { inline, len: s.len(), spill: Vec::new() }
             } else {
-                Subs {
-                    inline,
-                    len: 0,
-                    spill: s.to_vec(),
-                }
+                Subs { inline, len: 0, spill: s.to_vec() }
             }
         }
     }
 
     impl Subs {
         pub fn iter(&self) -> impl Iterator<Item = StreamId> + '_ {
-            self.inline[..self.len]
-                .iter()
-                .chain(self.spill.iter())
-                .copied()
+            self.inline[..self.len].iter().chain(self.spill.iter()).copied()
         }
     }
 }

@@ -4,10 +4,9 @@
 //! partitions heal, and the system has a bounded budget of simulated time to
 //! settle before the end-of-run checks are judged.
 
-use crate::app::App;
+use crate::app::{App, AppDb};
 use crate::broker::{StreamId, TopicId};
 use crate::cx::{Cx, View};
-use crate::db::Database;
 use crate::fault::{Fault, FaultRecord};
 use crate::net::Network;
 use crate::node::{Node, NodeId, Role};
@@ -46,7 +45,8 @@ pub struct Outcome<V> {
     pub violation: Option<V>,
     pub digest: u64,
     pub time_us: u64,
-    pub heal_at_us: u64,
+    /// When the faults healed; `None` if the run stopped in the fault phase.
+    pub heal_at_us: Option<u64>,
     pub stats: Stats,
     pub faults: Vec<FaultRecord>,
     pub trace: Vec<String>,
@@ -58,23 +58,13 @@ pub struct Sim<A: App> {
     healed: bool,
 }
 
-type Db<A> = Database<<A as App>::State, <A as App>::Write, <A as App>::Msg>;
-
 impl<A: App> Sim<A> {
     pub fn new(app: A, seed: u64, options: KernelOptions) -> Sim<A> {
-        let world = World {
-            core: Core::new(seed, options),
-            dbs: Vec::new(),
-            vols: Vec::new(),
-        };
-        Sim {
-            app,
-            world,
-            healed: false,
-        }
+        let world = World { core: Core::new(seed, options), dbs: Vec::new(), vols: Vec::new() };
+        Sim { app, world, healed: false }
     }
 
-    pub fn add_node(&mut self, name: &str, role: Role, db: Option<Db<A>>) -> NodeId {
+    pub fn add_node(&mut self, name: &str, role: Role, db: Option<AppDb<A>>) -> NodeId {
         let core = &mut self.world.core;
         let id = NodeId(core.nodes.len() as u16);
         core.nodes.push(Node::new(name, role));
@@ -154,11 +144,9 @@ impl<A: App> Sim<A> {
         core.trace.fold(core.now_us);
         let word = match ev {
             Event::Packet { from, to, packet } => stable_hash(&(0u8, from, to, packet)),
-            Event::Local {
-                node,
-                incarnation,
-                local,
-            } => stable_hash(&(1u8, node, incarnation, local)),
+            Event::Local { node, incarnation, local } => {
+                stable_hash(&(1u8, node, incarnation, local))
+            }
             Event::FetchTimeout { stream, seq } => stable_hash(&(2u8, stream, seq)),
             Event::Fault(i) => stable_hash(&(3u8, i)),
         };
@@ -175,18 +163,10 @@ impl<A: App> Sim<A> {
                     names[to.index()].name
                 ),
                 Event::Local { node, local, .. } => {
-                    format!(
-                        "{:>7} {:>10}us {}: {local:?}",
-                        step,
-                        now,
-                        names[node.index()].name
-                    )
+                    format!("{:>7} {:>10}us {}: {local:?}", step, now, names[node.index()].name)
                 }
                 Event::FetchTimeout { stream, seq } => {
-                    format!(
-                        "{:>7} {:>10}us broker: fetch timeout {stream:?} #{seq}",
-                        step, now
-                    )
+                    format!("{:>7} {:>10}us broker: fetch timeout {stream:?} #{seq}", step, now)
                 }
                 Event::Fault(i) => format!("{:>7} {:>10}us fault #{i}", step, now),
             };
@@ -208,11 +188,7 @@ impl<A: App> Sim<A> {
                     self.node_receives(to, from, packet);
                 }
             }
-            Event::Local {
-                node,
-                incarnation,
-                local,
-            } => {
+            Event::Local { node, incarnation, local } => {
                 let n = &self.world.core.nodes[node.index()];
                 if n.up && n.incarnation == incarnation {
                     self.local_step(node, local);
@@ -238,9 +214,7 @@ impl<A: App> Sim<A> {
         node: NodeId,
         f: impl FnOnce(&mut A, &mut A::Volatile, &mut Cx<'_, A>),
     ) {
-        let mut vol = self.world.vols[node.index()]
-            .take()
-            .expect("an up node has volatile state");
+        let mut vol = self.world.vols[node.index()].take().expect("an up node has volatile state");
         let committed = {
             let mut cx = self.world.cx(node);
             f(&mut self.app, &mut vol, &mut cx);
@@ -331,9 +305,7 @@ impl<A: App> Sim<A> {
         self.world.core.net.heal_all();
         for i in 0..self.world.core.nodes.len() {
             if !self.world.core.nodes[i].up {
-                self.apply_fault(Fault::Restart {
-                    node: NodeId(i as u16),
-                });
+                self.apply_fault(Fault::Restart { node: NodeId(i as u16) });
             }
         }
     }
@@ -350,27 +322,19 @@ impl<A: App> Sim<A> {
 
     /// Run both phases to the end.
     pub fn run(&mut self, phases: Phases) -> Outcome<A::Violation> {
-        let mut end = self.run_fault_phase(&phases);
-        let heal_at_us = phases.fault_phase_us.max(self.world.core.now_us);
-        let mut violation = None;
-        if let Err((e, v)) = end {
-            violation = v;
-            end = Err((e, None));
-        } else {
-            self.world.core.now_us = heal_at_us;
-            self.heal();
-            end = self.run_heal_phase(&phases, heal_at_us);
-            if let Err((e, v)) = end {
-                violation = v;
-                end = Err((e, None));
+        let mut heal_at_us = None;
+        let (mut end, mut violation) = match self.run_fault_phase(&phases) {
+            Some(stopped) => stopped,
+            None => {
+                let at = phases.fault_phase_us.max(self.world.core.now_us);
+                heal_at_us = Some(at);
+                self.world.core.now_us = at;
+                self.heal();
+                self.run_heal_phase(&phases, at)
             }
-        }
-        let mut end = match end {
-            Ok(e) | Err((e, _)) => e,
         };
-        if violation.is_none() && end != End::StepBudget {
-            let settled = end == End::Settled;
-            violation = self.app.at_end(&View { world: &self.world }, settled);
+        if matches!(end, End::Settled | End::Deadline | End::Stalled) {
+            violation = self.app.at_end(&View { world: &self.world }, end == End::Settled);
             if violation.is_some() {
                 end = End::Violation;
             }
@@ -388,43 +352,38 @@ impl<A: App> Sim<A> {
         }
     }
 
-    #[allow(clippy::type_complexity)]
-    fn run_fault_phase(&mut self, p: &Phases) -> Result<End, (End, Option<A::Violation>)> {
-        while let Some(t) = self.world.core.queue.peek_time() {
-            if t >= p.fault_phase_us {
-                break;
-            }
+    /// Step until the fault phase is over (`None`), or until a violation or
+    /// the step budget stops the run.
+    fn run_fault_phase(&mut self, p: &Phases) -> Option<(End, Option<A::Violation>)> {
+        while self.world.core.queue.peek_time().is_some_and(|t| t < p.fault_phase_us) {
             if self.world.core.stats.steps >= p.step_budget {
-                return Err((End::StepBudget, None));
+                return Some((End::StepBudget, None));
             }
             if let Some(v) = self.step() {
-                return Err((End::Violation, Some(v)));
+                return Some((End::Violation, Some(v)));
             }
         }
-        Ok(End::Settled)
+        None
     }
 
-    #[allow(clippy::type_complexity)]
-    fn run_heal_phase(
-        &mut self,
-        p: &Phases,
-        heal_at_us: u64,
-    ) -> Result<End, (End, Option<A::Violation>)> {
+    /// Step until the system settles, stalls, runs out of heal budget, breaks
+    /// an invariant or exhausts the step budget.
+    fn run_heal_phase(&mut self, p: &Phases, heal_at_us: u64) -> (End, Option<A::Violation>) {
         let deadline = heal_at_us + p.heal_budget_us;
         loop {
             if self.settled() {
-                return Ok(End::Settled);
+                return (End::Settled, None);
             }
             match self.world.core.queue.peek_time() {
-                None => return Ok(End::Stalled),
-                Some(t) if t > deadline => return Ok(End::Deadline),
+                None => return (End::Stalled, None),
+                Some(t) if t > deadline => return (End::Deadline, None),
                 Some(_) => {}
             }
             if self.world.core.stats.steps >= p.step_budget {
-                return Err((End::StepBudget, None));
+                return (End::StepBudget, None);
             }
             if let Some(v) = self.step() {
-                return Err((End::Violation, Some(v)));
+                return (End::Violation, Some(v));
             }
         }
     }
@@ -452,22 +411,10 @@ impl<A: App> Sim<A> {
         match local {
             Local::Timer(tag) => self.with_node(node, |app, vol, cx| app.on_timer(vol, cx, tag)),
             Local::Process { stream, generation } => self.process_next(node, stream, generation),
-            Local::CommitOffset {
-                stream,
-                generation,
-                offset,
-            } => {
+            Local::CommitOffset { stream, generation, offset } => {
                 let core = &mut self.world.core;
                 let to = core.broker_node;
-                core.send(
-                    node,
-                    to,
-                    crate::world::Packet::Commit {
-                        stream,
-                        generation,
-                        offset,
-                    },
-                );
+                core.send(node, to, crate::world::Packet::Commit { stream, generation, offset });
             }
             Local::ProduceTimeout { source, seq } => self.world.producer_timeout(node, source, seq),
             Local::Linger => {

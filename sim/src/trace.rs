@@ -19,9 +19,7 @@ const K: u64 = 0x517c_c1b7_2722_0a95;
 
 impl Default for StableHasher {
     fn default() -> Self {
-        StableHasher {
-            h: 0xcbf2_9ce4_8422_2325,
-        }
+        StableHasher { h: 0xcbf2_9ce4_8422_2325 }
     }
 }
 
@@ -90,10 +88,7 @@ pub struct Trace {
 
 impl Trace {
     pub fn new(keep_lines: bool) -> Trace {
-        Trace {
-            digest: StableHasher::default(),
-            lines: keep_lines.then(Vec::new),
-        }
+        Trace { digest: StableHasher::default(), lines: keep_lines.then(Vec::new) }
     }
 
     /// Fold one step's facts into the digest.
@@ -130,10 +125,7 @@ mod tests {
     fn stable_hash_is_fixed_across_builds() {
         // A changed constant here means every recorded digest changed: that
         // must be a deliberate decision, not an accident.
-        assert_eq!(
-            stable_hash(&(1u32, "order", 7u64)),
-            stable_hash(&(1u32, "order", 7u64))
-        );
+        assert_eq!(stable_hash(&(1u32, "order", 7u64)), stable_hash(&(1u32, "order", 7u64)));
         assert_ne!(stable_hash(&1u64), stable_hash(&2u64));
         let mut t = Trace::new(false);
         t.fold(1);

@@ -8,9 +8,8 @@
 
 use std::collections::VecDeque;
 
-use crate::app::App;
+use crate::app::{App, AppDb};
 use crate::broker::{Batch, Broker, BrokerOptions, StreamId, TopicId};
-use crate::db::Database;
 use crate::fault::{Fault, FaultRecord};
 use crate::net::{NetOptions, Network};
 use crate::node::{Node, NodeId, Role};
@@ -75,22 +74,10 @@ pub struct ProduceRecord<M> {
 #[derive(Clone, Debug, Hash)]
 pub enum Packet<M> {
     App(M),
-    Produce {
-        source: Source,
-        seq: u64,
-        records: Vec<ProduceRecord<M>>,
-    },
-    ProduceAck {
-        source: Source,
-        seq: u64,
-        ids: Vec<u64>,
-    },
+    Produce { source: Source, seq: u64, records: Vec<ProduceRecord<M>> },
+    ProduceAck { source: Source, seq: u64, ids: Vec<u64> },
     Deliver(Batch<M>),
-    Commit {
-        stream: StreamId,
-        generation: u32,
-        offset: u64,
-    },
+    Commit { stream: StreamId, generation: u32, offset: u64 },
 }
 
 /// A step a node takes by itself. It carries the incarnation that scheduled
@@ -98,19 +85,9 @@ pub enum Packet<M> {
 #[derive(Clone, Debug, Hash)]
 pub enum Local {
     Timer(u64),
-    Process {
-        stream: StreamId,
-        generation: u32,
-    },
-    CommitOffset {
-        stream: StreamId,
-        generation: u32,
-        offset: u64,
-    },
-    ProduceTimeout {
-        source: Source,
-        seq: u64,
-    },
+    Process { stream: StreamId, generation: u32 },
+    CommitOffset { stream: StreamId, generation: u32, offset: u64 },
+    ProduceTimeout { source: Source, seq: u64 },
     Linger,
 }
 
@@ -176,10 +153,7 @@ pub struct ConsumerSide<M> {
 
 impl<M> Default for ConsumerSide<M> {
     fn default() -> Self {
-        ConsumerSide {
-            session: None,
-            queue: VecDeque::new(),
-        }
+        ConsumerSide { session: None, queue: VecDeque::new() }
     }
 }
 
@@ -216,7 +190,7 @@ pub struct Core<M> {
 
 pub struct World<A: App> {
     pub core: Core<A::Msg>,
-    pub dbs: Vec<Option<Database<A::State, A::Write, A::Msg>>>,
+    pub dbs: Vec<Option<AppDb<A>>>,
     pub vols: Vec<Option<A::Volatile>>,
 }
 
@@ -266,35 +240,19 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
         self.trace.fold(crate::trace::stable_hash(&fault));
         let (step, time_us) = (self.stats.steps, self.now_us);
         self.trace.line(|| format!("         fault {fault:?}"));
-        self.faults.push(FaultRecord {
-            step,
-            time_us,
-            fault,
-        });
+        self.faults.push(FaultRecord { step, time_us, fault });
     }
 
     /// Send a packet over the network.
     pub fn send(&mut self, from: NodeId, to: NodeId, packet: Packet<M>) {
         self.stats.packets_sent += 1;
-        let route = self.net.route(
-            from,
-            to,
-            &mut self.streams.network,
-            &mut self.streams.latency,
-        );
+        let route = self.net.route(from, to, &mut self.streams.network, &mut self.streams.latency);
         if let Some(f) = route.fault {
             self.record_fault(f);
         }
         match route.delays_us {
             [Some(a), Some(b)] => {
-                self.push(
-                    self.now_us + b,
-                    Event::Packet {
-                        from,
-                        to,
-                        packet: packet.clone(),
-                    },
-                );
+                self.push(self.now_us + b, Event::Packet { from, to, packet: packet.clone() });
                 self.push(self.now_us + a, Event::Packet { from, to, packet });
             }
             [Some(a), None] => self.push(self.now_us + a, Event::Packet { from, to, packet }),
@@ -305,14 +263,7 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
     /// Schedule a node-local step.
     pub fn local(&mut self, node: NodeId, delay_us: u64, local: Local) {
         let incarnation = self.nodes[node.index()].incarnation;
-        self.push(
-            self.now_us + delay_us,
-            Event::Local {
-                node,
-                incarnation,
-                local,
-            },
-        );
+        self.push(self.now_us + delay_us, Event::Local { node, incarnation, local });
     }
 
     /// Send a stream's next batch if it has one and its member is up.

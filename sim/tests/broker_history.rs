@@ -74,13 +74,7 @@ impl App for Probe {
     fn on_record(&mut self, _: &mut (), cx: &mut Cx<'_, Self>, r: Record<'_, u64>) {
         let (stream, offset, generation, msg) = (r.stream, r.offset, r.generation, *r.msg);
         let incarnation = cx.incarnation();
-        self.seen.push(Seen {
-            stream,
-            offset,
-            generation,
-            incarnation,
-            msg,
-        });
+        self.seen.push(Seen { stream, offset, generation, incarnation, msg });
     }
 
     fn on_timer(&mut self, _: &mut (), cx: &mut Cx<'_, Self>, tag: u64) {
@@ -125,8 +119,8 @@ fn case() -> impl Strategy<Value = Case> {
         0u64..3,
         1u32..5,
     )
-        .prop_map(
-            |(seed, messages, l, d, r, crashes, partitions, rebalances, max_poll)| Case {
+        .prop_map(|(seed, messages, l, d, r, crashes, partitions, rebalances, max_poll)| {
+            Case {
                 seed,
                 messages,
                 loss_ppm: l,
@@ -136,8 +130,8 @@ fn case() -> impl Strategy<Value = Case> {
                 partitions,
                 rebalances,
                 max_poll,
-            },
-        )
+            }
+        })
 }
 
 fn run(c: &Case) -> (Sim<Probe>, End) {
@@ -167,16 +161,8 @@ fn run(c: &Case) -> (Sim<Probe>, End) {
         seen: vec![],
     };
     let mut sim = Sim::new(probe, c.seed, options);
-    let producer = sim.add_node(
-        "producer",
-        Role::Service,
-        Some(Database::new(Log::new(), push)),
-    );
-    let consumer = sim.add_node(
-        "consumer",
-        Role::Service,
-        Some(Database::new(Log::new(), push)),
-    );
+    let producer = sim.add_node("producer", Role::Service, Some(Database::new(Log::new(), push)));
+    let consumer = sim.add_node("consumer", Role::Service, Some(Database::new(Log::new(), push)));
     let broker = sim.add_node("broker", Role::Broker, None);
     let topic = sim.create_topic("t");
     sim.subscribe(consumer, topic);
@@ -195,10 +181,7 @@ fn run(c: &Case) -> (Sim<Probe>, End) {
         rebalance_at_us: (0, 450_000),
         rebalance_targets: vec![consumer],
     };
-    sim.schedule_faults(draw_schedule(
-        &opts,
-        &mut Stream::new(c.seed, Purpose::Faults),
-    ));
+    sim.schedule_faults(draw_schedule(&opts, &mut Stream::new(c.seed, Purpose::Faults)));
     sim.start();
     let outcome = sim.run(Phases {
         fault_phase_us: 500_000,
@@ -222,19 +205,13 @@ fn check_history(sim: &Sim<Probe>) -> Result<(), TestCaseError> {
         for (_, m) in log {
             if in_log.insert(*m, ()).is_none() {
                 let r = rank[m];
-                prop_assert!(
-                    last_rank < Some(r),
-                    "message {m} first appears out of commit order"
-                );
+                prop_assert!(last_rank < Some(r), "message {m} first appears out of commit order");
                 last_rank = Some(r);
             }
         }
     }
     for m in committed {
-        prop_assert!(
-            in_log.contains_key(m),
-            "committed message {m} never reached the log"
-        );
+        prop_assert!(in_log.contains_key(m), "committed message {m} never reached the log");
     }
 
     // The consumer: order, no skips, repeats only in a new session, coverage.
@@ -248,11 +225,7 @@ fn check_history(sim: &Sim<Probe>) -> Result<(), TestCaseError> {
         let mut max_seen: Option<u64> = None;
         let mut prev: Option<Seen> = None;
         for s in &seen {
-            prop_assert_eq!(
-                log[s.offset as usize].1,
-                s.msg,
-                "record content at its offset"
-            );
+            prop_assert_eq!(log[s.offset as usize].1, s.msg, "record content at its offset");
             let next_unread = max_seen.map_or(0, |m| m + 1);
             prop_assert!(
                 s.offset <= next_unread,
@@ -272,11 +245,7 @@ fn check_history(sim: &Sim<Probe>) -> Result<(), TestCaseError> {
             max_seen = Some(max_seen.map_or(s.offset, |m| m.max(s.offset)));
             prev = Some(*s);
         }
-        prop_assert_eq!(
-            max_seen.map_or(0, |m| m + 1),
-            log.len() as u64,
-            "every record consumed"
-        );
+        prop_assert_eq!(max_seen.map_or(0, |m| m + 1), log.len() as u64, "every record consumed");
         prop_assert_eq!(st.committed, log.len() as u64, "every record committed");
     }
 
@@ -287,19 +256,12 @@ fn check_history(sim: &Sim<Probe>) -> Result<(), TestCaseError> {
     let mut next_delivery: BTreeMap<StreamId, u64> = BTreeMap::new();
     for op in broker.history() {
         match *op {
-            BrokerOp::Append {
-                partition, offset, ..
-            } => {
+            BrokerOp::Append { partition, offset, .. } => {
                 let n = appended.entry(partition).or_default();
                 prop_assert_eq!(offset, *n, "appends are contiguous");
                 *n += 1;
             }
-            BrokerOp::Commit {
-                stream,
-                generation: g,
-                offset,
-                accepted,
-            } => {
+            BrokerOp::Commit { stream, generation: g, offset, accepted } => {
                 let current = *generation.get(&stream).unwrap_or(&0);
                 prop_assert_eq!(
                     accepted,
@@ -311,11 +273,7 @@ fn check_history(sim: &Sim<Probe>) -> Result<(), TestCaseError> {
                     *c = (*c).max(offset);
                 }
             }
-            BrokerOp::Reset {
-                stream,
-                generation: g,
-                to,
-            } => {
+            BrokerOp::Reset { stream, generation: g, to } => {
                 prop_assert_eq!(
                     to,
                     *committed_at.get(&stream).unwrap_or(&0),
@@ -324,12 +282,7 @@ fn check_history(sim: &Sim<Probe>) -> Result<(), TestCaseError> {
                 generation.insert(stream, g);
                 next_delivery.insert(stream, to);
             }
-            BrokerOp::Deliver {
-                stream,
-                generation: g,
-                first,
-                count,
-            } => {
+            BrokerOp::Deliver { stream, generation: g, first, count } => {
                 prop_assert_eq!(g, *generation.get(&stream).unwrap_or(&0));
                 let n = next_delivery.entry(stream).or_default();
                 prop_assert_eq!(first, *n, "deliveries are contiguous within a generation");
@@ -381,26 +334,14 @@ fn redelivers_what_was_consumed_but_not_committed_after_a_crash() {
         seen: vec![],
     };
     let mut sim = Sim::new(probe, 1, options);
-    let producer = sim.add_node(
-        "producer",
-        Role::Service,
-        Some(Database::new(Log::new(), push)),
-    );
-    let consumer = sim.add_node(
-        "consumer",
-        Role::Service,
-        Some(Database::new(Log::new(), push)),
-    );
+    let producer = sim.add_node("producer", Role::Service, Some(Database::new(Log::new(), push)));
+    let consumer = sim.add_node("consumer", Role::Service, Some(Database::new(Log::new(), push)));
     sim.add_node("broker", Role::Broker, None);
     let topic = sim.create_topic("t");
     sim.subscribe(consumer, topic);
     sim.app.producer = producer;
     sim.schedule_faults(vec![
-        sim::FaultRecord {
-            step: 0,
-            time_us: 30_000,
-            fault: sim::Fault::Crash { node: consumer },
-        },
+        sim::FaultRecord { step: 0, time_us: 30_000, fault: sim::Fault::Crash { node: consumer } },
         sim::FaultRecord {
             step: 0,
             time_us: 40_000,
@@ -408,29 +349,11 @@ fn redelivers_what_was_consumed_but_not_committed_after_a_crash() {
         },
     ]);
     sim.start();
-    let outcome = sim.run(Phases {
-        fault_phase_us: 100_000,
-        heal_budget_us: 1_000_000,
-        step_budget: 10_000,
-    });
+    let outcome =
+        sim.run(Phases { fault_phase_us: 100_000, heal_budget_us: 1_000_000, step_budget: 10_000 });
     assert_eq!(outcome.end, End::Settled);
-    let seen: Vec<(u64, u32)> = sim
-        .app
-        .seen
-        .iter()
-        .map(|s| (s.offset, s.incarnation))
-        .collect();
-    assert_eq!(
-        seen,
-        vec![(0, 0), (0, 1)],
-        "handled once before the crash and once after"
-    );
-    let s = sim
-        .view()
-        .broker()
-        .streams()
-        .iter()
-        .find(|s| s.committed == 1)
-        .map(|s| s.member);
+    let seen: Vec<(u64, u32)> = sim.app.seen.iter().map(|s| (s.offset, s.incarnation)).collect();
+    assert_eq!(seen, vec![(0, 0), (0, 1)], "handled once before the crash and once after");
+    let s = sim.view().broker().streams().iter().find(|s| s.committed == 1).map(|s| s.member);
     assert_eq!(s, Some(consumer), "and committed in the end");
 }

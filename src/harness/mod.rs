@@ -27,6 +27,20 @@ pub struct RunSpec<'a> {
     pub seed: u64,
     /// Keep readable trace lines.
     pub trace: bool,
+    /// Check invariants after every step; off only to measure their cost.
+    pub per_step_checks: bool,
+}
+
+impl<'a> RunSpec<'a> {
+    /// A run with per-step checks on and no trace.
+    pub fn new(
+        scenario: &'a Scenario,
+        strategy: Strategy,
+        bug: Option<Bug>,
+        seed: u64,
+    ) -> RunSpec<'a> {
+        RunSpec { scenario, strategy, bug, seed, trace: false, per_step_checks: true }
+    }
 }
 
 /// Order outcomes at the end of a run.
@@ -57,7 +71,8 @@ pub struct RunReport {
     /// The last step taken: for a violation, the step that broke it.
     pub step: u64,
     pub time_us: u64,
-    pub heal_at_us: u64,
+    /// When the faults healed; `None` if the run stopped before.
+    pub heal_at_us: Option<u64>,
     pub stats: Stats,
     pub faults: Vec<FaultRecord>,
     pub trace: Vec<String>,
@@ -112,14 +127,12 @@ fn schedule_options(
 
 fn initial_tables(service: Service, w: &domain::Workload) -> Tables {
     match service {
-        Service::Product => Tables::Product(ProductTables {
-            products: w.products.clone(),
-            ..Default::default()
-        }),
-        Service::User => Tables::User(UserTables {
-            balances: w.balances.clone(),
-            ..Default::default()
-        }),
+        Service::Product => {
+            Tables::Product(ProductTables { products: w.products.clone(), ..Default::default() })
+        }
+        Service::User => {
+            Tables::User(UserTables { balances: w.balances.clone(), ..Default::default() })
+        }
         other => Tables::empty(other),
     }
 }
@@ -162,14 +175,13 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
             sim.subscribe(services[svc as usize], topics[*t as usize]);
         }
     }
+    sim.app.per_step_checks = spec.per_step_checks;
     sim.app.client_node = client_node;
     sim.app.service_nodes = services;
     sim.app.topics = topics;
     let mut fault_stream = sim::seed::Stream::new(spec.seed, sim::seed::Purpose::Faults);
-    let plan = draw_schedule(
-        &schedule_options(s, client_node, broker, services),
-        &mut fault_stream,
-    );
+    let plan =
+        draw_schedule(&schedule_options(s, client_node, broker, services), &mut fault_stream);
     sim.schedule_faults(plan);
     sim
 }

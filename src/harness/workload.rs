@@ -11,9 +11,7 @@ use crate::scenario::WorkloadSpec;
 
 pub fn draw(spec: &WorkloadSpec, seed: u64) -> Workload {
     let mut s = Stream::new(seed, Purpose::Workload);
-    let balances = (0..spec.users)
-        .map(|_| s.range(spec.balance.0, spec.balance.1))
-        .collect();
+    let balances = (0..spec.users).map(|_| s.range(spec.balance.0, spec.balance.1)).collect();
     let products = (0..spec.products)
         .map(|_| Product {
             price: s.range(spec.price.0, spec.price.1),
@@ -33,9 +31,5 @@ pub fn draw(spec: &WorkloadSpec, seed: u64) -> Workload {
             Arrival { at_us, order }
         })
         .collect();
-    Workload {
-        balances,
-        products,
-        orders,
-    }
+    Workload { balances, products, orders }
 }
