@@ -222,35 +222,63 @@ fn load_named(name: &str) -> Result<Scenario, ExitCode> {
     })
 }
 
+/// The result of one run (or of its panic), and its trace lines.
+fn run_result(
+    spec: &RunSpec<'_>,
+    run: Result<harness::RunReport, String>,
+) -> (RunResult, Vec<String>) {
+    let mut result = RunResult {
+        schema: RUN_SCHEMA.to_string(),
+        scenario: spec.scenario.name.clone(),
+        strategy: spec.strategy.name().to_string(),
+        bug: spec.bug.map(|b| b.name().to_string()),
+        seed: spec.seed,
+        digest: sweep::hex(0),
+        end: "panic".to_string(),
+        steps: 0,
+        time_us: 0,
+        heal_at_us: None,
+        outcomes: reports::Outcomes::default(),
+        faults: 0,
+        failure: None,
+    };
+    match run {
+        Ok(r) => {
+            result.failure = sweep::failure_of(&r, spec.scenario, spec.strategy, spec.bug);
+            result.digest = sweep::hex(r.digest);
+            result.end = end_name(r.end).to_string();
+            result.steps = r.step;
+            result.time_us = r.time_us;
+            result.heal_at_us = r.heal_at_us;
+            result.outcomes = r.outcomes;
+            result.faults = r.faults.len() as u64;
+            (result, r.trace)
+        }
+        Err(message) => {
+            result.failure = Some(sweep::panic_failure(spec, message));
+            (result, Vec::new())
+        }
+    }
+}
+
+fn end_name(end: sim::End) -> &'static str {
+    match end {
+        sim::End::Settled => "settled",
+        sim::End::Deadline => "deadline",
+        sim::End::Stalled => "stalled",
+        sim::End::Violation => "violation",
+        sim::End::StepBudget => "step-budget",
+    }
+}
+
 fn run_one(target: &Target, seed: u64, trace: bool, format: Format) -> Result<ExitCode, ExitCode> {
     let scenario = load(target)?;
     let spec = RunSpec { trace, ..RunSpec::new(&scenario, target.strategy, target.bug, seed) };
-    let r = harness::run(&spec);
-    let failure = sweep::failure_of(&r, &scenario, target.strategy, target.bug);
-    let result = RunResult {
-        schema: RUN_SCHEMA.to_string(),
-        scenario: scenario.name.clone(),
-        strategy: target.strategy.name().to_string(),
-        bug: target.bug.map(|b| b.name().to_string()),
-        seed,
-        digest: sweep::hex(r.digest),
-        end: format!("{:?}", r.end).to_lowercase(),
-        steps: r.step,
-        time_us: r.time_us,
-        heal_at_us: r.heal_at_us,
-        outcomes: reports::Outcomes {
-            confirmed: r.outcomes.confirmed,
-            cancelled: r.outcomes.cancelled,
-            rejected: r.outcomes.rejected,
-            unfinished: r.outcomes.unfinished,
-        },
-        faults: r.faults.len() as u64,
-        failure,
-    };
+    let (result, trace) = run_result(&spec, sweep::run_guarded(&spec, &harness::run));
     let mut out = io::stdout().lock();
     let written = match format {
         Format::Text => {
-            for line in &r.trace {
+            for line in &trace {
                 writeln!(out, "{line}").map_err(|_| ExitCode::from(2))?;
             }
             reports::text::run(&mut out, &result)

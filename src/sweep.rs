@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use domain::{Bug, Strategy};
-use reports::{Failure, Outcomes, SweepResult, SWEEP_SCHEMA};
+use reports::{Failure, SweepResult, SWEEP_SCHEMA};
 use sim::End;
 
 use crate::harness::{self, RunReport, RunSpec};
@@ -89,10 +89,32 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
-/// Run one seed, turning a panic into a failure.
-pub fn run_seed(spec: &SweepSpec<'_>, seed: u64) -> SeedResult {
+/// What makes one run; tests substitute one that fails on purpose.
+pub type Runner = dyn Fn(&RunSpec<'_>) -> RunReport + Sync;
+
+/// Make one run, turning a panic into its message.
+pub fn run_guarded(spec: &RunSpec<'_>, runner: &Runner) -> Result<RunReport, String> {
+    catch_unwind(AssertUnwindSafe(|| runner(spec))).map_err(|p| panic_message(p.as_ref()))
+}
+
+/// The failure of a run that panicked.
+pub fn panic_failure(spec: &RunSpec<'_>, message: String) -> Failure {
+    Failure {
+        seed: spec.seed,
+        invariant: "panic".to_string(),
+        step: 0,
+        time_us: 0,
+        digest: hex(0),
+        entities: Vec::new(),
+        detail: message,
+        repro: repro(spec.scenario, spec.strategy, spec.bug, spec.seed),
+    }
+}
+
+/// Run one seed with `runner`; a panic becomes the seed's failure.
+pub fn run_seed(spec: &SweepSpec<'_>, seed: u64, runner: &Runner) -> SeedResult {
     let run = RunSpec::new(spec.scenario, spec.strategy, spec.bug, seed);
-    match catch_unwind(AssertUnwindSafe(|| harness::run(&run))) {
+    match run_guarded(&run, runner) {
         Ok(r) => SeedResult {
             seed,
             digest: r.digest,
@@ -101,22 +123,13 @@ pub fn run_seed(spec: &SweepSpec<'_>, seed: u64) -> SeedResult {
             outcomes: r.outcomes,
             failure: failure_of(&r, spec.scenario, spec.strategy, spec.bug),
         },
-        Err(payload) => SeedResult {
+        Err(message) => SeedResult {
             seed,
             digest: 0,
             events: 0,
             faults: 0,
             outcomes: harness::Outcomes::default(),
-            failure: Some(Failure {
-                seed,
-                invariant: "panic".to_string(),
-                step: 0,
-                time_us: 0,
-                digest: hex(0),
-                entities: Vec::new(),
-                detail: panic_message(payload.as_ref()),
-                repro: repro(spec.scenario, spec.strategy, spec.bug, seed),
-            }),
+            failure: Some(panic_failure(&run, message)),
         },
     }
 }
@@ -124,6 +137,11 @@ pub fn run_seed(spec: &SweepSpec<'_>, seed: u64) -> SeedResult {
 /// Run every seed of the sweep; results come back in seed order whatever the
 /// number of jobs.
 pub fn run_seeds(spec: &SweepSpec<'_>) -> Vec<SeedResult> {
+    run_seeds_with(spec, &harness::run)
+}
+
+/// [`run_seeds`] with another runner.
+pub fn run_seeds_with(spec: &SweepSpec<'_>, runner: &Runner) -> Vec<SeedResult> {
     let (first, last) = spec.seeds;
     let next = AtomicU64::new(first);
     let results = Mutex::new(Vec::with_capacity((last - first) as usize));
@@ -137,7 +155,7 @@ pub fn run_seeds(spec: &SweepSpec<'_>) -> Vec<SeedResult> {
                     if seed >= last {
                         break;
                     }
-                    mine.push(run_seed(spec, seed));
+                    mine.push(run_seed(spec, seed, runner));
                 }
                 results.lock().expect("no worker panics while holding the lock").extend(mine);
             });
@@ -177,12 +195,7 @@ pub fn summarise(spec: &SweepSpec<'_>, results: &[SeedResult], wall_s: f64) -> S
         failures,
         events,
         faults,
-        outcomes: Outcomes {
-            confirmed: outcomes.confirmed,
-            cancelled: outcomes.cancelled,
-            rejected: outcomes.rejected,
-            unfinished: outcomes.unfinished,
-        },
+        outcomes,
         wall_s,
         events_per_s: per_s(events as f64),
         seeds_per_s: per_s(results.len() as f64),

@@ -174,6 +174,16 @@ fn a_partial_scenario_file_takes_the_rest_from_default() {
 }
 
 #[test]
+fn a_blown_step_budget_exits_1() {
+    let path = scenario_file("budget", "[run]\nseeds = 3\nstep_budget = 100\n");
+    let o = sagasim(&["sweep", "--scenario", path.to_str().expect("utf-8 path")]);
+    assert_eq!(code(&o), 1);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("violated step-budget at step 100"), "{out}");
+    std::fs::remove_dir_all(path.parent().expect("a folder")).expect("clean up");
+}
+
+#[test]
 fn list_shows_every_category() {
     let o = sagasim(&["list"]);
     assert_eq!(code(&o), 0);

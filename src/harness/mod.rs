@@ -43,24 +43,7 @@ impl<'a> RunSpec<'a> {
     }
 }
 
-/// Order outcomes at the end of a run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Outcomes {
-    pub confirmed: u64,
-    pub cancelled: u64,
-    pub rejected: u64,
-    /// Not terminal (or never created) when the run ended.
-    pub unfinished: u64,
-}
-
-impl std::ops::AddAssign for Outcomes {
-    fn add_assign(&mut self, o: Outcomes) {
-        self.confirmed += o.confirmed;
-        self.cancelled += o.cancelled;
-        self.rejected += o.rejected;
-        self.unfinished += o.unfinished;
-    }
-}
+pub use reports::Outcomes;
 
 #[derive(Debug)]
 pub struct RunReport {
