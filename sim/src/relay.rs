@@ -18,11 +18,7 @@ impl<A: App> World<A> {
         let core = &mut self.core;
         let max = core.options.produce_batch_max;
         let rt = &mut core.runtime[node.index()];
-        let producer = match source {
-            Source::Outbox => &mut rt.relay,
-            Source::Memory => &mut rt.direct,
-        };
-        if producer.inflight.is_some() {
+        if rt.producer(source).inflight.is_some() {
             return;
         }
         let records: Vec<ProduceRecord<A::Msg>> = match source {
@@ -44,6 +40,7 @@ impl<A: App> World<A> {
         if records.is_empty() {
             return;
         }
+        let producer = rt.producer(source);
         producer.seq += 1;
         let seq = producer.seq;
         producer.inflight = Some(seq);
@@ -66,22 +63,14 @@ impl<A: App> World<A> {
             }
             Source::Memory => rt.memory.retain(|r| !ids.contains(&r.id)),
         }
-        let producer = match source {
-            Source::Outbox => &mut rt.relay,
-            Source::Memory => &mut rt.direct,
-        };
-        if producer.inflight == Some(seq) {
-            producer.inflight = None;
-            self.kick(node, source);
-        }
+        self.retire(node, source, seq);
     }
 
-    pub(crate) fn producer_timeout(&mut self, node: NodeId, source: Source, seq: u64) {
-        let rt = &mut self.core.runtime[node.index()];
-        let producer = match source {
-            Source::Outbox => &mut rt.relay,
-            Source::Memory => &mut rt.direct,
-        };
+    /// Batch `seq` is done with (acknowledged, or its produce timeout fired
+    /// unanswered): send the next batch, which is the same rows if they were
+    /// not acknowledged.
+    pub(crate) fn retire(&mut self, node: NodeId, source: Source, seq: u64) {
+        let producer = self.core.runtime[node.index()].producer(source);
         if producer.inflight == Some(seq) {
             producer.inflight = None;
             self.kick(node, source);

@@ -416,7 +416,7 @@ impl<A: App> Sim<A> {
                 let to = core.broker_node;
                 core.send(node, to, crate::world::Packet::Commit { stream, generation, offset });
             }
-            Local::ProduceTimeout { source, seq } => self.world.producer_timeout(node, source, seq),
+            Local::ProduceTimeout { source, seq } => self.world.retire(node, source, seq),
             Local::Linger => {
                 self.world.core.runtime[node.index()].linger_pending = false;
                 self.world.kick(node, crate::world::Source::Memory);

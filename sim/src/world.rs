@@ -130,6 +130,15 @@ pub struct Runtime<M> {
     pub linger_pending: bool,
 }
 
+impl<M> Runtime<M> {
+    pub fn producer(&mut self, source: Source) -> &mut Producer {
+        match source {
+            Source::Outbox => &mut self.relay,
+            Source::Memory => &mut self.direct,
+        }
+    }
+}
+
 impl<M> Default for Runtime<M> {
     fn default() -> Self {
         Runtime {
