@@ -294,7 +294,7 @@ fn check_history(sim: &Sim<Probe>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(500))]
 
     #[test]
     fn broker_history_is_consistent_under_faults(c in case()) {
