@@ -196,6 +196,7 @@ fn list(what: Option<ListWhat>, out: &mut impl Write) -> io::Result<()> {
             let when = match i.when() {
                 domain::invariant::When::EveryStep => "every step",
                 domain::invariant::When::AtQuiescence => "at quiescence",
+                domain::invariant::When::Both => "every step and at quiescence",
             };
             writeln!(out, "  {:>2} {:<25} ({when}) {}", i.number(), i.name(), i.describe())?;
         }

@@ -30,6 +30,8 @@ pub struct Scenario {
     pub network: NetworkSpec,
     pub client: ClientSpec,
     pub broker: BrokerSpec,
+    pub pg: PgSpec,
+    pub gateway: GatewaySpec,
     pub faults: FaultSpec,
 }
 
@@ -45,6 +47,20 @@ pub struct WorkloadSpec {
     pub orders: u64,
     pub quantity: Range,
     pub gap_us: Range,
+    pub coupons_per_user: Range,
+    pub coupon_discount: Range,
+    /// Share of orders that use a coupon.
+    pub coupon_ppm: u32,
+    /// Points an order asks to spend.
+    pub points: Range,
+    /// Share of submissions the client sends twice (a double click).
+    pub double_submit_ppm: u32,
+    /// Share of submissions sent under an earlier submission's key with
+    /// another payload (a buggy client).
+    pub key_reuse_ppm: u32,
+    /// The first `hot_products` products take `hot_ppm` of the orders.
+    pub hot_products: u64,
+    pub hot_ppm: u32,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -69,6 +85,24 @@ pub struct BrokerSpec {
     pub partitions: u32,
     pub max_poll_records: u32,
     pub fetch_timeout_us: u64,
+    /// Attempts at a record before it is dead-lettered.
+    pub max_attempts: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PgSpec {
+    pub timeout_us: u64,
+    pub decline_ppm: u32,
+    pub timeout_before_ppm: u32,
+    pub timeout_after_ppm: u32,
+    pub slow_ppm: u32,
+    pub slow_max_us: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct GatewaySpec {
+    pub key_ttl_us: u64,
+    pub in_progress_ttl_us: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -81,6 +115,11 @@ pub struct FaultSpec {
     pub partition_for_us: Range,
     pub rebalances: Range,
     pub rebalance_at_us: Range,
+    pub cache_flushes: Range,
+    pub cache_flush_at_us: Range,
+    pub poisons: Range,
+    pub poison_at_us: Range,
+    pub commit_fail_ppm: u32,
 }
 
 /// What is wrong with a scenario file, and where.
@@ -123,6 +162,10 @@ struct Raw {
     #[serde(default)]
     broker: RawBroker,
     #[serde(default)]
+    pg: RawPg,
+    #[serde(default)]
+    gateway: RawGateway,
+    #[serde(default)]
     faults: RawFaults,
 }
 
@@ -146,6 +189,14 @@ struct RawWorkload {
     orders: S<u64>,
     quantity: S<[u64; 2]>,
     gap_ms: S<[u64; 2]>,
+    coupons_per_user: S<[u64; 2]>,
+    coupon_discount: S<[u64; 2]>,
+    coupon_share: S<f64>,
+    points: S<[u64; 2]>,
+    double_submit: S<f64>,
+    key_reuse: S<f64>,
+    hot_products: S<u64>,
+    hot_share: S<f64>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -173,6 +224,25 @@ struct RawBroker {
     partitions: S<u64>,
     max_poll_records: S<u64>,
     fetch_timeout_ms: S<u64>,
+    max_attempts: S<u64>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawPg {
+    timeout_ms: S<u64>,
+    decline: S<f64>,
+    timeout_before: S<f64>,
+    timeout_after: S<f64>,
+    slow: S<f64>,
+    slow_max_ms: S<u64>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawGateway {
+    key_ttl_ms: S<u64>,
+    in_progress_ttl_ms: S<u64>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -186,6 +256,11 @@ struct RawFaults {
     partition_for_ms: S<[u64; 2]>,
     rebalances: S<[u64; 2]>,
     rebalance_at_ms: S<[u64; 2]>,
+    cache_flushes: S<[u64; 2]>,
+    cache_flush_at_ms: S<[u64; 2]>,
+    poisons: S<[u64; 2]>,
+    poison_at_ms: S<[u64; 2]>,
+    commit_fail: S<f64>,
 }
 
 /// Where a field's value came from: the user's file (with its span) or the
@@ -196,6 +271,11 @@ struct Ctx<'a> {
     file: &'a str,
     text: &'a str,
 }
+
+/// A field: the user's value, the default's, and the dotted name.
+type Field<'a, T> = (&'a S<T>, &'a S<T>, &'static str);
+
+const MS: u64 = 1_000;
 
 impl Ctx<'_> {
     fn err(&self, span: &Span, field: &str, expected: impl Into<String>) -> ScenarioError {
@@ -222,9 +302,7 @@ impl Ctx<'_> {
 
     fn count(
         &self,
-        user: &S<u64>,
-        default: &S<u64>,
-        field: &str,
+        (user, default, field): Field<'_, u64>,
         min: u64,
     ) -> Result<u64, ScenarioError> {
         let (v, span) = self.pick(user, default, field);
@@ -234,11 +312,21 @@ impl Ctx<'_> {
         Ok(v)
     }
 
+    /// A count of milliseconds, in microseconds.
+    fn ms(&self, f: Field<'_, u64>, min: u64) -> Result<u64, ScenarioError> {
+        let (_, span) = self.pick(f.0, f.1, f.2);
+        let v = self.count(f, min)?;
+        v.checked_mul(MS).ok_or_else(|| self.err(&span, f.2, "a smaller number of milliseconds"))
+    }
+
+    fn small(&self, f: Field<'_, u64>, min: u64) -> Result<u32, ScenarioError> {
+        let (_, span) = self.pick(f.0, f.1, f.2);
+        u32::try_from(self.count(f, min)?).map_err(|_| self.err(&span, f.2, "a number below 2^32"))
+    }
+
     fn range(
         &self,
-        user: &S<[u64; 2]>,
-        default: &S<[u64; 2]>,
-        field: &str,
+        (user, default, field): Field<'_, [u64; 2]>,
         scale: u64,
     ) -> Result<Range, ScenarioError> {
         let ([lo, hi], span) = self.pick(user, default, field);
@@ -246,15 +334,11 @@ impl Ctx<'_> {
             let e = format!("a range [low, high] with low <= high, found [{lo}, {hi}]");
             return Err(self.err(&span, field, e));
         }
-        Ok((lo * scale, hi * scale))
+        let big = || self.err(&span, field, "smaller numbers");
+        Ok((lo.checked_mul(scale).ok_or_else(big)?, hi.checked_mul(scale).ok_or_else(big)?))
     }
 
-    fn probability(
-        &self,
-        user: &S<f64>,
-        default: &S<f64>,
-        field: &str,
-    ) -> Result<u32, ScenarioError> {
+    fn probability(&self, (user, default, field): Field<'_, f64>) -> Result<u32, ScenarioError> {
         let (p, span) = self.pick(user, default, field);
         if !(0.0..=1.0).contains(&p) {
             return Err(self.err(
@@ -264,6 +348,30 @@ impl Ctx<'_> {
             ));
         }
         Ok((p * 1_000_000.0).round() as u32)
+    }
+
+    /// The latency range and its mean, in microseconds; the mean may not lie
+    /// below the minimum.
+    fn network(
+        &self,
+        range: Field<'_, [u64; 2]>,
+        mean: Field<'_, f64>,
+    ) -> Result<(Range, u64), ScenarioError> {
+        let latency = self.range(range, MS)?;
+        let (v, span) = self.pick(mean.0, mean.1, mean.2);
+        if !(0.0..1e9).contains(&v) {
+            return Err(self.err(
+                &span,
+                mean.2,
+                format!("a non-negative number of milliseconds, found {v}"),
+            ));
+        }
+        let mean_us = (v * 1000.0).round() as u64;
+        if mean_us < latency.0 {
+            let e = "a mean latency no lower than the minimum of network.latency_ms";
+            return Err(self.err(&span, mean.2, e));
+        }
+        Ok((latency, mean_us))
     }
 }
 
@@ -347,139 +455,90 @@ impl Scenario {
         let raw = parse_raw(text, file)?;
         let d = default_raw();
         let cx = Ctx { file, text };
+        // A field of the user's file, its default, and its dotted name.
+        macro_rules! f {
+            ($section:ident . $field:ident) => {
+                (
+                    &raw.$section.$field,
+                    &d.$section.$field,
+                    concat!(stringify!($section), ".", stringify!($field)),
+                )
+            };
+        }
         let (name, _) = cx.pick(&raw.name, &d.name, "name");
         let (description, _) = cx.pick(&raw.description, &d.description, "description");
-        let (r, dr) = (&raw.run, &d.run);
-        let (w, dw) = (&raw.workload, &d.workload);
-        let (n, dn) = (&raw.network, &d.network);
-        let (c, dc) = (&raw.client, &d.client);
-        let (b, db) = (&raw.broker, &d.broker);
-        let (f, df) = (&raw.faults, &d.faults);
-        const MS: u64 = 1_000;
-        let latency_mean = {
-            let (v, span) =
-                cx.pick(&n.latency_mean_ms, &dn.latency_mean_ms, "network.latency_mean_ms");
-            if !(v.is_finite() && v >= 0.0) {
-                let e = format!("a non-negative number of milliseconds, found {v}");
-                return Err(cx.err(&span, "network.latency_mean_ms", e));
-            }
-            (v * 1000.0).round() as u64
-        };
-        let latency_us = cx.range(&n.latency_ms, &dn.latency_ms, "network.latency_ms", MS)?;
-        if latency_mean < latency_us.0 {
-            let (_, span) =
-                cx.pick(&n.latency_mean_ms, &dn.latency_mean_ms, "network.latency_mean_ms");
-            let e = "a mean latency no lower than the minimum of network.latency_ms";
-            return Err(cx.err(&span, "network.latency_mean_ms", e));
-        }
-        let small =
-            |v: u64, field: &str, user: &S<u64>, def: &S<u64>| -> Result<u32, ScenarioError> {
-                u32::try_from(v)
-                    .map_err(|_| cx.err(&cx.pick(user, def, field).1, field, "a number below 2^32"))
-            };
-        let partitions = cx.count(&b.partitions, &db.partitions, "broker.partitions", 1)?;
-        let max_poll =
-            cx.count(&b.max_poll_records, &db.max_poll_records, "broker.max_poll_records", 1)?;
+        let network = cx.network(f!(network.latency_ms), f!(network.latency_mean_ms))?;
         Ok(Scenario {
             name,
             description,
             origin: origin.to_string(),
-            seeds: cx.count(&r.seeds, &dr.seeds, "run.seeds", 1)?,
-            fault_phase_us: cx.count(
-                &r.fault_phase_ms,
-                &dr.fault_phase_ms,
-                "run.fault_phase_ms",
-                0,
-            )? * MS,
-            heal_budget_us: cx.count(
-                &r.heal_budget_ms,
-                &dr.heal_budget_ms,
-                "run.heal_budget_ms",
-                1,
-            )? * MS,
-            step_budget: cx.count(&r.step_budget, &dr.step_budget, "run.step_budget", 1)?,
+            seeds: cx.count(f!(run.seeds), 1)?,
+            fault_phase_us: cx.ms(f!(run.fault_phase_ms), 0)?,
+            heal_budget_us: cx.ms(f!(run.heal_budget_ms), 1)?,
+            step_budget: cx.count(f!(run.step_budget), 1)?,
             workload: WorkloadSpec {
-                users: cx.count(&w.users, &dw.users, "workload.users", 1)?,
-                balance: cx.range(&w.balance, &dw.balance, "workload.balance", 1)?,
-                products: cx.count(&w.products, &dw.products, "workload.products", 1)?,
-                price: cx.range(&w.price, &dw.price, "workload.price", 1)?,
-                stock: cx.range(&w.stock, &dw.stock, "workload.stock", 1)?,
-                orders: cx.count(&w.orders, &dw.orders, "workload.orders", 0)?,
-                quantity: cx.range(&w.quantity, &dw.quantity, "workload.quantity", 1)?,
-                gap_us: cx.range(&w.gap_ms, &dw.gap_ms, "workload.gap_ms", MS)?,
+                users: cx.count(f!(workload.users), 1)?,
+                balance: cx.range(f!(workload.balance), 1)?,
+                products: cx.count(f!(workload.products), 1)?,
+                price: cx.range(f!(workload.price), 1)?,
+                stock: cx.range(f!(workload.stock), 1)?,
+                orders: cx.count(f!(workload.orders), 0)?,
+                quantity: cx.range(f!(workload.quantity), 1)?,
+                gap_us: cx.range(f!(workload.gap_ms), MS)?,
+                coupons_per_user: cx.range(f!(workload.coupons_per_user), 1)?,
+                coupon_discount: cx.range(f!(workload.coupon_discount), 1)?,
+                coupon_ppm: cx.probability(f!(workload.coupon_share))?,
+                points: cx.range(f!(workload.points), 1)?,
+                double_submit_ppm: cx.probability(f!(workload.double_submit))?,
+                key_reuse_ppm: cx.probability(f!(workload.key_reuse))?,
+                hot_products: cx.count(f!(workload.hot_products), 0)?,
+                hot_ppm: cx.probability(f!(workload.hot_share))?,
             },
             network: NetworkSpec {
-                latency_us,
-                latency_mean_us: latency_mean,
-                loss_ppm: cx.probability(&n.loss, &dn.loss, "network.loss")?,
-                duplicate_ppm: cx.probability(&n.duplicate, &dn.duplicate, "network.duplicate")?,
-                delay_ppm: cx.probability(&n.delay, &dn.delay, "network.delay")?,
-                delay_max_us: cx.count(
-                    &n.delay_max_ms,
-                    &dn.delay_max_ms,
-                    "network.delay_max_ms",
-                    1,
-                )? * MS,
+                latency_us: network.0,
+                latency_mean_us: network.1,
+                loss_ppm: cx.probability(f!(network.loss))?,
+                duplicate_ppm: cx.probability(f!(network.duplicate))?,
+                delay_ppm: cx.probability(f!(network.delay))?,
+                delay_max_us: cx.ms(f!(network.delay_max_ms), 1)?,
             },
             client: ClientSpec {
-                timeout_us: cx.count(&c.timeout_ms, &dc.timeout_ms, "client.timeout_ms", 1)? * MS,
-                backoff_base_us: cx.count(
-                    &c.backoff_base_ms,
-                    &dc.backoff_base_ms,
-                    "client.backoff_base_ms",
-                    0,
-                )? * MS,
-                backoff_cap_us: cx.count(
-                    &c.backoff_cap_ms,
-                    &dc.backoff_cap_ms,
-                    "client.backoff_cap_ms",
-                    0,
-                )? * MS,
+                timeout_us: cx.ms(f!(client.timeout_ms), 1)?,
+                backoff_base_us: cx.ms(f!(client.backoff_base_ms), 0)?,
+                backoff_cap_us: cx.ms(f!(client.backoff_cap_ms), 0)?,
             },
             broker: BrokerSpec {
-                partitions: small(partitions, "broker.partitions", &b.partitions, &db.partitions)?,
-                max_poll_records: small(
-                    max_poll,
-                    "broker.max_poll_records",
-                    &b.max_poll_records,
-                    &db.max_poll_records,
-                )?,
-                fetch_timeout_us: cx.count(
-                    &b.fetch_timeout_ms,
-                    &db.fetch_timeout_ms,
-                    "broker.fetch_timeout_ms",
-                    1,
-                )? * MS,
+                partitions: cx.small(f!(broker.partitions), 1)?,
+                max_poll_records: cx.small(f!(broker.max_poll_records), 1)?,
+                fetch_timeout_us: cx.ms(f!(broker.fetch_timeout_ms), 1)?,
+                max_attempts: cx.small(f!(broker.max_attempts), 1)?,
+            },
+            pg: PgSpec {
+                timeout_us: cx.ms(f!(pg.timeout_ms), 1)?,
+                decline_ppm: cx.probability(f!(pg.decline))?,
+                timeout_before_ppm: cx.probability(f!(pg.timeout_before))?,
+                timeout_after_ppm: cx.probability(f!(pg.timeout_after))?,
+                slow_ppm: cx.probability(f!(pg.slow))?,
+                slow_max_us: cx.ms(f!(pg.slow_max_ms), 0)?,
+            },
+            gateway: GatewaySpec {
+                key_ttl_us: cx.ms(f!(gateway.key_ttl_ms), 1)?,
+                in_progress_ttl_us: cx.ms(f!(gateway.in_progress_ttl_ms), 1)?,
             },
             faults: FaultSpec {
-                crashes: cx.range(&f.crashes, &df.crashes, "faults.crashes", 1)?,
-                crash_at_us: cx.range(&f.crash_at_ms, &df.crash_at_ms, "faults.crash_at_ms", MS)?,
-                restart_after_us: cx.range(
-                    &f.restart_after_ms,
-                    &df.restart_after_ms,
-                    "faults.restart_after_ms",
-                    MS,
-                )?,
-                partitions: cx.range(&f.partitions, &df.partitions, "faults.partitions", 1)?,
-                partition_at_us: cx.range(
-                    &f.partition_at_ms,
-                    &df.partition_at_ms,
-                    "faults.partition_at_ms",
-                    MS,
-                )?,
-                partition_for_us: cx.range(
-                    &f.partition_for_ms,
-                    &df.partition_for_ms,
-                    "faults.partition_for_ms",
-                    MS,
-                )?,
-                rebalances: cx.range(&f.rebalances, &df.rebalances, "faults.rebalances", 1)?,
-                rebalance_at_us: cx.range(
-                    &f.rebalance_at_ms,
-                    &df.rebalance_at_ms,
-                    "faults.rebalance_at_ms",
-                    MS,
-                )?,
+                crashes: cx.range(f!(faults.crashes), 1)?,
+                crash_at_us: cx.range(f!(faults.crash_at_ms), MS)?,
+                restart_after_us: cx.range(f!(faults.restart_after_ms), MS)?,
+                partitions: cx.range(f!(faults.partitions), 1)?,
+                partition_at_us: cx.range(f!(faults.partition_at_ms), MS)?,
+                partition_for_us: cx.range(f!(faults.partition_for_ms), MS)?,
+                rebalances: cx.range(f!(faults.rebalances), 1)?,
+                rebalance_at_us: cx.range(f!(faults.rebalance_at_ms), MS)?,
+                cache_flushes: cx.range(f!(faults.cache_flushes), 1)?,
+                cache_flush_at_us: cx.range(f!(faults.cache_flush_at_ms), MS)?,
+                poisons: cx.range(f!(faults.poisons), 1)?,
+                poison_at_us: cx.range(f!(faults.poison_at_ms), MS)?,
+                commit_fail_ppm: cx.probability(f!(faults.commit_fail))?,
             },
         })
     }

@@ -7,7 +7,7 @@ macro_rules! id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(
-            Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+            Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
         )]
         pub struct $name(pub u32);
 
@@ -37,6 +37,26 @@ id!(
     /// A product (price and stock).
     ProductId
 );
+
+id!(
+    /// A coupon, issued to one user.
+    CouponId
+);
+
+/// A client's `Idempotency-Key`: every retry of one request carries the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RequestKey(pub u64);
+
+/// The idempotency key Payment sends to the payment gateway for one order's
+/// charge; the refund of that charge names the same key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PgKey(pub u64);
+
+impl PgKey {
+    pub fn of(order: OrderId) -> PgKey {
+        PgKey(order.0 as u64)
+    }
+}
 
 /// An event's identity: the same for every copy of one event, so a consumer's
 /// inbox can recognise a duplicate. Derived from the order and the event kind,

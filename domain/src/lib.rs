@@ -3,25 +3,31 @@
 //! tables and record writes and events through the [`ports`] they own.
 //!
 //! Map:
-//! - [`ids`], [`message`]: identifiers, the client's RPC and the saga events.
-//! - [`product`], [`order`], [`payment`], [`user`]: each service's tables,
-//!   writes and handlers; [`tables`]: the sum of them and the inbox.
-//! - [`client`]: submission and retry with the same order id.
-//! - [`ports`]: the transaction and client ports adapters implement.
+//! - [`ids`], [`message`]: identifiers, requests, RPCs and saga events.
+//! - [`product`], [`order`] (with coupons), [`payment`], [`user`]: each
+//!   service's tables, writes and handlers; [`pg`]: the external payment
+//!   gateway; [`platform`]: the external data platform; [`tables`]: the sum
+//!   of them, the inbox, and event dispatch.
+//! - [`gateway`]: the API gateway's idempotency-key layer; [`client`]:
+//!   submission and retry with the same key.
+//! - [`ports`]: the transaction, client and gateway ports adapters implement.
 //! - [`safety`]: the safety switches and the planted bugs that flip them.
 //! - [`strategy`]: the coordination strategies.
-//! - [`workload`]: users, products and orders of one run.
+//! - [`workload`]: users, products, coupons and submissions of one run.
 //! - [`invariant`]: the invariants and the incremental checker.
 //!
 //! Architecture invariant: this crate depends on std and serde only; no
 //! clock, no randomness, no I/O, and no hash-map iteration.
 
 pub mod client;
+pub mod gateway;
 pub mod ids;
 pub mod invariant;
 pub mod message;
 pub mod order;
 pub mod payment;
+pub mod pg;
+pub mod platform;
 pub mod ports;
 pub mod product;
 pub mod safety;
@@ -30,10 +36,10 @@ pub mod tables;
 pub mod user;
 pub mod workload;
 
-pub use ids::{EventId, OrderId, ProductId, UserId};
+pub use ids::{CouponId, EventId, OrderId, PgKey, ProductId, RequestKey, UserId};
 pub use invariant::{Checker, EndState, Entity, Invariant, StateView, Violation};
-pub use message::{Event, Msg, PlaceOrder, Topic};
+pub use message::{Event, Msg, Request, Response, Topic};
 pub use safety::{Bug, Safety};
 pub use strategy::Strategy;
-pub use tables::{Consumed, Service, Tables, Write};
+pub use tables::{Consumed, Service, Store, Tables, Write};
 pub use workload::Workload;

@@ -1,58 +1,184 @@
-//! What travels between the services: the client's RPC and the saga's events
-//! (§2.4.1 of the design report).
+//! What travels: the client's request and the gateway's answer, the RPCs to
+//! the entry service and the payment gateway, and the saga's events (§2.4.1
+//! of the design report, extended with coupons, card payments and the side
+//! effects of §3.1).
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{EventId, OrderId, ProductId, UserId};
+use crate::ids::{CouponId, EventId, OrderId, PgKey, ProductId, RequestKey, UserId};
 
-/// An order as the client submits it.
+/// An order as a client asks for it. The system, not the client, numbers the
+/// order: a retry that is not recognised as one becomes a second order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct PlaceOrder {
-    pub order: OrderId,
+pub struct Request {
     pub user: UserId,
     pub product: ProductId,
     pub qty: u32,
+    pub coupon: Option<CouponId>,
+    /// Points the user wants to spend; the rest is charged to the card.
+    pub points: u64,
 }
 
-/// The choreography saga's events. The success flow is
-/// `StockDeducted → OrderCreated → PaymentCreated → BalanceDeducted`; the
-/// failure flow is `BalanceFailed → PaymentCancelled → OrderCancelled` (the
-/// report's payment, order and stock rollback events), undoing in reverse.
+impl Request {
+    /// The request hash stored with its idempotency key (§2.4.4). A fixed mix,
+    /// so it is the same on every machine.
+    pub fn hash(&self) -> u64 {
+        let words = [
+            self.user.0 as u64,
+            self.product.0 as u64,
+            self.qty as u64,
+            self.coupon.map_or(u64::MAX, |c| c.0 as u64),
+            self.points,
+        ];
+        words.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, w| {
+            let h = (h ^ w).wrapping_mul(0x0100_0000_01b3);
+            h ^ (h >> 29)
+        })
+    }
+}
+
+/// Why an order was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Refusal {
+    OutOfStock,
+}
+
+/// The system's answer to a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Response {
+    /// The order was taken (its saga goes on).
+    Accepted { order: OrderId },
+    /// The order was refused at once.
+    Refused { order: OrderId, why: Refusal },
+    /// The idempotency key was used before with another payload.
+    KeyConflict,
+    /// A request with this key is still being handled: ask again later.
+    InProgress,
+}
+
+impl Response {
+    /// A final answer (not "in progress").
+    pub fn is_final(self) -> bool {
+        self != Response::InProgress
+    }
+}
+
+/// What the payment gateway answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PgResult {
+    Approved,
+    Declined,
+    Refunded,
+    /// A status query for a key the gateway never saw.
+    Unknown,
+}
+
+/// The saga's events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Event {
-    StockDeducted { order: OrderId, user: UserId, product: ProductId, qty: u32, amount: u64 },
-    StockRejected { order: OrderId, user: UserId, product: ProductId, qty: u32 },
-    OrderCreated { order: OrderId, user: UserId, amount: u64 },
-    PaymentCreated { order: OrderId, user: UserId, amount: u64 },
-    BalanceDeducted { order: OrderId, user: UserId, amount: u64 },
-    BalanceFailed { order: OrderId, user: UserId, amount: u64 },
-    PaymentCancelled { order: OrderId },
-    OrderCancelled { order: OrderId, product: ProductId, qty: u32 },
+    /// Product held the stock for a new order.
+    StockDeducted {
+        order: OrderId,
+        key: Option<RequestKey>,
+        req: Request,
+        price: u64,
+    },
+    /// Product refused a new order: out of stock.
+    StockRejected {
+        order: OrderId,
+        key: Option<RequestKey>,
+        req: Request,
+    },
+    /// Order saved the order and used its coupon: the amount is split into
+    /// card and points.
+    OrderCreated {
+        order: OrderId,
+        user: UserId,
+        card: u64,
+        points: u64,
+    },
+    /// Order refused the order (its coupon was not usable): stock goes back.
+    OrderRejected {
+        order: OrderId,
+        product: ProductId,
+        qty: u32,
+    },
+    /// Payment charged the card (or there was nothing to charge).
+    PaymentCreated {
+        order: OrderId,
+        user: UserId,
+        points: u64,
+    },
+    /// The card was declined.
+    PaymentFailed {
+        order: OrderId,
+    },
+    BalanceDeducted {
+        order: OrderId,
+        user: UserId,
+        points: u64,
+    },
+    BalanceFailed {
+        order: OrderId,
+        user: UserId,
+        points: u64,
+    },
+    /// Payment refunded the card after the balance fell short.
+    PaymentCancelled {
+        order: OrderId,
+    },
+    /// Order cancelled the order and restored its coupon: stock goes back.
+    OrderCancelled {
+        order: OrderId,
+        product: ProductId,
+        qty: u32,
+    },
+    /// The order is confirmed: the side effects of §3.1 follow.
+    OrderConfirmed {
+        order: OrderId,
+        product: ProductId,
+        qty: u32,
+        amount: u64,
+    },
+    /// Use a coupon validated earlier, in a transaction of its own (only the
+    /// planted check-then-act bug publishes this).
+    CouponApply {
+        order: OrderId,
+        coupon: CouponId,
+    },
 }
 
-/// A topic of the broker: one per kind of event, as in the report.
+/// A topic of the broker: one per kind of event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Topic {
     StockDeducted,
     StockRejected,
     OrderCreated,
+    OrderRejected,
     PaymentCreated,
+    PaymentFailed,
     BalanceDeducted,
     BalanceFailed,
     PaymentCancelled,
     OrderCancelled,
+    OrderConfirmed,
+    CouponApply,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 8] = [
+    pub const ALL: [Topic; 12] = [
         Topic::StockDeducted,
         Topic::StockRejected,
         Topic::OrderCreated,
+        Topic::OrderRejected,
         Topic::PaymentCreated,
+        Topic::PaymentFailed,
         Topic::BalanceDeducted,
         Topic::BalanceFailed,
         Topic::PaymentCancelled,
         Topic::OrderCancelled,
+        Topic::OrderConfirmed,
+        Topic::CouponApply,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,11 +186,15 @@ impl Topic {
             Topic::StockDeducted => "stock-deducted",
             Topic::StockRejected => "stock-rejected",
             Topic::OrderCreated => "order-created",
+            Topic::OrderRejected => "order-rejected",
             Topic::PaymentCreated => "payment-created",
+            Topic::PaymentFailed => "payment-failed",
             Topic::BalanceDeducted => "balance-deducted",
             Topic::BalanceFailed => "balance-failed",
             Topic::PaymentCancelled => "payment-cancelled",
             Topic::OrderCancelled => "order-cancelled",
+            Topic::OrderConfirmed => "order-confirmed",
+            Topic::CouponApply => "coupon-apply",
         }
     }
 }
@@ -75,11 +205,15 @@ impl Event {
             Event::StockDeducted { .. } => Topic::StockDeducted,
             Event::StockRejected { .. } => Topic::StockRejected,
             Event::OrderCreated { .. } => Topic::OrderCreated,
+            Event::OrderRejected { .. } => Topic::OrderRejected,
             Event::PaymentCreated { .. } => Topic::PaymentCreated,
+            Event::PaymentFailed { .. } => Topic::PaymentFailed,
             Event::BalanceDeducted { .. } => Topic::BalanceDeducted,
             Event::BalanceFailed { .. } => Topic::BalanceFailed,
             Event::PaymentCancelled { .. } => Topic::PaymentCancelled,
             Event::OrderCancelled { .. } => Topic::OrderCancelled,
+            Event::OrderConfirmed { .. } => Topic::OrderConfirmed,
+            Event::CouponApply { .. } => Topic::CouponApply,
         }
     }
 
@@ -88,20 +222,25 @@ impl Event {
             Event::StockDeducted { order, .. }
             | Event::StockRejected { order, .. }
             | Event::OrderCreated { order, .. }
+            | Event::OrderRejected { order, .. }
             | Event::PaymentCreated { order, .. }
+            | Event::PaymentFailed { order }
             | Event::BalanceDeducted { order, .. }
             | Event::BalanceFailed { order, .. }
             | Event::PaymentCancelled { order }
-            | Event::OrderCancelled { order, .. } => order,
+            | Event::OrderCancelled { order, .. }
+            | Event::OrderConfirmed { order, .. }
+            | Event::CouponApply { order, .. } => order,
         }
     }
 
-    /// Every copy of this event has this id.
+    /// Every copy of this event has this id: each order emits each kind of
+    /// event at most once.
     pub fn id(&self) -> EventId {
         EventId(self.order().0 as u64 * 16 + self.topic() as u64)
     }
 
-    /// The partition key: all of an order's events share a partition.
+    /// The partition key: all of an order's events share a partition number.
     pub fn key(&self) -> u64 {
         self.order().0 as u64
     }
@@ -110,10 +249,35 @@ impl Event {
 /// Everything a node can receive.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Msg {
-    /// Client → Product: place an order (idempotent by order id).
-    Place(PlaceOrder),
-    /// Product → client: the order was taken (stock held) or refused.
-    Placed { order: OrderId, accepted: bool },
+    /// Client → gateway: submission `id` (the client's own connection), with
+    /// its idempotency key.
+    Submit { id: u32, key: RequestKey, req: Request },
+    /// Gateway → client: the answer to submission `id`.
+    Answer { id: u32, response: Response },
+    /// Gateway → the entry service: place an order. `key` is absent when the
+    /// gateway does not pass idempotency keys on.
+    Place { id: u32, key: Option<RequestKey>, req: Request },
+    /// Entry service → gateway.
+    Placed { id: u32, key: Option<RequestKey>, hash: u64, response: Response },
+    /// Payment → payment gateway: charge an order's card amount.
+    Charge { key: Option<PgKey>, order: OrderId, amount: u64 },
+    /// Payment → payment gateway: refund the charge made under `key`.
+    Refund { key: PgKey, order: OrderId },
+    /// Payment → payment gateway: what became of the charge under `key`?
+    Status { key: PgKey, order: OrderId },
+    /// Payment gateway → Payment.
+    PgReply { order: OrderId, op: PgOp, result: PgResult },
     /// A saga event, carried by the broker.
     Event(Event),
+    /// A record no consumer can read (a producer with another schema, a
+    /// corrupted write): a poison message.
+    Malformed { id: u64 },
+}
+
+/// Which call a payment-gateway reply answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PgOp {
+    Charge,
+    Refund,
+    Status,
 }

@@ -1,14 +1,16 @@
-//! The Order service: the order record and its state machine. It creates the
-//! order once stock is held, confirms it once the balance is deducted, and
-//! cancels it (publishing the stock rollback) when payment is cancelled.
+//! The Order service: orders and the coupons applied to them. Coupons live in
+//! Order's database (see ARCHITECTURE.md): the Order transaction of §3.1
+//! validates the coupon, uses it and saves the order in one local commit, so
+//! a coupon cannot be used by two orders.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{EventId, OrderId, ProductId, UserId};
-use crate::message::Event;
+use crate::ids::{CouponId, OrderId, ProductId, UserId};
+use crate::message::{Event, Request};
 use crate::ports::Tx;
+use crate::safety::Safety;
 use crate::tables::Write;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -57,20 +59,55 @@ pub struct Order {
     pub user: UserId,
     pub product: ProductId,
     pub qty: u32,
+    pub coupon: Option<CouponId>,
+    /// Price less the coupon's discount.
     pub amount: u64,
+    /// The part paid in points; the rest is charged to the card.
+    pub points: u64,
+    pub card: u64,
     pub state: OrderState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum CouponState {
+    Issued,
+    Used,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Coupon {
+    pub user: UserId,
+    pub discount: u64,
+    pub state: CouponState,
+    /// The order using it. Invariant: `Some` exactly when `Used`.
+    pub order: Option<OrderId>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OrderTables {
     pub orders: BTreeMap<OrderId, Order>,
-    pub inbox: BTreeSet<EventId>,
+    pub coupons: Vec<Coupon>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum OrderWrite {
-    Create { order: OrderId, row: Order },
-    SetState { order: OrderId, state: OrderState },
+    Create {
+        order: OrderId,
+        row: Order,
+    },
+    SetState {
+        order: OrderId,
+        state: OrderState,
+    },
+    UseCoupon {
+        coupon: CouponId,
+        order: OrderId,
+    },
+    /// Give a coupon back: the order that used it was cancelled.
+    RestoreCoupon {
+        coupon: CouponId,
+        order: OrderId,
+    },
 }
 
 impl OrderTables {
@@ -83,7 +120,24 @@ impl OrderTables {
                 self.orders.get_mut(&order).expect("state is set on an existing order").state =
                     state;
             }
+            OrderWrite::UseCoupon { coupon, order } => {
+                let c = &mut self.coupons[coupon.index()];
+                c.state = CouponState::Used;
+                c.order = Some(order);
+            }
+            OrderWrite::RestoreCoupon { coupon, .. } => {
+                let c = &mut self.coupons[coupon.index()];
+                c.state = CouponState::Issued;
+                c.order = None;
+            }
         }
+    }
+
+    /// Whether `user` may use `coupon` now.
+    fn usable(&self, coupon: CouponId, user: UserId) -> bool {
+        self.coupons
+            .get(coupon.index())
+            .is_some_and(|c| c.user == user && c.state == CouponState::Issued)
     }
 }
 
@@ -91,25 +145,96 @@ fn set(order: OrderId, state: OrderState) -> Write {
     Write::Order(OrderWrite::SetState { order, state })
 }
 
-/// Consume an event.
-pub fn on_event(t: &OrderTables, ev: &Event, tx: &mut impl Tx) {
-    let state = t.orders.get(&ev.order()).map(|o| o.state);
-    match *ev {
-        Event::StockDeducted { order, user, product, qty, amount } if state.is_none() => {
-            let row = Order { user, product, qty, amount, state: OrderState::Pending };
+/// The Order transaction of §3.1 for an order whose stock is held: validate
+/// the coupon, use it, save the order. An unusable coupon rejects the order
+/// and sends the stock back.
+fn create(
+    t: &OrderTables,
+    order: OrderId,
+    req: &Request,
+    price: u64,
+    safety: &Safety,
+    tx: &mut impl Tx,
+) {
+    let Request { user, product, qty, coupon, points } = *req;
+    let discount = match coupon {
+        Some(c) if t.usable(c, user) => t.coupons[c.index()].discount,
+        Some(_) => {
+            let row = Order {
+                user,
+                product,
+                qty,
+                coupon: None,
+                amount: 0,
+                points: 0,
+                card: 0,
+                state: OrderState::Rejected,
+            };
             tx.write(Write::Order(OrderWrite::Create { order, row }));
-            tx.publish(Event::OrderCreated { order, user, amount });
+            tx.publish(Event::OrderRejected { order, product, qty });
+            return;
         }
-        Event::StockRejected { order, user, product, qty } if state.is_none() => {
-            let row = Order { user, product, qty, amount: 0, state: OrderState::Rejected };
+        None => 0,
+    };
+    let amount = (price * qty as u64).saturating_sub(discount);
+    let points = points.min(amount);
+    let card = amount - points;
+    let row =
+        Order { user, product, qty, coupon, amount, points, card, state: OrderState::Pending };
+    tx.write(Write::Order(OrderWrite::Create { order, row }));
+    if let Some(c) = coupon {
+        if safety.coupon_atomic {
+            tx.write(Write::Order(OrderWrite::UseCoupon { coupon: c, order }));
+        } else {
+            tx.publish(Event::CouponApply { order, coupon: c });
+        }
+    }
+    tx.publish(Event::OrderCreated { order, user, card, points });
+}
+
+/// Consume an event.
+pub fn on_event(t: &OrderTables, ev: &Event, safety: &Safety, tx: &mut impl Tx) {
+    let row = t.orders.get(&ev.order());
+    let state = row.map(|o| o.state);
+    match *ev {
+        Event::StockDeducted { order, req, price, .. } if state.is_none() => {
+            create(t, order, &req, price, safety, tx)
+        }
+        Event::StockRejected { order, req, .. } if state.is_none() => {
+            let Request { user, product, qty, .. } = req;
+            let row = Order {
+                user,
+                product,
+                qty,
+                coupon: None,
+                amount: 0,
+                points: 0,
+                card: 0,
+                state: OrderState::Rejected,
+            };
             tx.write(Write::Order(OrderWrite::Create { order, row }));
+        }
+        Event::CouponApply { order, coupon } => {
+            tx.write(Write::Order(OrderWrite::UseCoupon { coupon, order }));
         }
         Event::BalanceDeducted { order, .. } if state == Some(OrderState::Pending) => {
+            let o = row.expect("a pending order exists");
             tx.write(set(order, OrderState::Confirmed));
+            tx.publish(Event::OrderConfirmed {
+                order,
+                product: o.product,
+                qty: o.qty,
+                amount: o.amount,
+            });
         }
-        Event::PaymentCancelled { order } if state == Some(OrderState::Pending) => {
-            let o = t.orders[&order];
+        Event::PaymentFailed { order } | Event::PaymentCancelled { order }
+            if state == Some(OrderState::Pending) =>
+        {
+            let o = row.expect("a pending order exists");
             tx.write(set(order, OrderState::Cancelled));
+            if let Some(c) = o.coupon.filter(|c| t.coupons[c.index()].order == Some(order)) {
+                tx.write(Write::Order(OrderWrite::RestoreCoupon { coupon: c, order }));
+            }
             tx.publish(Event::OrderCancelled { order, product: o.product, qty: o.qty });
         }
         _ => {}

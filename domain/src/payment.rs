@@ -1,33 +1,50 @@
-//! The Payment service: one payment per order, created when the order is,
-//! completed when the balance is deducted, cancelled (publishing the order
-//! rollback) when it is not.
+//! The Payment service: one payment per order. It charges the card part of
+//! the amount through the external payment gateway (PG) under an idempotency
+//! key, tells the saga whether the charge went through, and refunds the card
+//! when the saga rolls back.
+//!
+//! A call to the PG that times out leaves its outcome unknown: the charge may
+//! have gone through behind the silence. Payment finds out by calling again
+//! with the same key, which the PG answers with what it did the first time;
+//! it never guesses. Calls in flight are volatile; after a crash, payments
+//! still charging or refunding are taken up again from the database.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{EventId, OrderId, UserId};
-use crate::message::Event;
+use crate::ids::{OrderId, PgKey, UserId};
+use crate::message::{Event, Msg, PgOp, PgResult};
 use crate::ports::Tx;
+use crate::safety::Safety;
 use crate::tables::Write;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum PaymentState {
-    Pending,
+    /// The card charge is in flight (or about to be).
+    Charging,
+    /// The card is charged; waiting for the points.
+    Charged,
     Completed,
-    Cancelled,
+    Declined,
+    /// The card refund is in flight.
+    Refunding,
+    Refunded,
 }
 
 impl PaymentState {
     pub fn is_terminal(self) -> bool {
-        self != PaymentState::Pending
+        matches!(self, PaymentState::Completed | PaymentState::Declined | PaymentState::Refunded)
     }
 
     pub fn name(self) -> &'static str {
         match self {
-            PaymentState::Pending => "pending",
+            PaymentState::Charging => "charging",
+            PaymentState::Charged => "charged",
             PaymentState::Completed => "completed",
-            PaymentState::Cancelled => "cancelled",
+            PaymentState::Declined => "declined",
+            PaymentState::Refunding => "refunding",
+            PaymentState::Refunded => "refunded",
         }
     }
 
@@ -35,7 +52,12 @@ impl PaymentState {
         use PaymentState::*;
         matches!(
             (from, to),
-            (None, Pending) | (Some(Pending), Completed) | (Some(Pending), Cancelled)
+            (None, Charging)
+                | (Some(Charging), Charged)
+                | (Some(Charging), Declined)
+                | (Some(Charged), Completed)
+                | (Some(Charged), Refunding)
+                | (Some(Refunding), Refunded)
         )
     }
 }
@@ -43,14 +65,14 @@ impl PaymentState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Payment {
     pub user: UserId,
-    pub amount: u64,
+    pub card: u64,
+    pub points: u64,
     pub state: PaymentState,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PaymentTables {
     pub payments: BTreeMap<OrderId, Payment>,
-    pub inbox: BTreeSet<EventId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -77,22 +99,162 @@ fn set(order: OrderId, state: PaymentState) -> Write {
     Write::Payment(PaymentWrite::SetState { order, state })
 }
 
-/// Consume an event.
-pub fn on_event(t: &PaymentTables, ev: &Event, tx: &mut impl Tx) {
+/// A PG call to start once the transaction that asked for it has committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PgCall {
+    pub order: OrderId,
+    pub op: PgOp,
+}
+
+/// Consume an event. Returns the PG call to start after the commit, if any.
+pub fn on_event(t: &PaymentTables, ev: &Event, tx: &mut impl Tx) -> Option<PgCall> {
     let state = t.payments.get(&ev.order()).map(|p| p.state);
     match *ev {
-        Event::OrderCreated { order, user, amount } if state.is_none() => {
-            let row = Payment { user, amount, state: PaymentState::Pending };
+        Event::OrderCreated { order, user, card, points } if state.is_none() => {
+            let row = Payment { user, card, points, state: PaymentState::Charging };
             tx.write(Write::Payment(PaymentWrite::Create { order, row }));
-            tx.publish(Event::PaymentCreated { order, user, amount });
+            if card == 0 {
+                tx.write(set(order, PaymentState::Charged));
+                tx.publish(Event::PaymentCreated { order, user, points });
+                return None;
+            }
+            Some(PgCall { order, op: PgOp::Charge })
         }
-        Event::BalanceDeducted { order, .. } if state == Some(PaymentState::Pending) => {
+        Event::BalanceDeducted { order, .. } if state == Some(PaymentState::Charged) => {
             tx.write(set(order, PaymentState::Completed));
+            None
         }
-        Event::BalanceFailed { order, .. } if state == Some(PaymentState::Pending) => {
-            tx.write(set(order, PaymentState::Cancelled));
+        Event::BalanceFailed { order, .. } if state == Some(PaymentState::Charged) => {
+            let p = t.payments[&order];
+            tx.write(set(order, PaymentState::Refunding));
+            if p.card == 0 {
+                tx.write(set(order, PaymentState::Refunded));
+                tx.publish(Event::PaymentCancelled { order });
+                return None;
+            }
+            Some(PgCall { order, op: PgOp::Refund })
+        }
+        _ => None,
+    }
+}
+
+/// The PG's answer to a call for `order`.
+pub fn on_reply(t: &PaymentTables, order: OrderId, result: PgResult, tx: &mut impl Tx) -> Outcome {
+    let Some(p) = t.payments.get(&order) else { return Outcome::Ignored };
+    match (p.state, result) {
+        (PaymentState::Charging, PgResult::Approved) => {
+            tx.write(set(order, PaymentState::Charged));
+            tx.publish(Event::PaymentCreated { order, user: p.user, points: p.points });
+            Outcome::Settled
+        }
+        (PaymentState::Charging, PgResult::Declined) => {
+            tx.write(set(order, PaymentState::Declined));
+            tx.publish(Event::PaymentFailed { order });
+            Outcome::Settled
+        }
+        // The PG never saw the charge: it can be sent again safely.
+        (PaymentState::Charging, PgResult::Unknown) => Outcome::Retry(PgOp::Charge),
+        (PaymentState::Refunding, PgResult::Refunded | PgResult::Unknown) => {
+            tx.write(set(order, PaymentState::Refunded));
             tx.publish(Event::PaymentCancelled { order });
+            Outcome::Settled
         }
-        _ => {}
+        _ => Outcome::Ignored,
+    }
+}
+
+/// A call timed out: what to do about it.
+pub fn on_timeout(
+    t: &PaymentTables,
+    order: OrderId,
+    op: PgOp,
+    safety: &Safety,
+    tx: &mut impl Tx,
+) -> Outcome {
+    let Some(p) = t.payments.get(&order) else { return Outcome::Ignored };
+    match (p.state, op) {
+        (PaymentState::Charging, PgOp::Charge | PgOp::Status) if !safety.pg_resolve_timeouts => {
+            // The planted bug: silence taken for a decline.
+            tx.write(set(order, PaymentState::Declined));
+            tx.publish(Event::PaymentFailed { order });
+            Outcome::Settled
+        }
+        (PaymentState::Charging, _) => Outcome::Retry(PgOp::Charge),
+        (PaymentState::Refunding, _) => Outcome::Retry(PgOp::Refund),
+        _ => Outcome::Ignored,
+    }
+}
+
+/// What a reply or a timeout came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The payment moved on; no call is in flight for it any more.
+    Settled,
+    /// Call again.
+    Retry(PgOp),
+    /// Nothing to do (a late or duplicate answer).
+    Ignored,
+}
+
+/// The calls to make again after a restart: payments caught mid-charge or
+/// mid-refund.
+pub fn recover(t: &PaymentTables) -> Vec<PgCall> {
+    let op = |s| match s {
+        PaymentState::Charging => Some(PgOp::Charge),
+        PaymentState::Refunding => Some(PgOp::Refund),
+        _ => None,
+    };
+    t.payments.iter().filter_map(|(&order, p)| op(p.state).map(|op| PgCall { order, op })).collect()
+}
+
+/// The message for a call. A retried charge carries its key unless the
+/// planted bug strips it.
+pub fn request(t: &PaymentTables, call: PgCall, retry: bool, safety: &Safety) -> Msg {
+    let key = PgKey::of(call.order);
+    match call.op {
+        PgOp::Charge => {
+            let amount = t.payments[&call.order].card;
+            let key = (!retry || safety.pg_retry_with_key).then_some(key);
+            Msg::Charge { key, order: call.order, amount }
+        }
+        PgOp::Refund => Msg::Refund { key, order: call.order },
+        PgOp::Status => Msg::Status { key, order: call.order },
+    }
+}
+
+/// Payment's volatile record of its PG calls in flight: the attempt number
+/// of each, so that a timer for an older attempt is recognised as stale.
+#[derive(Clone, Debug, Default)]
+pub struct Calls {
+    inflight: BTreeMap<OrderId, u32>,
+}
+
+impl Calls {
+    /// Start (or restart) a call; returns the timer tag for its timeout.
+    pub fn start(&mut self, call: PgCall) -> u64 {
+        let attempt = self.inflight.get(&call.order).map_or(0, |a| a + 1);
+        self.inflight.insert(call.order, attempt);
+        (call.op as u64) << 60 | (attempt as u64 & 0x0fff_ffff) << 32 | call.order.0 as u64
+    }
+
+    pub fn is_retry(&self, order: OrderId) -> bool {
+        self.inflight.contains_key(&order)
+    }
+
+    /// A timer fired: the call it belongs to, if that call is still the
+    /// latest attempt in flight.
+    pub fn timed_out(&self, tag: u64) -> Option<PgCall> {
+        let order = OrderId(tag as u32);
+        let attempt = ((tag >> 32) & 0x0fff_ffff) as u32;
+        let op = match tag >> 60 {
+            0 => PgOp::Charge,
+            1 => PgOp::Refund,
+            _ => PgOp::Status,
+        };
+        (self.inflight.get(&order) == Some(&attempt)).then_some(PgCall { order, op })
+    }
+
+    pub fn finish(&mut self, order: OrderId) {
+        self.inflight.remove(&order);
     }
 }

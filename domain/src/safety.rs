@@ -1,7 +1,10 @@
 //! The safety mechanisms as explicit switches, and the planted bugs that turn
-//! one off. A bug reaches the services only as this plain configuration.
+//! one off or open a known race. A bug reaches the services only as this
+//! plain configuration.
 
 use serde::{Deserialize, Serialize};
+
+use crate::strategy::Strategy;
 
 /// Which safety mechanisms are on. All are on in a clean run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -11,12 +14,36 @@ pub struct Safety {
     pub outbox: bool,
     /// Consumers skip events their inbox has seen.
     pub inbox: bool,
-    /// A compensation checks that the step it undoes is still in effect.
-    pub idempotent_compensation: bool,
+    /// The gateway passes the client's idempotency key on, and the entry
+    /// service records it durably with the order.
+    pub idempotency_keys: bool,
+    /// A reused key with another payload is refused.
+    pub key_payload_check: bool,
+    /// Payment retries a timed-out charge with the same gateway key.
+    pub pg_retry_with_key: bool,
+    /// Payment finds out what became of a timed-out charge instead of taking
+    /// it for a decline.
+    pub pg_resolve_timeouts: bool,
+    /// A coupon is validated and used in one transaction.
+    pub coupon_atomic: bool,
+    /// A consumer commits its offset only after handling the records.
+    pub commit_after_process: bool,
+    /// A record that keeps failing goes to a dead-letter topic.
+    pub dead_letter: bool,
 }
 
 impl Safety {
-    pub const ALL_ON: Safety = Safety { outbox: true, inbox: true, idempotent_compensation: true };
+    pub const ALL_ON: Safety = Safety {
+        outbox: true,
+        inbox: true,
+        idempotency_keys: true,
+        key_payload_check: true,
+        pg_retry_with_key: true,
+        pg_resolve_timeouts: true,
+        coupon_atomic: true,
+        commit_after_process: true,
+        dead_letter: true,
+    };
 
     /// The switches with one bug planted.
     pub fn with(bug: Option<Bug>) -> Safety {
@@ -25,6 +52,13 @@ impl Safety {
             None => {}
             Some(Bug::NoOutbox) => s.outbox = false,
             Some(Bug::NoInbox) => s.inbox = false,
+            Some(Bug::NoIdempotencyKey) => s.idempotency_keys = false,
+            Some(Bug::KeyPayloadUnchecked) => s.key_payload_check = false,
+            Some(Bug::PgRetryWithoutKey) => s.pg_retry_with_key = false,
+            Some(Bug::PgTimeoutAsFailure) => s.pg_resolve_timeouts = false,
+            Some(Bug::CouponCheckThenAct) => s.coupon_atomic = false,
+            Some(Bug::CommitOffsetBeforeProcess) => s.commit_after_process = false,
+            Some(Bug::NoDlq) => s.dead_letter = false,
         }
         s
     }
@@ -35,20 +69,49 @@ impl Safety {
 pub enum Bug {
     NoOutbox,
     NoInbox,
+    NoIdempotencyKey,
+    PgRetryWithoutKey,
+    CouponCheckThenAct,
+    CommitOffsetBeforeProcess,
+    NoDlq,
+    PgTimeoutAsFailure,
+    KeyPayloadUnchecked,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 2] = [Bug::NoOutbox, Bug::NoInbox];
+    pub const ALL: [Bug; 9] = [
+        Bug::NoOutbox,
+        Bug::NoInbox,
+        Bug::NoIdempotencyKey,
+        Bug::PgRetryWithoutKey,
+        Bug::CouponCheckThenAct,
+        Bug::CommitOffsetBeforeProcess,
+        Bug::NoDlq,
+        Bug::PgTimeoutAsFailure,
+        Bug::KeyPayloadUnchecked,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Bug::NoOutbox => "no-outbox",
             Bug::NoInbox => "no-inbox",
+            Bug::NoIdempotencyKey => "no-idempotency-key",
+            Bug::PgRetryWithoutKey => "pg-retry-without-key",
+            Bug::CouponCheckThenAct => "coupon-check-then-act",
+            Bug::CommitOffsetBeforeProcess => "commit-offset-before-process",
+            Bug::NoDlq => "no-dlq",
+            Bug::PgTimeoutAsFailure => "pg-timeout-as-failure",
+            Bug::KeyPayloadUnchecked => "key-payload-unchecked",
         }
     }
 
     pub fn parse(name: &str) -> Option<Bug> {
         Bug::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// The strategies the bug can be planted in.
+    pub fn strategies(self) -> &'static [Strategy] {
+        &[Strategy::Choreography]
     }
 
     /// One line: what it does and what must catch it.
@@ -61,6 +124,34 @@ impl Bug {
             Bug::NoInbox => {
                 "consumers do not dedupe: a redelivered event deducts a balance twice; \
                  no-double-charge catches it"
+            }
+            Bug::NoIdempotencyKey => {
+                "the gateway ignores the Idempotency-Key: a client retry becomes a second \
+                 order; idempotent-responses catches it"
+            }
+            Bug::PgRetryWithoutKey => {
+                "Payment retries a timed-out charge without its key: the card is charged \
+                 twice; no-double-charge catches it"
+            }
+            Bug::CouponCheckThenAct => {
+                "the coupon is validated in one transaction and used in another: two orders \
+                 use one coupon; coupon-single-use catches it"
+            }
+            Bug::CommitOffsetBeforeProcess => {
+                "consumers commit the offset before handling: a crash loses the message; \
+                 eventual-consistency catches the stuck saga"
+            }
+            Bug::NoDlq => {
+                "a poison message is retried forever: its partition is stuck; no-stuck-saga \
+                 catches the lag"
+            }
+            Bug::PgTimeoutAsFailure => {
+                "a timed-out charge is taken for a decline without asking the gateway: the \
+                 order is cancelled while its card was charged; eventual-consistency catches it"
+            }
+            Bug::KeyPayloadUnchecked => {
+                "a reused key with another payload gets the old response instead of a refusal; \
+                 idempotent-responses catches it"
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Each service's tables, as one sum type so a simulated database (or any
-//! other store) can hold any service's; and the service dispatch: which topics
-//! a service consumes and how it handles an event, behind its inbox.
+//! other store) can hold any service's; the [`Store`] around them with the
+//! parts every consumer has (inbox, parked dead letters); and the service
+//! dispatch: which topics a service consumes and how it handles an event.
 
 use std::collections::BTreeSet;
 
@@ -9,23 +10,40 @@ use serde::{Deserialize, Serialize};
 use crate::ids::EventId;
 use crate::message::{Event, Topic};
 use crate::order::{OrderTables, OrderWrite};
-use crate::payment::{PaymentTables, PaymentWrite};
+use crate::payment::{PaymentTables, PaymentWrite, PgCall};
+use crate::pg::{PgTables, PgWrite};
+use crate::platform::{PlatformTables, PlatformWrite};
 use crate::ports::Tx;
 use crate::product::{ProductTables, ProductWrite};
 use crate::safety::Safety;
 use crate::user::{UserTables, UserWrite};
-use crate::{order, payment, product, user};
+use crate::{order, payment, platform, product, user};
 
+/// A service of the split system, and the external systems it talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Service {
     Product,
     Order,
     Payment,
     User,
+    /// The external payment gateway.
+    Pg,
+    /// The external data platform.
+    Platform,
 }
 
 impl Service {
-    pub const ALL: [Service; 4] =
+    pub const ALL: [Service; 6] = [
+        Service::Product,
+        Service::Order,
+        Service::Payment,
+        Service::User,
+        Service::Pg,
+        Service::Platform,
+    ];
+
+    /// The services of our own system (the ones that may crash).
+    pub const OURS: [Service; 4] =
         [Service::Product, Service::Order, Service::Payment, Service::User];
 
     pub fn name(self) -> &'static str {
@@ -34,23 +52,31 @@ impl Service {
             Service::Order => "order",
             Service::Payment => "payment",
             Service::User => "user",
+            Service::Pg => "pg",
+            Service::Platform => "data-platform",
         }
     }
 
     /// The topics this service consumes in the choreography saga.
     pub fn subscriptions(self) -> &'static [Topic] {
         match self {
-            Service::Product => &[Topic::OrderCancelled],
+            Service::Product => {
+                &[Topic::OrderRejected, Topic::OrderCancelled, Topic::OrderConfirmed]
+            }
             Service::Order => &[
                 Topic::StockDeducted,
                 Topic::StockRejected,
+                Topic::CouponApply,
                 Topic::BalanceDeducted,
+                Topic::PaymentFailed,
                 Topic::PaymentCancelled,
             ],
             Service::Payment => {
                 &[Topic::OrderCreated, Topic::BalanceDeducted, Topic::BalanceFailed]
             }
             Service::User => &[Topic::PaymentCreated],
+            Service::Pg => &[],
+            Service::Platform => &[Topic::OrderConfirmed],
         }
     }
 }
@@ -61,6 +87,18 @@ pub enum Tables {
     Order(OrderTables),
     Payment(PaymentTables),
     User(UserTables),
+    Pg(PgTables),
+    Platform(PlatformTables),
+}
+
+/// A service's database: its tables, plus the inbox of events it has handled
+/// and the dead letters it parked for people to look at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Store {
+    pub tables: Tables,
+    pub inbox: BTreeSet<EventId>,
+    /// Dead letters the recovery pass could not handle either (an alarm).
+    pub parked: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -69,59 +107,52 @@ pub enum Write {
     Order(OrderWrite),
     Payment(PaymentWrite),
     User(UserWrite),
-    /// Record an event as processed in the service's inbox.
+    Pg(PgWrite),
+    Platform(PlatformWrite),
+    /// Record an event as handled in the service's inbox.
     Inbox(EventId),
+    /// Park a dead letter that cannot be handled, raising an alarm.
+    Park,
 }
 
 /// What consuming one event came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Consumed {
-    Handled,
+    /// Handled; a PG call to start once the transaction commits, if any.
+    Handled(Option<PgCall>),
     /// The inbox had seen this event: nothing was done.
     Duplicate,
 }
 
-impl Tables {
-    pub fn empty(service: Service) -> Tables {
-        match service {
-            Service::Product => Tables::Product(ProductTables::default()),
-            Service::Order => Tables::Order(OrderTables::default()),
-            Service::Payment => Tables::Payment(PaymentTables::default()),
-            Service::User => Tables::User(UserTables::default()),
-        }
+impl Store {
+    pub fn new(tables: Tables) -> Store {
+        Store { tables, inbox: BTreeSet::new(), parked: 0 }
     }
 
     pub fn service(&self) -> Service {
-        match self {
+        match self.tables {
             Tables::Product(_) => Service::Product,
             Tables::Order(_) => Service::Order,
             Tables::Payment(_) => Service::Payment,
             Tables::User(_) => Service::User,
-        }
-    }
-
-    fn inbox(&self) -> &BTreeSet<EventId> {
-        match self {
-            Tables::Product(t) => &t.inbox,
-            Tables::Order(t) => &t.inbox,
-            Tables::Payment(t) => &t.inbox,
-            Tables::User(t) => &t.inbox,
+            Tables::Pg(_) => Service::Pg,
+            Tables::Platform(_) => Service::Platform,
         }
     }
 
     /// Apply one committed write. A write for another service's tables is a
     /// wiring bug.
     pub fn apply(&mut self, w: &Write) {
-        match (self, w) {
+        match (&mut self.tables, w) {
+            (_, Write::Inbox(id)) => drop(self.inbox.insert(*id)),
+            (_, Write::Park) => self.parked += 1,
             (Tables::Product(t), Write::Product(w)) => t.apply(w),
             (Tables::Order(t), Write::Order(w)) => t.apply(w),
             (Tables::Payment(t), Write::Payment(w)) => t.apply(w),
             (Tables::User(t), Write::User(w)) => t.apply(w),
-            (Tables::Product(t), Write::Inbox(id)) => drop(t.inbox.insert(*id)),
-            (Tables::Order(t), Write::Inbox(id)) => drop(t.inbox.insert(*id)),
-            (Tables::Payment(t), Write::Inbox(id)) => drop(t.inbox.insert(*id)),
-            (Tables::User(t), Write::Inbox(id)) => drop(t.inbox.insert(*id)),
-            (t, w) => panic!("write {w:?} does not belong to {:?}", t.service()),
+            (Tables::Pg(t), Write::Pg(w)) => t.apply(w),
+            (Tables::Platform(t), Write::Platform(w)) => t.apply(w),
+            (t, w) => panic!("write {w:?} does not belong to {t:?}"),
         }
     }
 
@@ -129,17 +160,31 @@ impl Tables {
     /// it and record it in the inbox within the same transaction.
     pub fn consume(&self, ev: &Event, safety: &Safety, tx: &mut impl Tx) -> Consumed {
         if safety.inbox {
-            if self.inbox().contains(&ev.id()) {
+            if self.inbox.contains(&ev.id()) {
                 return Consumed::Duplicate;
             }
             tx.write(Write::Inbox(ev.id()));
         }
-        match self {
-            Tables::Product(t) => product::on_event(t, ev, safety, tx),
-            Tables::Order(t) => order::on_event(t, ev, tx),
+        let call = match &self.tables {
+            Tables::Product(t) => {
+                product::on_event(t, ev, tx);
+                None
+            }
+            Tables::Order(t) => {
+                order::on_event(t, ev, safety, tx);
+                None
+            }
             Tables::Payment(t) => payment::on_event(t, ev, tx),
-            Tables::User(t) => user::on_event(t, ev, tx),
-        }
-        Consumed::Handled
+            Tables::User(t) => {
+                user::on_event(t, ev, tx);
+                None
+            }
+            Tables::Platform(_) => {
+                platform::on_event(ev, tx);
+                None
+            }
+            Tables::Pg(_) => panic!("the payment gateway consumes no events"),
+        };
+        Consumed::Handled(call)
     }
 }

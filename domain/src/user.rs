@@ -1,16 +1,14 @@
-//! The User service: points balances. It deducts an order's amount when the
-//! payment is created, or reports that the balance is short, which starts the
+//! The User service: points balances. It deducts an order's points once its
+//! card is charged, or reports that the balance is short, which starts the
 //! saga's failure flow (§2.4.1, failure step 1).
 //!
 //! A deduction is plain arithmetic with no per-order record: only the inbox
 //! stands between a redelivered `PaymentCreated` and a second deduction, which
 //! is exactly the report's reason for the inbox.
 
-use std::collections::BTreeSet;
-
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{EventId, OrderId, UserId};
+use crate::ids::{OrderId, UserId};
 use crate::message::Event;
 use crate::ports::Tx;
 use crate::tables::Write;
@@ -19,7 +17,6 @@ use crate::tables::Write;
 pub struct UserTables {
     /// Points per user. Invariant: never negative.
     pub balances: Vec<u64>,
-    pub inbox: BTreeSet<EventId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -40,12 +37,12 @@ impl UserTables {
 
 /// Consume an event.
 pub fn on_event(t: &UserTables, ev: &Event, tx: &mut impl Tx) {
-    if let Event::PaymentCreated { order, user, amount } = *ev {
-        if t.balances[user.index()] >= amount {
-            tx.write(Write::User(UserWrite::Deduct { user, order, amount }));
-            tx.publish(Event::BalanceDeducted { order, user, amount });
+    if let Event::PaymentCreated { order, user, points } = *ev {
+        if t.balances[user.index()] >= points {
+            tx.write(Write::User(UserWrite::Deduct { user, order, amount: points }));
+            tx.publish(Event::BalanceDeducted { order, user, points });
         } else {
-            tx.publish(Event::BalanceFailed { order, user, amount });
+            tx.publish(Event::BalanceFailed { order, user, points });
         }
     }
 }

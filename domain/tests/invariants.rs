@@ -3,59 +3,83 @@
 //! harness commits them: applied to the tables, then observed by the checker.
 
 use domain::client::Arrival;
-use domain::order::{Order, OrderState, OrderWrite};
+use domain::order::{Coupon, CouponState, Order, OrderState, OrderTables, OrderWrite};
 use domain::payment::{Payment, PaymentState, PaymentWrite};
+use domain::pg::PgWrite;
+use domain::platform::PlatformWrite;
 use domain::product::{Product, ProductTables, ProductWrite};
 use domain::user::{UserTables, UserWrite};
+use domain::workload::IssuedCoupon;
 use domain::{
-    Checker, EndState, Invariant, OrderId, PlaceOrder, ProductId, Service, StateView, Tables,
-    UserId, Workload, Write,
+    Checker, CouponId, EndState, Invariant, OrderId, PgKey, ProductId, Request, RequestKey,
+    Response, Service, StateView, Store, Tables, UserId, Workload, Write,
 };
 
-/// Two users (balances 500 and 50), one product (price 100, stock 5), and two
-/// orders of 2 units (amount 200): order 0 by user 0, order 1 by user 1.
+const O0: OrderId = OrderId(0);
+const O1: OrderId = OrderId(1);
+const P0: ProductId = ProductId(0);
+const U0: UserId = UserId(0);
+const U1: UserId = UserId(1);
+const C0: CouponId = CouponId(0);
+const K0: RequestKey = RequestKey(10);
+const K1: RequestKey = RequestKey(11);
+
+fn req(user: UserId, qty: u32) -> Request {
+    Request { user, product: P0, qty, coupon: None, points: 50 }
+}
+
+/// Two users (balances 500 and 50), one product (price 100, stock 5), one
+/// coupon of user 0, and three submissions: user 0's order under K0, user 1's
+/// under K1, and K0 reused with another payload.
 fn workload() -> Workload {
-    let order = |i: u32, user: u32| Arrival {
-        at_us: i as u64,
-        order: PlaceOrder { order: OrderId(i), user: UserId(user), product: ProductId(0), qty: 2 },
-    };
+    let at = |at_us, key, req| Arrival { at_us, key, req };
     Workload {
         balances: vec![500, 50],
         products: vec![Product { price: 100, stock: 5 }],
-        orders: vec![order(0, 0), order(1, 1)],
+        coupons: vec![IssuedCoupon { user: U0, discount: 20 }],
+        arrivals: vec![at(1, K0, req(U0, 2)), at(2, K1, req(U1, 2)), at(3, K0, req(U0, 1))],
     }
 }
 
-struct Tabs(Vec<Tables>);
+struct Stores(Vec<Store>);
 
-impl StateView for Tabs {
-    fn tables(&self, service: Service) -> &Tables {
+impl StateView for Stores {
+    fn store(&self, service: Service) -> &Store {
         &self.0[service as usize]
     }
 }
 
 struct World {
-    tables: Tabs,
+    stores: Stores,
     checker: Checker,
 }
 
 impl World {
     fn new() -> World {
         let w = workload();
-        let tables = Service::ALL
+        let coupon = |c: &IssuedCoupon| Coupon {
+            user: c.user,
+            discount: c.discount,
+            state: CouponState::Issued,
+            order: None,
+        };
+        let stores = Service::ALL
             .into_iter()
-            .map(|s| match s {
-                Service::Product => Tables::Product(ProductTables {
-                    products: w.products.clone(),
-                    ..Default::default()
-                }),
-                Service::User => {
-                    Tables::User(UserTables { balances: w.balances.clone(), ..Default::default() })
-                }
-                s => Tables::empty(s),
+            .map(|s| {
+                Store::new(match s {
+                    Service::Product => Tables::Product(ProductTables::new(w.products.clone())),
+                    Service::Order => Tables::Order(OrderTables {
+                        coupons: w.coupons.iter().map(coupon).collect(),
+                        ..Default::default()
+                    }),
+                    Service::User => Tables::User(UserTables { balances: w.balances.clone() }),
+                    Service::Payment => Tables::Payment(Default::default()),
+                    Service::Pg => Tables::Pg(Default::default()),
+                    Service::Platform => Tables::Platform(Default::default()),
+                })
             })
             .collect();
-        World { tables: Tabs(tables), checker: Checker::new(&w) }
+        World { stores: Stores(stores), checker: Checker::new(&w) }
     }
 
     fn service_of(w: &Write) -> Service {
@@ -64,209 +88,287 @@ impl World {
             Write::Order(_) => Service::Order,
             Write::Payment(_) => Service::Payment,
             Write::User(_) => Service::User,
-            Write::Inbox(_) => panic!("tests write no inbox rows"),
+            Write::Pg(_) => Service::Pg,
+            Write::Platform(_) => Service::Platform,
+            Write::Inbox(_) | Write::Park => panic!("tests write no inbox rows"),
         }
     }
 
     /// Commit one step's writes and check; returns the invariant violated.
     fn step(&mut self, writes: &[Write]) -> Option<Invariant> {
         for w in writes {
-            self.tables.0[Self::service_of(w) as usize].apply(w);
+            self.stores.0[Self::service_of(w) as usize].apply(w);
             self.checker.observe(w);
         }
-        self.checker.after_step(&self.tables).map(|v| v.invariant)
+        self.checker.after_step(&self.stores).map(|v| v.invariant)
+    }
+
+    fn steps(&mut self, steps: &[Write]) -> Option<Invariant> {
+        steps.iter().find_map(|w| self.step(std::slice::from_ref(w)))
     }
 
     /// Apply a write the checker never hears of: a table changed behind the
     /// saga's back.
     fn sneak(&mut self, w: Write) {
-        self.tables.0[Self::service_of(&w) as usize].apply(&w);
+        self.stores.0[Self::service_of(&w) as usize].apply(&w);
     }
 
-    fn end(&self, end: EndState) -> Option<Invariant> {
-        self.checker.at_end(&end).map(|v| v.invariant)
+    fn end(&self, answers: [Response; 3], outbox_backlog: usize) -> Option<Invariant> {
+        let end = EndState {
+            settled: true,
+            outbox_backlog,
+            answers: answers.map(Some).to_vec(),
+            ..EndState::default()
+        };
+        self.checker.at_end(&end, &self.stores).map(|v| v.invariant)
     }
 }
 
-const O0: OrderId = OrderId(0);
-const O1: OrderId = OrderId(1);
-const P0: ProductId = ProductId(0);
-const U0: UserId = UserId(0);
-
-fn deduct_stock(order: OrderId) -> Write {
-    Write::Product(ProductWrite::Deduct { order, product: P0, qty: 2 })
+fn deduct_stock(order: OrderId, key: RequestKey, user: UserId) -> Write {
+    let hash = req(user, 2).hash();
+    Write::Product(ProductWrite::Deduct { order, key: Some(key), hash, product: P0, qty: 2 })
 }
 fn restore_stock(order: OrderId) -> Write {
     Write::Product(ProductWrite::Restore { order, product: P0, qty: 2 })
 }
-fn create(order: OrderId, user: UserId, state: OrderState) -> Write {
-    let row = Order { user, product: P0, qty: 2, amount: 200, state };
+fn sale(order: OrderId) -> Write {
+    Write::Product(ProductWrite::Sale { order, product: P0, qty: 2 })
+}
+fn create(order: OrderId, user: UserId, coupon: Option<CouponId>) -> Write {
+    let row = Order {
+        user,
+        product: P0,
+        qty: 2,
+        coupon,
+        amount: 200,
+        points: 50,
+        card: 150,
+        state: OrderState::Pending,
+    };
     Write::Order(OrderWrite::Create { order, row })
 }
 fn set(order: OrderId, state: OrderState) -> Write {
     Write::Order(OrderWrite::SetState { order, state })
 }
+fn use_coupon(order: OrderId) -> Write {
+    Write::Order(OrderWrite::UseCoupon { coupon: C0, order })
+}
 fn pay(order: OrderId, user: UserId) -> Write {
-    let row = Payment { user, amount: 200, state: PaymentState::Pending };
+    let row = Payment { user, card: 150, points: 50, state: PaymentState::Charging };
     Write::Payment(PaymentWrite::Create { order, row })
 }
 fn pay_set(order: OrderId, state: PaymentState) -> Write {
     Write::Payment(PaymentWrite::SetState { order, state })
 }
-fn deduct_points(order: OrderId, user: UserId) -> Write {
-    Write::User(UserWrite::Deduct { user, order, amount: 200 })
+fn charge(order: OrderId) -> Write {
+    Write::Pg(PgWrite::Charge { key: Some(PgKey::of(order)), order, amount: 150 })
+}
+fn refund(order: OrderId, charge: u32) -> Write {
+    Write::Pg(PgWrite::Refund { charge, order, amount: 150 })
+}
+fn points(order: OrderId, user: UserId) -> Write {
+    Write::User(UserWrite::Deduct { user, order, amount: 50 })
+}
+fn platform(order: OrderId) -> Write {
+    Write::Platform(PlatformWrite::Receive { order, amount: 200 })
 }
 
-/// The happy path of order 0 and the failure path of order 1, step by step.
-fn clean_run(w: &mut World) {
-    let steps: Vec<Vec<Write>> = vec![
-        vec![deduct_stock(O0)],
-        vec![deduct_stock(O1)],
-        vec![create(O0, U0, OrderState::Pending)],
-        vec![create(O1, UserId(1), OrderState::Pending)],
-        vec![pay(O0, U0)],
-        vec![pay(O1, UserId(1))],
-        vec![deduct_points(O0, U0)],
-        vec![set(O0, OrderState::Confirmed)],
-        vec![pay_set(O0, PaymentState::Completed)],
-        vec![pay_set(O1, PaymentState::Cancelled)],
-        vec![set(O1, OrderState::Cancelled)],
-        vec![restore_stock(O1)],
-    ];
-    for s in steps {
-        assert_eq!(w.step(&s), None, "the clean run is clean at {s:?}");
-    }
+/// Order 0 is confirmed (card and points), order 1's card is declined and it
+/// is cancelled, step by step.
+fn clean_run() -> Vec<Write> {
+    vec![
+        deduct_stock(O0, K0, U0),
+        deduct_stock(O1, K1, U1),
+        create(O0, U0, None),
+        create(O1, U1, None),
+        pay(O0, U0),
+        pay(O1, U1),
+        charge(O0),
+        pay_set(O0, PaymentState::Charged),
+        pay_set(O1, PaymentState::Declined),
+        set(O1, OrderState::Cancelled),
+        restore_stock(O1),
+        points(O0, U0),
+        set(O0, OrderState::Confirmed),
+        pay_set(O0, PaymentState::Completed),
+        platform(O0),
+        sale(O0),
+    ]
 }
+
+const ANSWERS: [Response; 3] =
+    [Response::Accepted { order: O0 }, Response::Accepted { order: O1 }, Response::KeyConflict];
 
 #[test]
 fn a_clean_run_violates_nothing() {
     let mut w = World::new();
-    clean_run(&mut w);
+    assert_eq!(w.steps(&clean_run()), None);
     assert!(w.checker.sagas_done());
-    assert_eq!(w.end(EndState { settled: true, ..EndState::default() }), None);
+    assert_eq!(w.end(ANSWERS, 0), None);
 }
 
-#[test]
-fn stock_conservation_fires_on_a_double_deduction() {
+/// The clean run up to (not including) the step at `cut`.
+fn clean_until(cut: usize) -> World {
     let mut w = World::new();
-    assert_eq!(w.step(&[deduct_stock(O0)]), None);
-    assert_eq!(w.step(&[deduct_stock(O0)]), Some(Invariant::StockConservation));
+    assert_eq!(w.steps(&clean_run()[..cut]), None);
+    w
 }
 
 #[test]
 fn stock_conservation_fires_on_a_double_restore() {
-    let mut w = World::new();
-    w.step(&[deduct_stock(O0)]);
-    assert_eq!(w.step(&[restore_stock(O0)]), None);
-    assert_eq!(w.step(&[restore_stock(O0)]), Some(Invariant::StockConservation));
+    let mut w = clean_until(11);
+    assert_eq!(w.step(&[restore_stock(O1)]), Some(Invariant::StockConservation));
 }
 
 #[test]
 fn stock_conservation_fires_when_stock_changes_behind_the_ledger() {
     let mut w = World::new();
-    w.sneak(Write::Product(ProductWrite::Deduct { order: O1, product: P0, qty: 1 }));
-    assert_eq!(w.step(&[deduct_stock(O0)]), Some(Invariant::StockConservation));
+    w.sneak(Write::Product(ProductWrite::Restore { order: O1, product: P0, qty: 1 }));
+    assert_eq!(w.step(&[deduct_stock(O0, K0, U0)]), Some(Invariant::StockConservation));
 }
 
 #[test]
-fn no_double_charge_fires_on_a_second_deduction() {
-    let mut w = World::new();
-    w.step(&[deduct_stock(O0)]);
-    assert_eq!(w.step(&[deduct_points(O0, U0)]), None);
-    assert_eq!(w.step(&[deduct_points(O0, U0)]), Some(Invariant::NoDoubleCharge));
+fn no_double_charge_fires_on_a_second_points_deduction() {
+    let mut w = clean_until(12);
+    assert_eq!(w.step(&[points(O0, U0)]), Some(Invariant::NoDoubleCharge));
+}
+
+#[test]
+fn no_double_charge_fires_on_a_second_card_charge() {
+    let mut w = clean_until(7);
+    assert_eq!(w.step(&[charge(O0)]), Some(Invariant::NoDoubleCharge));
 }
 
 #[test]
 fn money_conservation_fires_when_a_balance_changes_behind_the_ledger() {
-    let mut w = World::new();
+    let mut w = clean_until(11);
     w.sneak(Write::User(UserWrite::Deduct { user: U0, order: O1, amount: 10 }));
-    assert_eq!(w.step(&[deduct_points(O0, U0)]), Some(Invariant::MoneyConservation));
+    assert_eq!(w.step(&[points(O0, U0)]), Some(Invariant::MoneyConservation));
 }
 
 #[test]
-fn confirmed_is_complete_fires_on_an_unpaid_confirmation() {
+fn money_conservation_fires_on_a_refund_of_nothing() {
+    let mut w = clean_until(10);
+    w.sneak(charge(O1));
+    assert_eq!(w.step(&[refund(O1, 1)]), Some(Invariant::MoneyConservation));
+}
+
+#[test]
+fn coupon_single_use_fires_on_a_coupon_used_by_two_live_orders() {
     let mut w = World::new();
-    w.step(&[deduct_stock(O0)]);
-    w.step(&[create(O0, U0, OrderState::Pending)]);
+    w.steps(&[
+        deduct_stock(O0, K0, U0),
+        deduct_stock(O1, K1, U1),
+        create(O0, U0, Some(C0)),
+        use_coupon(O0),
+    ]);
+    assert_eq!(w.step(&[use_coupon(O1)]), Some(Invariant::CouponSingleUse));
+}
+
+#[test]
+fn confirmed_is_complete_fires_on_a_confirmation_before_the_points() {
+    let mut w = clean_until(11);
     assert_eq!(w.step(&[set(O0, OrderState::Confirmed)]), Some(Invariant::ConfirmedIsComplete));
 }
 
 #[test]
 fn legal_transitions_fires_on_a_resurrected_order() {
-    let mut w = World::new();
-    w.step(&[create(O1, UserId(1), OrderState::Pending)]);
-    assert_eq!(w.step(&[set(O1, OrderState::Cancelled)]), None);
+    let mut w = clean_until(10);
     assert_eq!(w.step(&[set(O1, OrderState::Pending)]), Some(Invariant::LegalTransitions));
 }
 
 #[test]
-fn legal_transitions_fires_on_a_completed_payment_cancelled() {
-    let mut w = World::new();
-    w.step(&[pay(O0, U0)]);
-    w.step(&[pay_set(O0, PaymentState::Completed)]);
-    assert_eq!(w.step(&[pay_set(O0, PaymentState::Cancelled)]), Some(Invariant::LegalTransitions));
+fn legal_transitions_fires_on_a_completed_payment_refunded() {
+    let mut w = clean_until(14);
+    assert_eq!(w.step(&[pay_set(O0, PaymentState::Refunding)]), Some(Invariant::LegalTransitions));
 }
 
 #[test]
 fn eventual_consistency_fires_on_an_order_left_pending() {
-    let mut w = World::new();
-    w.step(&[deduct_stock(O0)]);
-    w.step(&[create(O0, U0, OrderState::Pending)]);
-    w.step(&[create(O1, UserId(1), OrderState::Rejected)]);
-    assert_eq!(w.end(EndState::default()), Some(Invariant::EventualConsistency));
+    let w = clean_until(12);
+    assert_eq!(w.end(ANSWERS, 0), Some(Invariant::EventualConsistency));
 }
 
 #[test]
-fn eventual_consistency_fires_on_a_cancelled_order_still_holding_stock() {
+fn eventual_consistency_fires_on_a_cancelled_order_whose_card_stays_charged() {
     let mut w = World::new();
-    w.step(&[deduct_stock(O0)]);
-    w.step(&[create(O0, U0, OrderState::Pending)]);
-    w.step(&[pay(O0, U0)]);
-    w.step(&[pay_set(O0, PaymentState::Cancelled)]);
-    w.step(&[set(O0, OrderState::Cancelled)]);
-    w.step(&[create(O1, UserId(1), OrderState::Rejected)]);
-    assert_eq!(w.end(EndState::default()), Some(Invariant::EventualConsistency));
+    let mut run = clean_run();
+    run.insert(8, charge(O1)); // charged behind a timeout, then taken for a decline
+    assert_eq!(w.steps(&run), None);
+    assert_eq!(w.end(ANSWERS, 0), Some(Invariant::EventualConsistency));
 }
 
 #[test]
-fn no_stuck_saga_fires_on_an_undrained_outbox_or_a_lagging_consumer() {
-    let mut w = World::new();
-    clean_run(&mut w);
-    let end = EndState { settled: false, outbox_backlog: 1, ..EndState::default() };
-    assert_eq!(w.end(end), Some(Invariant::NoStuckSaga));
-    let end = EndState { settled: false, broker_lag: 3, ..EndState::default() };
-    assert_eq!(w.end(end), Some(Invariant::NoStuckSaga));
+fn eventual_consistency_fires_on_an_unanswered_request() {
+    let mut w = clean_until(16);
+    assert_eq!(w.steps(&[]), None);
+    let end = EndState {
+        settled: false,
+        answers: vec![Some(ANSWERS[0]), None, Some(ANSWERS[2])],
+        ..EndState::default()
+    };
+    assert_eq!(
+        w.checker.at_end(&end, &w.stores).map(|v| v.invariant),
+        Some(Invariant::EventualConsistency)
+    );
 }
 
 #[test]
-fn eventual_consistency_fires_on_a_confirmed_order_whose_payment_was_cancelled() {
-    let mut w = World::new();
-    for s in [
-        vec![deduct_stock(O0)],
-        vec![create(O0, U0, OrderState::Pending)],
-        vec![pay(O0, U0)],
-        vec![deduct_points(O0, U0)],
-        vec![set(O0, OrderState::Confirmed)],
-        vec![pay_set(O0, PaymentState::Cancelled)],
-        vec![create(O1, UserId(1), OrderState::Rejected)],
-    ] {
-        w.step(&s);
-    }
-    assert_eq!(w.end(EndState::default()), Some(Invariant::EventualConsistency));
+fn exactly_once_side_effects_fires_on_a_second_delivery_to_the_data_platform() {
+    let mut w = clean_until(16);
+    assert_eq!(w.step(&[platform(O0)]), Some(Invariant::ExactlyOnceSideEffects));
 }
 
 #[test]
-fn no_stuck_saga_fires_on_a_confirmed_order_with_a_pending_payment() {
+fn exactly_once_side_effects_fires_on_sales_of_an_unconfirmed_order() {
+    let mut w = clean_until(11);
+    assert_eq!(w.step(&[sale(O1)]), Some(Invariant::ExactlyOnceSideEffects));
+}
+
+#[test]
+fn exactly_once_side_effects_fires_on_a_confirmed_order_the_platform_never_got() {
     let mut w = World::new();
-    for s in [
-        vec![deduct_stock(O0)],
-        vec![create(O0, U0, OrderState::Pending)],
-        vec![pay(O0, U0)],
-        vec![deduct_points(O0, U0)],
-        vec![set(O0, OrderState::Confirmed)],
-        vec![create(O1, UserId(1), OrderState::Rejected)],
-    ] {
-        w.step(&s);
-    }
-    assert_eq!(w.end(EndState::default()), Some(Invariant::NoStuckSaga));
+    assert_eq!(w.steps(&clean_run()[..14]), None);
+    assert_eq!(w.step(&[sale(O0)]), None);
+    assert_eq!(w.end(ANSWERS, 0), Some(Invariant::ExactlyOnceSideEffects));
+}
+
+#[test]
+fn idempotent_responses_fires_on_two_orders_for_one_key() {
+    let mut w = clean_until(1);
+    let again = Write::Product(ProductWrite::Deduct {
+        order: O1,
+        key: Some(K0),
+        hash: req(U0, 2).hash(),
+        product: P0,
+        qty: 2,
+    });
+    assert_eq!(w.step(&[again]), Some(Invariant::IdempotentResponses));
+}
+
+#[test]
+fn idempotent_responses_fires_on_a_reused_key_answered_with_the_old_response() {
+    let mut w = World::new();
+    assert_eq!(w.steps(&clean_run()), None);
+    let answers = [ANSWERS[0], ANSWERS[1], Response::Accepted { order: O0 }];
+    assert_eq!(w.end(answers, 0), Some(Invariant::IdempotentResponses));
+}
+
+#[test]
+fn no_stuck_saga_fires_on_an_undrained_outbox() {
+    let mut w = World::new();
+    assert_eq!(w.steps(&clean_run()), None);
+    assert_eq!(w.end(ANSWERS, 1), Some(Invariant::NoStuckSaga));
+}
+
+#[test]
+fn no_stuck_saga_fires_on_a_payment_left_refunding() {
+    let mut w = World::new();
+    let mut run = clean_run();
+    run.insert(9, pay_set(O1, PaymentState::Refunding));
+    run[8] = pay_set(O1, PaymentState::Charged);
+    run.insert(8, charge(O1));
+    run.push(refund(O1, 1));
+    assert_eq!(w.steps(&run), None);
+    assert_eq!(w.end(ANSWERS, 0), Some(Invariant::NoStuckSaga));
 }

@@ -21,7 +21,21 @@ pub struct Record<'a, M> {
     pub partition: u32,
     pub offset: u64,
     pub generation: u32,
+    /// How many times handling this record has failed already.
+    pub attempt: u32,
+    /// The record comes from the node's dead-letter topic: this is the
+    /// recovery pass over a record that failed too often.
+    pub dead_letter: bool,
     pub msg: &'a M,
+}
+
+/// What became of a record a consumer handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handled {
+    Done,
+    /// It failed (its commit failed, or it cannot be handled yet): try again
+    /// after a backoff, and dead-letter it after too many attempts.
+    Retry,
 }
 
 pub trait App: Sized {
@@ -35,6 +49,8 @@ pub trait App: Sized {
     type Volatile;
     /// What an invariant check reports.
     type Violation: Debug;
+    /// A cache value.
+    type Cached: Clone;
 
     /// Build a node's volatile state, from its database if it has one: at the
     /// start of the run and after every restart.
@@ -53,7 +69,7 @@ pub trait App: Sized {
         vol: &mut Self::Volatile,
         cx: &mut Cx<'_, Self>,
         record: Record<'_, Self::Msg>,
-    );
+    ) -> Handled;
 
     fn on_timer(&mut self, vol: &mut Self::Volatile, cx: &mut Cx<'_, Self>, tag: u64);
 

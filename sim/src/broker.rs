@@ -99,6 +99,8 @@ pub struct Broker<M> {
     /// confirmed everything. Kept incrementally for the quiescence check.
     lag: u64,
     history: Option<Vec<BrokerOp>>,
+    /// Each member's dead-letter topic.
+    dead_letter: Vec<(NodeId, TopicId)>,
 }
 
 /// The partition of a key: a fixed mix, so that the same key lands in the
@@ -113,7 +115,14 @@ pub fn partition_of(key: u64, partitions: u32) -> u32 {
 impl<M: Clone> Broker<M> {
     pub fn new(options: BrokerOptions) -> Broker<M> {
         assert!(options.partitions > 0 && options.max_poll_records > 0);
-        Broker { options, topics: Vec::new(), streams: Vec::new(), lag: 0, history: None }
+        Broker {
+            options,
+            topics: Vec::new(),
+            streams: Vec::new(),
+            lag: 0,
+            history: None,
+            dead_letter: Vec::new(),
+        }
     }
 
     /// Keep a history of every operation (for tests that check it).
@@ -142,6 +151,27 @@ impl<M: Clone> Broker<M> {
             subscribers: vec![Vec::new(); n],
         });
         TopicId(self.topics.len() as u16 - 1)
+    }
+
+    /// Create the topic where `member`'s failed records go.
+    pub fn create_dead_letter_topic(&mut self, member: NodeId, name: &str) -> TopicId {
+        let t = self.create_topic(name);
+        self.dead_letter.push((member, t));
+        t
+    }
+
+    pub fn dead_letter_topic(&self, member: NodeId) -> Option<TopicId> {
+        self.dead_letter.iter().find(|(m, _)| *m == member).map(|(_, t)| *t)
+    }
+
+    pub fn is_dead_letter_topic(&self, topic: TopicId) -> bool {
+        self.dead_letter.iter().any(|(_, t)| *t == topic)
+    }
+
+    /// Records in dead-letter topics, over all members.
+    pub fn dead_letters(&self) -> u64 {
+        let logs = |t: &TopicId| self.topics[t.0 as usize].logs.iter().map(|l| l.len() as u64);
+        self.dead_letter.iter().flat_map(|(_, t)| logs(t)).sum()
     }
 
     pub fn topic(&self, id: TopicId) -> &Topic<M> {

@@ -6,8 +6,14 @@
 //! generation replaces whatever it held (the group was reset), a batch from an
 //! older one or a repeat of one it already has is ignored, as a Kafka client
 //! ignores fetch responses for positions it has moved past.
+//!
+//! A record whose handling fails is tried again after a backoff; after
+//! `max_attempts` it goes to the member's dead-letter topic and the stream
+//! moves on. The member's recovery pass reads that topic like any other, and
+//! a dead letter that fails again waits longer but is never dead-lettered
+//! twice.
 
-use crate::app::{App, Record};
+use crate::app::{App, Handled, Record};
 use crate::broker::{Batch, StreamId};
 use crate::node::NodeId;
 use crate::sim::Sim;
@@ -28,11 +34,17 @@ impl<A: App> World<A> {
         }
         if side.session.map(|(g, _)| g) != Some(batch.generation) {
             side.queue.clear();
+            side.attempts = 0;
         }
         let idle = side.queue.is_empty();
         let n = batch.records.len() as u64;
         side.session = Some((batch.generation, batch.first_offset + n));
         side.queue.extend((batch.first_offset..).zip(batch.records));
+        if core.options.commit_before_process {
+            let (stream, generation) = (batch.stream, batch.generation);
+            let offset = batch.first_offset + n;
+            core.local(node, 0, Local::CommitOffset { stream, generation, offset });
+        }
         if idle {
             let handler = core.options.handler_us;
             let (stream, generation) = (batch.stream, batch.generation);
@@ -47,33 +59,76 @@ impl<A: App> Sim<A> {
     pub(crate) fn process_next(&mut self, node: NodeId, stream: StreamId, generation: u32) {
         let core = &mut self.world.core;
         let side = &mut core.consumers[stream.index()];
-        let Some((g, next)) = side.session else {
-            return;
-        };
+        let Some((g, next)) = side.session else { return };
         if g != generation {
             return;
         }
-        let Some((offset, msg)) = side.queue.pop_front() else {
-            return;
-        };
-        let more = !side.queue.is_empty();
+        let Some((offset, msg)) = side.queue.pop_front() else { return };
+        let attempt = side.attempts;
         let s = core.broker.stream(stream);
         let (topic, partition) = (s.topic, s.partition);
+        let dead_letter = core.broker.is_dead_letter_topic(topic);
         core.stats.records_handled += 1;
+        let mut handled = Handled::Done;
         self.with_node(node, |app, vol, cx| {
-            let record = Record { stream, topic, partition, offset, generation, msg: &msg };
-            app.on_record(vol, cx, record)
+            let record = Record {
+                stream,
+                topic,
+                partition,
+                offset,
+                generation,
+                attempt,
+                dead_letter,
+                msg: &msg,
+            };
+            handled = app.on_record(vol, cx, record)
         });
         let core = &mut self.world.core;
-        if !core.nodes[node.index()].up {
-            return;
+        let side = &mut core.consumers[stream.index()];
+        if handled == Handled::Retry {
+            side.attempts += 1;
+            core.stats.handler_retries += 1;
+            let exhausted = core.options.max_attempts.is_some_and(|m| side.attempts >= m);
+            if dead_letter || !exhausted {
+                side.queue.push_front((offset, msg));
+                let wait = if dead_letter {
+                    core.options.dead_letter_retry_us
+                } else {
+                    core.options.retry_backoff_us
+                };
+                core.local(node, wait, Local::Process { stream, generation });
+                return;
+            }
+            self.world.dead_letter(node, stream, offset, msg);
         }
-        if more {
+        let core = &mut self.world.core;
+        let side = &mut core.consumers[stream.index()];
+        side.attempts = 0;
+        if !side.queue.is_empty() {
             let handler = core.options.handler_us;
             core.local(node, handler, Local::Process { stream, generation });
         } else {
             let delay = core.options.commit_delay_us;
             core.local(node, delay, Local::CommitOffset { stream, generation, offset: next });
+        }
+    }
+}
+
+impl<A: App> World<A> {
+    /// Move a record that failed too often to the member's dead-letter topic.
+    /// The append is taken as acknowledged before the stream moves on, as a
+    /// consumer that produces to its dead-letter topic synchronously would.
+    fn dead_letter(&mut self, node: NodeId, stream: StreamId, offset: u64, msg: A::Msg) {
+        let core = &mut self.core;
+        let s = core.broker.stream(stream);
+        let key = core.broker.topic(s.topic).logs[s.partition as usize][offset as usize].0;
+        let dlq = core.broker.dead_letter_topic(node).expect("dead-lettering members have a topic");
+        core.stats.dead_letters += 1;
+        core.trace.line(|| format!("         dead-letter {stream:?} offset {offset}"));
+        let (_, _, subs) = core.broker.append(dlq, key, msg);
+        let subs = subs.to_vec();
+        for s in subs {
+            core.pump(s);
         }
     }
 }

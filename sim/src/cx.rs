@@ -3,15 +3,22 @@
 
 use crate::app::{App, AppDb};
 use crate::broker::{Broker, TopicId};
+use crate::cache::Cache;
+use crate::fault::Fault;
 use crate::node::{Node, NodeId};
 use crate::seed::Stream;
 use crate::world::{Core, Local, Packet, ProduceRecord, World};
+
+/// A commit that failed: nothing was applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommitFailed;
 
 /// The context of one callback on one node.
 pub struct Cx<'a, A: App> {
     pub(crate) node: NodeId,
     pub(crate) core: &'a mut Core<A::Msg>,
     pub(crate) db: Option<&'a mut AppDb<A>>,
+    pub(crate) caches: &'a mut Vec<Option<Cache<A::Cached>>>,
     /// Set by a commit: the relay has new outbox rows to publish.
     pub(crate) committed: bool,
 }
@@ -41,15 +48,56 @@ impl<'a, A: App> Cx<'a, A> {
     }
 
     /// Commit one local transaction: every write and every outbox row, at
-    /// once. The relay publishes the rows afterwards.
+    /// once, or (when the fault phase makes the commit fail) nothing. The
+    /// relay publishes the rows afterwards.
     pub fn commit(
         &mut self,
         writes: &[A::Write],
         events: impl IntoIterator<Item = (TopicId, u64, A::Msg)>,
-    ) {
+    ) -> Result<(), CommitFailed> {
+        let ppm = self.core.options.commit_fail_ppm;
+        // One draw per commit whatever the outcome, so the stream stays aligned.
+        let fails = self.core.streams.faults.chance(ppm) && self.core.net.faults_on;
+        if fails {
+            self.core.stats.commit_failures += 1;
+            self.core.record_fault(Fault::CommitFail { node: self.node });
+            return Err(CommitFailed);
+        }
         let db = self.db.as_deref_mut().expect("only service nodes have a database");
         db.commit(writes, events);
         self.committed = true;
+        Ok(())
+    }
+
+    /// Decide an application-level fault (a gateway that declines or stalls):
+    /// true with probability `ppm` during the fault phase, and then recorded
+    /// in the fault plan under `what`.
+    pub fn inject(&mut self, what: &str, ppm: u32) -> bool {
+        let hit = self.core.streams.faults.chance(ppm) && self.core.net.faults_on;
+        if hit {
+            let what = what.to_string();
+            self.core.record_fault(Fault::Injected { node: self.node, what });
+        }
+        hit
+    }
+
+    /// Record an application-level fault decided elsewhere (a scheduled
+    /// one, say).
+    pub fn record_injected(&mut self, what: &str) {
+        let what = what.to_string();
+        self.core.record_fault(Fault::Injected { node: self.node, what });
+    }
+
+    /// The cache served by `node`. Asking for a node that is not a cache is a
+    /// wiring bug.
+    pub fn cache(&mut self, node: NodeId) -> &mut Cache<A::Cached> {
+        self.caches[node.index()].as_mut().expect("that node is a cache")
+    }
+
+    /// Send an application message that leaves only after `extra_us` (a slow
+    /// reply).
+    pub fn send_after(&mut self, to: NodeId, msg: A::Msg, extra_us: u64) {
+        self.core.send_delayed(self.node, to, Packet::App(msg), extra_us);
     }
 
     /// Publish straight to the broker, outside any transaction: the record

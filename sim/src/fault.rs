@@ -50,6 +50,20 @@ pub enum Fault {
     Rebalance {
         node: NodeId,
     },
+    /// The cache on `node` restarted and lost every entry.
+    Flush {
+        node: NodeId,
+    },
+    /// A database commit on `node` failed: nothing of it was applied.
+    CommitFail {
+        node: NodeId,
+    },
+    /// A fault the application's own model decided (a payment gateway that
+    /// declines, stalls or times out, say), named by the application.
+    Injected {
+        node: NodeId,
+        what: String,
+    },
 }
 
 impl Fault {
@@ -64,6 +78,9 @@ impl Fault {
             Fault::Partition { .. } => "partition",
             Fault::Heal { .. } => "heal",
             Fault::Rebalance { .. } => "rebalance",
+            Fault::Flush { .. } => "cache-flush",
+            Fault::CommitFail { .. } => "commit-fail",
+            Fault::Injected { .. } => "injected",
         }
     }
 }
@@ -94,6 +111,9 @@ pub struct ScheduleOptions {
     pub rebalances: (u64, u64),
     pub rebalance_at_us: (u64, u64),
     pub rebalance_targets: Vec<NodeId>,
+    pub flushes: (u64, u64),
+    pub flush_at_us: (u64, u64),
+    pub flush_targets: Vec<NodeId>,
 }
 
 /// Draw the scheduled faults of a run, in time order. A crash always comes
@@ -127,6 +147,14 @@ pub fn draw_schedule(opts: &ScheduleOptions, s: &mut Stream) -> Vec<FaultRecord>
             let node = opts.rebalance_targets[i];
             let t = s.range(opts.rebalance_at_us.0, opts.rebalance_at_us.1);
             out.push(at(t, Fault::Rebalance { node }));
+        }
+    }
+    if !opts.flush_targets.is_empty() {
+        for _ in 0..s.range(opts.flushes.0, opts.flushes.1) {
+            let i = s.range(0, opts.flush_targets.len() as u64 - 1) as usize;
+            let node = opts.flush_targets[i];
+            let t = s.range(opts.flush_at_us.0, opts.flush_at_us.1);
+            out.push(at(t, Fault::Flush { node }));
         }
     }
     // Stable sort: equal times keep draw order, which is itself seeded.

@@ -8,7 +8,8 @@
 //! - [`queue`]: the event queue (time, seeded tie-break, sequence).
 //! - [`node`]: node identity, up/down, incarnations.
 //! - [`net`]: latency, loss, duplication, reordering, partitions.
-//! - [`db`]: per-service database with all-or-nothing commits and an outbox.
+//! - [`db`]: per-service database with all-or-nothing commits and an outbox;
+//!   [`cache`]: a Redis-like cache with TTL that a restart empties.
 //! - [`broker`]: Kafka-like topics, partitions, consumer groups, offsets.
 //! - [`relay`] and [`consumer`]: the producer and consumer sides of the
 //!   broker, as steps on the nodes.
@@ -24,6 +25,7 @@
 
 pub mod app;
 pub mod broker;
+pub mod cache;
 pub mod consumer;
 pub mod cx;
 pub mod db;
@@ -38,9 +40,9 @@ pub mod sim;
 pub mod trace;
 pub mod world;
 
-pub use app::{App, Record};
+pub use app::{App, AppDb, Handled, Record};
 pub use broker::{StreamId, TopicId};
-pub use cx::{Cx, View};
+pub use cx::{CommitFailed, Cx, View};
 pub use db::Database;
 pub use fault::{Fault, FaultRecord, ScheduleOptions};
 pub use node::{NodeId, Role};

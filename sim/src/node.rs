@@ -24,6 +24,8 @@ pub enum Role {
     Client,
     /// The broker.
     Broker,
+    /// A cache server (Redis-like): volatile key/value with TTL.
+    Cache,
 }
 
 #[derive(Clone, Debug)]

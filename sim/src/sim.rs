@@ -60,7 +60,8 @@ pub struct Sim<A: App> {
 
 impl<A: App> Sim<A> {
     pub fn new(app: A, seed: u64, options: KernelOptions) -> Sim<A> {
-        let world = World { core: Core::new(seed, options), dbs: Vec::new(), vols: Vec::new() };
+        let core = Core::new(seed, options);
+        let world = World { core, dbs: Vec::new(), caches: Vec::new(), vols: Vec::new() };
         Sim { app, world, healed: false }
     }
 
@@ -73,6 +74,7 @@ impl<A: App> Sim<A> {
             core.broker_node = id;
         }
         self.world.dbs.push(db);
+        self.world.caches.push((role == Role::Cache).then(crate::cache::Cache::default));
         self.world.vols.push(None);
         id
     }
@@ -81,10 +83,18 @@ impl<A: App> Sim<A> {
         self.world.core.broker.create_topic(name)
     }
 
+    /// Subscribe `member` to `topic`. With dead-lettering on, its first
+    /// subscription also subscribes it to its own dead-letter topic.
     pub fn subscribe(&mut self, member: NodeId, topic: TopicId) -> Vec<StreamId> {
-        let ids = self.world.core.broker.subscribe(member, topic);
-        let consumers = &mut self.world.core.consumers;
-        consumers.resize_with(consumers.len() + ids.len(), ConsumerSide::default);
+        let core = &mut self.world.core;
+        if core.options.max_attempts.is_some() && core.broker.dead_letter_topic(member).is_none() {
+            let name = format!("{}.dead-letter", core.nodes[member.index()].name);
+            let dlq = core.broker.create_dead_letter_topic(member, &name);
+            let ids = core.broker.subscribe(member, dlq);
+            core.consumers.resize_with(core.consumers.len() + ids.len(), ConsumerSide::default);
+        }
+        let ids = core.broker.subscribe(member, topic);
+        core.consumers.resize_with(core.consumers.len() + ids.len(), ConsumerSide::default);
         ids
     }
 
@@ -111,7 +121,7 @@ impl<A: App> Sim<A> {
     }
 
     fn boot(&mut self, node: NodeId) {
-        if self.world.core.role(node) == Role::Broker {
+        if matches!(self.world.core.role(node), Role::Broker | Role::Cache) {
             return;
         }
         let vol = self.app.boot(&mut self.world.cx(node));
@@ -258,8 +268,18 @@ impl<A: App> Sim<A> {
                     core.pump(s);
                 }
             }
-            Fault::Drop { .. } | Fault::Duplicate { .. } | Fault::Delay { .. } => {
-                unreachable!("message faults are decided when a message is sent")
+            Fault::Flush { node } => {
+                core.record_fault(fault);
+                if let Some(c) = &mut self.world.caches[node.index()] {
+                    c.restart();
+                }
+            }
+            Fault::Drop { .. }
+            | Fault::Duplicate { .. }
+            | Fault::Delay { .. }
+            | Fault::CommitFail { .. }
+            | Fault::Injected { .. } => {
+                unreachable!("message, commit and application faults are decided as they happen")
             }
         }
     }

@@ -35,6 +35,18 @@ pub struct KernelOptions {
     pub trace_lines: bool,
     /// Keep the broker's operation history.
     pub broker_history: bool,
+    /// Probability that a commit fails during the fault phase.
+    pub commit_fail_ppm: u32,
+    /// Attempts at a record before it goes to the dead-letter topic; `None`
+    /// retries forever.
+    pub max_attempts: Option<u32>,
+    /// Wait before handling a failed record again.
+    pub retry_backoff_us: u64,
+    /// Wait before the recovery pass retries a dead letter that failed again.
+    pub dead_letter_retry_us: u64,
+    /// Consumers commit a batch's offset as soon as it arrives, before
+    /// handling it (at-most-once; only a planted bug does this).
+    pub commit_before_process: bool,
 }
 
 impl Default for KernelOptions {
@@ -49,6 +61,11 @@ impl Default for KernelOptions {
             linger_us: 2_000,
             trace_lines: false,
             broker_history: false,
+            commit_fail_ppm: 0,
+            max_attempts: Some(5),
+            retry_backoff_us: 10_000,
+            dead_letter_retry_us: 500_000,
+            commit_before_process: false,
         }
     }
 }
@@ -158,11 +175,13 @@ pub struct ConsumerSide<M> {
     /// `None` before the first delivery and after a crash.
     pub session: Option<(u32, u64)>,
     pub queue: VecDeque<(u64, M)>,
+    /// Failed attempts at the record at the front of the queue.
+    pub attempts: u32,
 }
 
 impl<M> Default for ConsumerSide<M> {
     fn default() -> Self {
-        ConsumerSide { session: None, queue: VecDeque::new() }
+        ConsumerSide { session: None, queue: VecDeque::new(), attempts: 0 }
     }
 }
 
@@ -174,6 +193,9 @@ pub struct Stats {
     pub packets_delivered: u64,
     pub records_handled: u64,
     pub publishes: u64,
+    pub handler_retries: u64,
+    pub dead_letters: u64,
+    pub commit_failures: u64,
 }
 
 /// Everything but the nodes' application state: split out so that a callback
@@ -200,6 +222,7 @@ pub struct Core<M> {
 pub struct World<A: App> {
     pub core: Core<A::Msg>,
     pub dbs: Vec<Option<AppDb<A>>>,
+    pub caches: Vec<Option<crate::cache::Cache<A::Cached>>>,
     pub vols: Vec<Option<A::Volatile>>,
 }
 
@@ -210,6 +233,7 @@ impl<A: App> World<A> {
             node,
             core: &mut self.core,
             db: self.dbs[node.index()].as_mut(),
+            caches: &mut self.caches,
             committed: false,
         }
     }
@@ -254,17 +278,23 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
 
     /// Send a packet over the network.
     pub fn send(&mut self, from: NodeId, to: NodeId, packet: Packet<M>) {
+        self.send_delayed(from, to, packet, 0);
+    }
+
+    /// Send a packet that sets off only after `extra_us`.
+    pub fn send_delayed(&mut self, from: NodeId, to: NodeId, packet: Packet<M>, extra_us: u64) {
         self.stats.packets_sent += 1;
         let route = self.net.route(from, to, &mut self.streams.network, &mut self.streams.latency);
         if let Some(f) = route.fault {
             self.record_fault(f);
         }
+        let at = self.now_us + extra_us;
         match route.delays_us {
             [Some(a), Some(b)] => {
-                self.push(self.now_us + b, Event::Packet { from, to, packet: packet.clone() });
-                self.push(self.now_us + a, Event::Packet { from, to, packet });
+                self.push(at + b, Event::Packet { from, to, packet: packet.clone() });
+                self.push(at + a, Event::Packet { from, to, packet });
             }
-            [Some(a), None] => self.push(self.now_us + a, Event::Packet { from, to, packet }),
+            [Some(a), None] => self.push(at + a, Event::Packet { from, to, packet }),
             _ => {}
         }
     }

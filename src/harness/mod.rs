@@ -5,18 +5,21 @@ pub mod app;
 pub mod workload;
 
 use domain::client::{Client, RetryPolicy};
-use domain::order::OrderState;
+use domain::order::{Coupon, CouponState, OrderState, OrderTables};
+use domain::pg::PgFaults;
 use domain::product::ProductTables;
 use domain::user::UserTables;
-use domain::{Bug, Checker, Safety, Service, Strategy, Tables, Violation};
+use domain::workload::IssuedCoupon;
+use domain::{Bug, Checker, Safety, Service, Store, Strategy, Tables, Topic, Violation};
 use sim::broker::BrokerOptions;
 use sim::fault::{draw_schedule, ScheduleOptions};
 use sim::net::NetOptions;
+use sim::seed::{Purpose, Stream};
 use sim::world::Stats;
 use sim::{Database, End, FaultRecord, KernelOptions, NodeId, Phases, Role, Sim};
 
 use crate::scenario::Scenario;
-pub use app::{Coverage, SagaApp};
+pub use app::{Coverage, Nodes, SagaApp, Settings};
 
 /// One run to make.
 #[derive(Clone, Copy, Debug)]
@@ -63,7 +66,7 @@ pub struct RunReport {
     pub coverage: Coverage,
 }
 
-fn kernel_options(s: &Scenario, trace: bool) -> KernelOptions {
+fn kernel_options(s: &Scenario, safety: &Safety, trace: bool) -> KernelOptions {
     KernelOptions {
         net: NetOptions {
             latency_min_us: s.network.latency_us.0,
@@ -80,44 +83,67 @@ fn kernel_options(s: &Scenario, trace: bool) -> KernelOptions {
             fetch_timeout_us: s.broker.fetch_timeout_us,
         },
         trace_lines: trace,
+        commit_fail_ppm: s.faults.commit_fail_ppm,
+        max_attempts: safety.dead_letter.then_some(s.broker.max_attempts),
+        commit_before_process: !safety.commit_after_process,
         ..KernelOptions::default()
     }
 }
 
-fn schedule_options(
-    s: &Scenario,
-    client: NodeId,
-    broker: NodeId,
-    services: [NodeId; 4],
-) -> ScheduleOptions {
+fn schedule_options(s: &Scenario, n: &Nodes) -> ScheduleOptions {
     let f = &s.faults;
-    let mut links: Vec<(NodeId, NodeId)> = services.iter().map(|&n| (n, broker)).collect();
-    links.push((client, services[Service::Product as usize]));
+    let ours: Vec<NodeId> = Service::OURS.iter().map(|&x| n.of(x)).collect();
+    let mut links: Vec<(NodeId, NodeId)> = ours.iter().map(|&x| (x, n.broker)).collect();
+    links.push((n.gateway, n.of(Service::Product)));
+    links.push((n.of(Service::Payment), n.of(Service::Pg)));
     ScheduleOptions {
         crashes: f.crashes,
         crash_at_us: f.crash_at_us,
         restart_after_us: f.restart_after_us,
-        crash_targets: services.to_vec(),
+        crash_targets: ours.clone(),
         partitions: f.partitions,
         partition_at_us: f.partition_at_us,
         partition_for_us: f.partition_for_us,
         partition_targets: links,
         rebalances: f.rebalances,
         rebalance_at_us: f.rebalance_at_us,
-        rebalance_targets: services.to_vec(),
+        rebalance_targets: ours,
+        flushes: f.cache_flushes,
+        flush_at_us: f.cache_flush_at_us,
+        flush_targets: vec![n.cache],
     }
 }
 
-fn initial_tables(service: Service, w: &domain::Workload) -> Tables {
-    match service {
-        Service::Product => {
-            Tables::Product(ProductTables { products: w.products.clone(), ..Default::default() })
-        }
-        Service::User => {
-            Tables::User(UserTables { balances: w.balances.clone(), ..Default::default() })
-        }
-        other => Tables::empty(other),
-    }
+fn initial_tables(service: Service, w: &domain::Workload) -> Store {
+    let coupon = |c: &IssuedCoupon| Coupon {
+        user: c.user,
+        discount: c.discount,
+        state: CouponState::Issued,
+        order: None,
+    };
+    Store::new(match service {
+        Service::Product => Tables::Product(ProductTables::new(w.products.clone())),
+        Service::Order => Tables::Order(OrderTables {
+            coupons: w.coupons.iter().map(coupon).collect(),
+            ..Default::default()
+        }),
+        Service::Payment => Tables::Payment(Default::default()),
+        Service::User => Tables::User(UserTables { balances: w.balances.clone() }),
+        Service::Pg => Tables::Pg(Default::default()),
+        Service::Platform => Tables::Platform(Default::default()),
+    })
+}
+
+/// Poison records: when, and on which topic. Drawn from the fault stream
+/// after the scheduled faults.
+fn draw_poisons(s: &Scenario, stream: &mut Stream) -> Vec<(u64, Topic)> {
+    let f = &s.faults;
+    (0..stream.range(f.poisons.0, f.poisons.1))
+        .map(|_| {
+            let at = stream.range(f.poison_at_us.0, f.poison_at_us.1).max(1);
+            (at, Topic::ALL[stream.range(0, Topic::ALL.len() as u64 - 2) as usize])
+        })
+        .collect()
 }
 
 /// Build the simulation of one run, ready to start.
@@ -130,52 +156,62 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
         backoff_base_us: s.client.backoff_base_us,
         backoff_cap_us: s.client.backoff_cap_us,
     };
-    let client = Client::new(policy, workload.orders.clone());
-    let checker = Checker::new(&workload);
-    let placeholder = [NodeId(0); 4];
-    let app = SagaApp::new(
-        Safety::with(spec.bug),
-        NodeId(0),
-        placeholder,
-        [sim::TopicId(0); 8],
-        client,
-        checker,
-    );
-    let mut sim = Sim::new(app, spec.seed, kernel_options(s, spec.trace));
-    let client_node = sim.add_node("client", Role::Client, None);
-    let broker = sim.add_node("broker", Role::Broker, None);
-    let mut services = placeholder;
+    let safety = Safety::with(spec.bug);
+    let settings = Settings {
+        safety,
+        pg: PgFaults {
+            decline_ppm: s.pg.decline_ppm,
+            timeout_before_ppm: s.pg.timeout_before_ppm,
+            timeout_after_ppm: s.pg.timeout_after_ppm,
+            slow_ppm: s.pg.slow_ppm,
+            slow_max_us: s.pg.slow_max_us,
+        },
+        pg_timeout_us: s.pg.timeout_us,
+        key_ttl_us: s.gateway.key_ttl_us,
+        in_progress_ttl_us: s.gateway.in_progress_ttl_us,
+    };
+    let client = Client::new(policy, workload.arrivals.clone());
+    let app = SagaApp::new(settings, client, Checker::new(&workload));
+    let mut sim = Sim::new(app, spec.seed, kernel_options(s, &safety, spec.trace));
+    let mut n = Nodes {
+        client: sim.add_node("client", Role::Client, None),
+        gateway: sim.add_node("gateway", Role::Client, None),
+        cache: sim.add_node("cache", Role::Cache, None),
+        broker: sim.add_node("broker", Role::Broker, None),
+        services: [NodeId(0); 6],
+    };
     for svc in Service::ALL {
-        let db = Database::new(initial_tables(svc, &workload), Tables::apply);
-        services[svc as usize] = sim.add_node(svc.name(), Role::Service, Some(db));
+        let db = Database::new(initial_tables(svc, &workload), Store::apply);
+        n.services[svc as usize] = sim.add_node(svc.name(), Role::Service, Some(db));
     }
-    let mut topics = [sim::TopicId(0); 8];
+    let mut topics = [sim::TopicId(0); 12];
     for (i, name) in app::topic_names().enumerate() {
         topics[i] = sim.create_topic(name);
     }
     for svc in Service::ALL {
         for t in svc.subscriptions() {
-            sim.subscribe(services[svc as usize], topics[*t as usize]);
+            sim.subscribe(n.of(svc), topics[*t as usize]);
         }
     }
     sim.app.per_step_checks = spec.per_step_checks;
-    sim.app.client_node = client_node;
-    sim.app.service_nodes = services;
+    sim.app.nodes = n;
     sim.app.topics = topics;
-    let mut fault_stream = sim::seed::Stream::new(spec.seed, sim::seed::Purpose::Faults);
-    let plan =
-        draw_schedule(&schedule_options(s, client_node, broker, services), &mut fault_stream);
-    sim.schedule_faults(plan);
+    let mut fault_stream = Stream::new(spec.seed, Purpose::Faults);
+    sim.schedule_faults(draw_schedule(&schedule_options(s, &n), &mut fault_stream));
+    sim.app.poisons = draw_poisons(s, &mut fault_stream);
     sim
 }
 
-fn outcomes(sim: &Sim<SagaApp>, orders: usize) -> Outcomes {
-    let node = sim.app.node_of(Service::Order);
-    let Some(Tables::Order(t)) = sim.view().db(node).map(|d| d.state()) else {
-        panic!("the order node holds order tables")
+fn outcomes(sim: &Sim<SagaApp>) -> Outcomes {
+    let store =
+        |svc| sim.view().db(sim.app.nodes.of(svc)).expect("services have databases").state();
+    let (Tables::Order(orders), Tables::Product(products)) =
+        (&store(Service::Order).tables, &store(Service::Product).tables)
+    else {
+        panic!("order and product nodes hold their tables")
     };
     let mut o = Outcomes::default();
-    for row in t.orders.values() {
+    for row in orders.orders.values() {
         match row.state {
             OrderState::Confirmed => o.confirmed += 1,
             OrderState::Cancelled => o.cancelled += 1,
@@ -183,7 +219,7 @@ fn outcomes(sim: &Sim<SagaApp>, orders: usize) -> Outcomes {
             OrderState::Pending => {}
         }
     }
-    o.unfinished = orders as u64 - o.confirmed - o.cancelled - o.rejected;
+    o.unfinished = products.next_order as u64 - o.confirmed - o.cancelled - o.rejected;
     o
 }
 
@@ -198,7 +234,7 @@ pub fn run(spec: &RunSpec<'_>) -> RunReport {
         step_budget: s.step_budget,
     };
     let outcome = sim.run(phases);
-    let counts = outcomes(&sim, s.workload.orders as usize);
+    let counts = outcomes(&sim);
     RunReport {
         seed: spec.seed,
         digest: outcome.digest,

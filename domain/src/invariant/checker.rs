@@ -5,60 +5,54 @@
 //! table changed by anything but an attributed write, or an effect applied
 //! twice, shows up as a difference. Each step checks only what it touched.
 
-use crate::client::Arrival;
-use crate::ids::{OrderId, ProductId, UserId};
+use std::collections::BTreeMap;
+
+use crate::ids::{CouponId, OrderId, ProductId, RequestKey, UserId};
+use crate::invariant::ledger::Ledger;
 use crate::invariant::{Entity, Invariant, Violation};
+use crate::message::Response;
 use crate::order::{OrderState, OrderWrite};
 use crate::payment::{PaymentState, PaymentWrite};
+use crate::pg::PgWrite;
+use crate::platform::PlatformWrite;
 use crate::product::ProductWrite;
-use crate::tables::{Service, Tables, Write};
+use crate::tables::{Service, Store, Tables, Write};
 use crate::user::UserWrite;
 use crate::workload::Workload;
 
 /// Read access to the services' committed tables.
 pub trait StateView {
-    fn tables(&self, service: Service) -> &Tables;
+    fn store(&self, service: Service) -> &Store;
 }
 
-/// The infrastructure's part of the end state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The infrastructure's part of the end state, and the client's answers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EndState {
     pub settled: bool,
     pub outbox_backlog: usize,
     pub memory_backlog: usize,
     pub broker_lag: u64,
-}
-
-/// What the checker knows of one order.
-#[derive(Clone, Copy, Debug)]
-struct Ledger {
-    user: UserId,
-    product: ProductId,
-    qty: i64,
-    amount: i64,
-    /// Units of stock this order holds: deducted minus restored.
-    stock_held: i64,
-    /// Points this order holds: deducted minus refunded.
-    points_held: i64,
-    points_deducts: u32,
-    state: Option<OrderState>,
-    payment: Option<PaymentState>,
+    /// The final answer to each submission, by submission id.
+    pub answers: Vec<Option<Response>>,
 }
 
 pub struct Checker {
+    workload: Workload,
     ledgers: Vec<Ledger>,
-    initial_stock: Vec<i64>,
-    initial_balance: Vec<i64>,
-    /// Per product, the sum of its orders' `stock_held`.
     held_stock: Vec<i64>,
-    /// Per user, the sum of their orders' `points_held`.
     held_points: Vec<i64>,
+    /// The live order using each coupon.
+    coupon_user: Vec<Option<OrderId>>,
+    /// Orders created per key, and per request hash; how many keys carry
+    /// each hash (an order per key is allowed).
+    by_key: BTreeMap<RequestKey, Vec<OrderId>>,
+    by_hash: BTreeMap<u64, u32>,
+    keys_with_hash: BTreeMap<u64, u32>,
     dirty_orders: Vec<OrderId>,
     dirty_products: Vec<ProductId>,
     dirty_users: Vec<UserId>,
-    /// A transition violation seen while observing, reported after the step.
+    /// A violation seen while observing, reported after the step.
     pending: Option<Violation>,
-    /// Orders not yet in a terminal state, and payments still pending.
     open_orders: usize,
     open_payments: usize,
 }
@@ -69,38 +63,28 @@ fn violation(invariant: Invariant, entities: Vec<Entity>, detail: String) -> Vio
 
 impl Checker {
     pub fn new(w: &Workload) -> Checker {
-        let ledgers: Vec<Ledger> = w
-            .orders
-            .iter()
-            .enumerate()
-            .map(|(i, Arrival { order, .. })| {
-                assert_eq!(order.order.index(), i, "orders are numbered densely in arrival order");
-                let price = w.products[order.product.index()].price as i64;
-                Ledger {
-                    user: order.user,
-                    product: order.product,
-                    qty: order.qty as i64,
-                    amount: price * order.qty as i64,
-                    stock_held: 0,
-                    points_held: 0,
-                    points_deducts: 0,
-                    state: None,
-                    payment: None,
-                }
-            })
-            .collect();
+        let mut keys_with_hash = BTreeMap::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for a in &w.arrivals {
+            if seen.insert((a.key, a.req.hash())) {
+                *keys_with_hash.entry(a.req.hash()).or_default() += 1;
+            }
+        }
         Checker {
-            open_orders: ledgers.len(),
-            open_payments: 0,
-            ledgers,
-            initial_stock: w.products.iter().map(|p| p.stock as i64).collect(),
-            initial_balance: w.balances.iter().map(|&b| b as i64).collect(),
+            ledgers: Vec::new(),
             held_stock: vec![0; w.products.len()],
             held_points: vec![0; w.balances.len()],
+            coupon_user: vec![None; w.coupons.len()],
+            by_key: BTreeMap::new(),
+            by_hash: BTreeMap::new(),
+            keys_with_hash,
             dirty_orders: Vec::new(),
             dirty_products: Vec::new(),
             dirty_users: Vec::new(),
             pending: None,
+            open_orders: 0,
+            open_payments: 0,
+            workload: w.clone(),
         }
     }
 
@@ -109,22 +93,24 @@ impl Checker {
         self.open_orders == 0 && self.open_payments == 0
     }
 
+    pub fn orders(&self) -> usize {
+        self.ledgers.len()
+    }
+
     fn flag(&mut self, v: Violation) {
         self.pending.get_or_insert(v);
+    }
+
+    fn ledger(&mut self, order: OrderId) -> &mut Ledger {
+        self.dirty_orders.push(order);
+        &mut self.ledgers[order.index()]
     }
 
     /// Learn one committed write.
     pub fn observe(&mut self, w: &Write) {
         match *w {
-            Write::Product(ProductWrite::Deduct { order, product, qty }) => {
-                self.stock(order, product, qty as i64)
-            }
-            Write::Product(ProductWrite::Restore { order, product, qty }) => {
-                self.stock(order, product, -(qty as i64))
-            }
-            Write::Product(ProductWrite::Reject { .. }) | Write::Inbox(_) => {}
-            Write::Order(OrderWrite::Create { order, row }) => self.order_state(order, row.state),
-            Write::Order(OrderWrite::SetState { order, state }) => self.order_state(order, state),
+            Write::Product(p) => self.product(p),
+            Write::Order(o) => self.order(o),
             Write::Payment(PaymentWrite::Create { order, row }) => {
                 self.payment_state(order, row.state)
             }
@@ -132,25 +118,125 @@ impl Checker {
                 self.payment_state(order, state)
             }
             Write::User(UserWrite::Deduct { user, order, amount }) => {
-                let l = &mut self.ledgers[order.index()];
+                let l = self.ledger(order);
                 l.points_held += amount as i64;
                 l.points_deducts += 1;
                 self.held_points[user.index()] += amount as i64;
-                self.dirty_orders.push(order);
                 self.dirty_users.push(user);
+            }
+            Write::Pg(PgWrite::Charge { order, amount, .. }) => {
+                let l = self.ledger(order);
+                l.card_held += amount as i64;
+                l.charges += 1;
+            }
+            Write::Pg(PgWrite::Refund { order, amount, .. }) => {
+                self.ledger(order).card_held -= amount as i64
+            }
+            Write::Pg(PgWrite::Decline { .. }) | Write::Inbox(_) | Write::Park => {}
+            Write::Platform(PlatformWrite::Receive { order, .. }) => {
+                self.ledger(order).platform += 1
+            }
+        }
+    }
+
+    fn product(&mut self, w: ProductWrite) {
+        match w {
+            ProductWrite::Deduct { order, key, hash, product, qty } => {
+                self.new_order(order, key, hash, product, qty);
+                self.stock(order, product, qty as i64);
+            }
+            ProductWrite::Reject { order, key, hash, product, qty } => {
+                self.new_order(order, key, hash, product, qty)
+            }
+            ProductWrite::Restore { order, product, qty } => {
+                self.stock(order, product, -(qty as i64))
+            }
+            ProductWrite::Sale { order, product, .. } => {
+                self.ledger(order).sales += 1;
+                self.dirty_products.push(product);
+            }
+        }
+    }
+
+    fn new_order(
+        &mut self,
+        order: OrderId,
+        key: Option<RequestKey>,
+        hash: u64,
+        product: ProductId,
+        qty: u32,
+    ) {
+        if order.index() < self.ledgers.len() {
+            let d = format!("order {order} was created twice");
+            self.flag(violation(Invariant::LegalTransitions, vec![Entity::Order(order)], d));
+            return;
+        }
+        let qty = qty as i64;
+        // Orders are numbered in sequence; a gap would be the entry
+        // service's bug, and shows up as orders never saved.
+        self.ledgers.resize(order.index(), Ledger::default());
+        self.ledgers.push(Ledger { hash, product, qty, ..Ledger::default() });
+        self.open_orders += 1;
+        self.dirty_orders.push(order);
+        let created = self.by_hash.entry(hash).or_default();
+        *created += 1;
+        let allowed = self.keys_with_hash.get(&hash).copied().unwrap_or(0);
+        if *created > allowed {
+            let d = format!(
+                "order {order} is the {} order for a request sent under {allowed} key(s)",
+                created
+            );
+            self.flag(violation(Invariant::IdempotentResponses, vec![Entity::Order(order)], d));
+        }
+        if let Some(k) = key {
+            let orders = self.by_key.entry(k).or_default();
+            orders.push(order);
+            if orders.len() > 1 {
+                let d = format!("key {:016x} made orders {:?}", k.0, orders);
+                self.flag(violation(
+                    Invariant::IdempotentResponses,
+                    vec![Entity::Key(k), Entity::Order(order)],
+                    d,
+                ));
             }
         }
     }
 
     fn stock(&mut self, order: OrderId, product: ProductId, delta: i64) {
-        self.ledgers[order.index()].stock_held += delta;
+        self.ledger(order).stock_held += delta;
         self.held_stock[product.index()] += delta;
-        self.dirty_orders.push(order);
         self.dirty_products.push(product);
     }
 
+    fn order(&mut self, w: OrderWrite) {
+        match w {
+            OrderWrite::Create { order, row } => {
+                self.ledger(order).row = Some(row);
+                self.order_state(order, row.state);
+            }
+            OrderWrite::SetState { order, state } => self.order_state(order, state),
+            OrderWrite::UseCoupon { coupon, order } => self.use_coupon(coupon, order),
+            OrderWrite::RestoreCoupon { coupon, order } => {
+                if self.coupon_user[coupon.index()] == Some(order) {
+                    self.coupon_user[coupon.index()] = None;
+                }
+                self.ledger(order).coupon = None;
+            }
+        }
+    }
+
+    fn use_coupon(&mut self, coupon: CouponId, order: OrderId) {
+        if let Some(other) = self.coupon_user[coupon.index()].filter(|o| *o != order) {
+            let d = format!("coupon {coupon} applied to order {order} while order {other} uses it");
+            let ents = vec![Entity::Coupon(coupon), Entity::Order(order), Entity::Order(other)];
+            self.flag(violation(Invariant::CouponSingleUse, ents, d));
+        }
+        self.coupon_user[coupon.index()] = Some(order);
+        self.ledger(order).coupon = Some(coupon);
+    }
+
     fn order_state(&mut self, order: OrderId, to: OrderState) {
-        let l = &mut self.ledgers[order.index()];
+        let l = self.ledger(order);
         let from = l.state;
         l.state = Some(to);
         if !OrderState::may_become(from, to) {
@@ -164,11 +250,10 @@ impl Checker {
         } else if !was_open && !to.is_terminal() {
             self.open_orders += 1;
         }
-        self.dirty_orders.push(order);
     }
 
     fn payment_state(&mut self, order: OrderId, to: PaymentState) {
-        let l = &mut self.ledgers[order.index()];
+        let l = self.ledger(order);
         let from = l.payment;
         l.payment = Some(to);
         if !PaymentState::may_become(from, to) {
@@ -179,9 +264,8 @@ impl Checker {
             );
             self.flag(violation(Invariant::LegalTransitions, vec![Entity::Order(order)], d));
         }
-        let was_open = from == Some(PaymentState::Pending);
-        let is_open = to == PaymentState::Pending;
-        self.open_payments = self.open_payments + is_open as usize - was_open as usize;
+        let was_open = from.is_some_and(|s| !s.is_terminal());
+        self.open_payments = self.open_payments + !to.is_terminal() as usize - was_open as usize;
     }
 
     /// Check what the last step touched. Clears the step's dirty sets.
@@ -206,10 +290,11 @@ impl Checker {
                 return Some(v);
             }
         }
-        if let Tables::Product(t) = view.tables(Service::Product) {
+        if let Tables::Product(t) = &view.store(Service::Product).tables {
             for &p in &self.dirty_products {
                 let available = t.products[p.index()].stock as i64;
-                let (held, initial) = (self.held_stock[p.index()], self.initial_stock[p.index()]);
+                let (held, initial) =
+                    (self.held_stock[p.index()], self.workload.products[p.index()].stock as i64);
                 if available + held != initial {
                     let d = format!(
                         "product {p}: {available} available + {held} held != {initial} initial"
@@ -222,11 +307,11 @@ impl Checker {
                 }
             }
         }
-        if let Tables::User(t) = view.tables(Service::User) {
+        if let Tables::User(t) = &view.store(Service::User).tables {
             for &u in &self.dirty_users {
                 let balance = t.balances[u.index()] as i64;
                 let (held, initial) =
-                    (self.held_points[u.index()], self.initial_balance[u.index()]);
+                    (self.held_points[u.index()], self.workload.balances[u.index()] as i64);
                 if balance + held != initial {
                     let d =
                         format!("user {u}: balance {balance} + {held} held != {initial} initial");
@@ -239,45 +324,191 @@ impl Checker {
 
     fn check_order(&self, o: OrderId) -> Option<Violation> {
         let l = &self.ledgers[o.index()];
-        let ents = || vec![Entity::Order(o), Entity::Product(l.product), Entity::User(l.user)];
+        let mut ents = vec![Entity::Order(o), Entity::Product(l.product)];
+        ents.extend(l.user().map(Entity::User));
+        let v = |i: Invariant, d: String| Some(violation(i, ents.clone(), d));
         if l.stock_held < 0 || l.stock_held > l.qty {
-            let d = format!(
-                "order {o} holds {} units of product {}, ordered {}",
-                l.stock_held, l.product, l.qty
+            return v(
+                Invariant::StockConservation,
+                format!(
+                    "order {o} holds {} units of product {}, ordered {}",
+                    l.stock_held, l.product, l.qty
+                ),
             );
-            return Some(violation(Invariant::StockConservation, ents(), d));
         }
-        if l.points_deducts > 1 || l.points_held > l.amount {
-            let d = format!(
-                "order {o}: points deducted {} times, {} held for an amount of {}",
-                l.points_deducts, l.points_held, l.amount
+        let (points, card) = l.split().unwrap_or((0, 0));
+        if l.points_deducts > 1 || l.points_held > points {
+            return v(
+                Invariant::NoDoubleCharge,
+                format!(
+                    "order {o}: points deducted {} times, {} held for {points} due",
+                    l.points_deducts, l.points_held
+                ),
             );
-            return Some(violation(Invariant::NoDoubleCharge, ents(), d));
         }
-        if l.points_held < 0 {
-            let d = format!("order {o} returned {} points it never held", -l.points_held);
-            return Some(violation(Invariant::MoneyConservation, ents(), d));
-        }
-        if l.state == Some(OrderState::Confirmed)
-            && (l.stock_held != l.qty || l.points_held != l.amount)
-        {
-            let d = format!(
-                "order {o} confirmed with {}/{} units held and {}/{} points paid",
-                l.stock_held, l.qty, l.points_held, l.amount
+        if l.charges > 1 || l.card_held > card {
+            return v(
+                Invariant::NoDoubleCharge,
+                format!(
+                    "order {o}: card charged {} times, {} captured for {card} due",
+                    l.charges, l.card_held
+                ),
             );
-            return Some(violation(Invariant::ConfirmedIsComplete, ents(), d));
+        }
+        if l.points_held < 0 || l.card_held < 0 {
+            return v(
+                Invariant::MoneyConservation,
+                format!(
+                    "order {o} returned money it never took: points {}, card {}",
+                    l.points_held, l.card_held
+                ),
+            );
+        }
+        let confirmed = l.state == Some(OrderState::Confirmed);
+        if confirmed && (l.stock_held, l.points_held, l.card_held) != (l.qty, points, card) {
+            return v(
+                Invariant::ConfirmedIsComplete,
+                format!(
+                    "order {o} confirmed with {}/{} units, {}/{points} points, {}/{card} card",
+                    l.stock_held, l.qty, l.points_held, l.card_held
+                ),
+            );
+        }
+        if l.platform > 1 || l.sales > 1 || (!confirmed && (l.platform > 0 || l.sales > 0)) {
+            return v(
+                Invariant::ExactlyOnceSideEffects,
+                format!(
+                    "order {o} ({}) reached the data platform {} times and sales {} times",
+                    OrderState::name_of(l.state),
+                    l.platform,
+                    l.sales
+                ),
+            );
         }
         None
     }
 
-    /// Judge the end of the heal phase: eventual consistency, then no stuck
-    /// saga.
-    pub fn at_end(&self, end: &EndState) -> Option<Violation> {
-        for (i, l) in self.ledgers.iter().enumerate() {
-            if let Some(v) = self.check_final(OrderId(i as u32), l) {
-                return Some(v);
+    /// Judge the end of the heal phase.
+    pub fn at_end(&self, end: &EndState, view: &impl StateView) -> Option<Violation> {
+        self.check_answers(end)
+            .or_else(|| (0..self.ledgers.len()).find_map(|i| self.check_final(OrderId(i as u32))))
+            .or_else(|| self.check_sales(view))
+            .or_else(|| self.check_drained(end))
+    }
+
+    fn check_answers(&self, end: &EndState) -> Option<Violation> {
+        let arrivals = &self.workload.arrivals;
+        if let Some(i) = end.answers.iter().position(|a| a.is_none()) {
+            let d = format!("submission {i} never got a final answer");
+            return Some(violation(
+                Invariant::EventualConsistency,
+                vec![Entity::Key(arrivals[i].key)],
+                d,
+            ));
+        }
+        // Per key: the payload that made an order, and the answers given.
+        let mut first: BTreeMap<RequestKey, (u64, Response)> = BTreeMap::new();
+        for (a, answer) in arrivals.iter().zip(&end.answers) {
+            let answer = answer.expect("checked above");
+            let made = self.by_key.get(&a.key).map(|o| self.ledgers[o[0].index()].hash);
+            let key_ents = vec![Entity::Key(a.key)];
+            match made {
+                Some(h) if h != a.req.hash() && answer != Response::KeyConflict => {
+                    let d = format!(
+                        "key {:016x} reused with another payload was answered {answer:?}",
+                        a.key.0
+                    );
+                    return Some(violation(Invariant::IdempotentResponses, key_ents, d));
+                }
+                Some(h) if h != a.req.hash() => continue,
+                _ => {}
+            }
+            match first.get(&a.key) {
+                Some(&(h, r)) if h == a.req.hash() && r != answer => {
+                    let d = format!("key {:016x} answered {r:?} and then {answer:?}", a.key.0);
+                    return Some(violation(Invariant::IdempotentResponses, key_ents, d));
+                }
+                Some(_) => {}
+                None => drop(first.insert(a.key, (a.req.hash(), answer))),
             }
         }
+        None
+    }
+
+    fn check_final(&self, o: OrderId) -> Option<Violation> {
+        let l = &self.ledgers[o.index()];
+        let mut ents = vec![Entity::Order(o), Entity::Product(l.product)];
+        ents.extend(l.user().map(Entity::User));
+        let v = |i: Invariant, d: String| Some(violation(i, ents.clone(), d));
+        let effects = (l.stock_held, l.points_held, l.card_held);
+        let payment = l.payment.map_or("absent", PaymentState::name);
+        match l.state {
+            None => {
+                v(Invariant::EventualConsistency, format!("order {o} was never saved by Order"))
+            }
+            Some(OrderState::Pending) => v(
+                Invariant::EventualConsistency,
+                format!("order {o} is still pending after healing"),
+            ),
+            // A payment left mid-way is a saga that never finished.
+            Some(s) if l.payment.is_some_and(|p| !p.is_terminal()) => v(
+                Invariant::NoStuckSaga,
+                format!("order {o} is {} but its payment is still {payment}", s.name()),
+            ),
+            Some(OrderState::Confirmed) => {
+                let (points, card) = l.split().expect("a confirmed order has amounts");
+                if effects != (l.qty, points, card) || l.payment != Some(PaymentState::Completed) {
+                    return v(Invariant::EventualConsistency, format!(
+                        "order {o} confirmed with {}/{} units, {}/{points} points, {}/{card} card, payment {payment}",
+                        l.stock_held, l.qty, l.points_held, l.card_held
+                    ));
+                }
+                if (l.platform, l.sales) != (1, 1) {
+                    return v(
+                        Invariant::ExactlyOnceSideEffects,
+                        format!(
+                        "confirmed order {o} reached the data platform {} times and sales {} times",
+                        l.platform, l.sales
+                    ),
+                    );
+                }
+                None
+            }
+            Some(s) if effects != (0, 0, 0) || l.coupon.is_some() => v(
+                Invariant::EventualConsistency,
+                format!(
+                    "order {o} is {} but still holds {} units, {} points, {} card{}",
+                    s.name(),
+                    l.stock_held,
+                    l.points_held,
+                    l.card_held,
+                    l.coupon.map(|c| format!(" and coupon {c}")).unwrap_or_default()
+                ),
+            ),
+            Some(_) => None,
+        }
+    }
+
+    /// Sales records as they stand equal the quantities of confirmed orders.
+    fn check_sales(&self, view: &impl StateView) -> Option<Violation> {
+        let Tables::Product(t) = &view.store(Service::Product).tables else { return None };
+        let mut want = vec![0u64; t.sales.len()];
+        for l in self.ledgers.iter().filter(|l| l.state == Some(OrderState::Confirmed)) {
+            want[l.product.index()] += l.qty as u64;
+        }
+        let p = (0..want.len()).find(|&p| want[p] != t.sales[p])?;
+        let d = format!(
+            "product {p}: sales record {} but confirmed orders hold {}",
+            t.sales[p], want[p]
+        );
+        Some(violation(
+            Invariant::ExactlyOnceSideEffects,
+            vec![Entity::Product(ProductId(p as u32))],
+            d,
+        ))
+    }
+
+    fn check_drained(&self, end: &EndState) -> Option<Violation> {
         let stuck = |d: String| Some(violation(Invariant::NoStuckSaga, vec![], d));
         if end.outbox_backlog > 0 {
             return stuck(format!("{} outbox rows never published", end.outbox_backlog));
@@ -289,55 +520,5 @@ impl Checker {
             return stuck(format!("consumers {} records behind the log", end.broker_lag));
         }
         None
-    }
-
-    fn check_final(&self, o: OrderId, l: &Ledger) -> Option<Violation> {
-        let ents = vec![Entity::Order(o), Entity::Product(l.product), Entity::User(l.user)];
-        let v = |i: Invariant, d: String| Some(violation(i, ents.clone(), d));
-        let (state, payment) = (l.state, l.payment);
-        let effects = (l.stock_held, l.points_held);
-        let payment_name = payment.map_or("absent", PaymentState::name);
-        match state {
-            None => v(Invariant::EventualConsistency, format!("order {o} was never created")),
-            Some(OrderState::Pending) => v(
-                Invariant::EventualConsistency,
-                format!("order {o} is still pending after healing"),
-            ),
-            // A payment left pending is a saga that never finished; one that
-            // finished the other way from its order is an inconsistency.
-            Some(s) if payment == Some(PaymentState::Pending) => v(
-                Invariant::NoStuckSaga,
-                format!("order {o} is {} but its payment is still pending", s.name()),
-            ),
-            Some(OrderState::Confirmed) if effects != (l.qty, l.amount) => v(
-                Invariant::EventualConsistency,
-                format!(
-                    "order {o} confirmed with {}/{} units and {}/{} points",
-                    l.stock_held, l.qty, l.points_held, l.amount
-                ),
-            ),
-            Some(OrderState::Confirmed) if payment != Some(PaymentState::Completed) => v(
-                Invariant::EventualConsistency,
-                format!("order {o} is confirmed but its payment is {payment_name}"),
-            ),
-            Some(s @ (OrderState::Cancelled | OrderState::Rejected)) if effects != (0, 0) => v(
-                Invariant::EventualConsistency,
-                format!(
-                    "order {o} is {} but still holds {} units and {} points",
-                    s.name(),
-                    l.stock_held,
-                    l.points_held
-                ),
-            ),
-            Some(OrderState::Cancelled) if payment != Some(PaymentState::Cancelled) => v(
-                Invariant::EventualConsistency,
-                format!("order {o} is cancelled but its payment is {payment_name}"),
-            ),
-            Some(OrderState::Rejected) if payment.is_some() => v(
-                Invariant::EventualConsistency,
-                format!("order {o} was rejected but has a {payment_name} payment"),
-            ),
-            _ => None,
-        }
     }
 }

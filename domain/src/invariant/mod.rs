@@ -1,25 +1,29 @@
 //! The invariants of DESIGN §5 and what a violation says.
 //!
 //! [`Checker`] keeps, per order, a ledger of the effects actually committed
-//! (stock held, points held, states) and, per step, checks only the orders,
-//! products and users that step touched.
+//! (stock, points, card, coupon, side effects, states) and, per step, checks
+//! only the orders, products and users that step touched.
 
 mod checker;
+mod ledger;
 
 pub use checker::{Checker, EndState, StateView};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{OrderId, ProductId, UserId};
+use crate::ids::{CouponId, OrderId, ProductId, RequestKey, UserId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Invariant {
     StockConservation,
     NoDoubleCharge,
     MoneyConservation,
+    CouponSingleUse,
     ConfirmedIsComplete,
     LegalTransitions,
     EventualConsistency,
+    ExactlyOnceSideEffects,
+    IdempotentResponses,
     NoStuckSaga,
 }
 
@@ -28,16 +32,20 @@ pub enum Invariant {
 pub enum When {
     EveryStep,
     AtQuiescence,
+    Both,
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 7] = [
+    pub const ALL: [Invariant; 10] = [
         Invariant::StockConservation,
         Invariant::NoDoubleCharge,
         Invariant::MoneyConservation,
+        Invariant::CouponSingleUse,
         Invariant::ConfirmedIsComplete,
         Invariant::LegalTransitions,
         Invariant::EventualConsistency,
+        Invariant::ExactlyOnceSideEffects,
+        Invariant::IdempotentResponses,
         Invariant::NoStuckSaga,
     ];
 
@@ -46,24 +54,19 @@ impl Invariant {
             Invariant::StockConservation => "stock-conservation",
             Invariant::NoDoubleCharge => "no-double-charge",
             Invariant::MoneyConservation => "money-conservation",
+            Invariant::CouponSingleUse => "coupon-single-use",
             Invariant::ConfirmedIsComplete => "confirmed-is-complete",
             Invariant::LegalTransitions => "legal-transitions",
             Invariant::EventualConsistency => "eventual-consistency",
+            Invariant::ExactlyOnceSideEffects => "exactly-once-side-effects",
+            Invariant::IdempotentResponses => "idempotent-responses",
             Invariant::NoStuckSaga => "no-stuck-saga",
         }
     }
 
     /// The number in DESIGN §5.
     pub fn number(self) -> u8 {
-        match self {
-            Invariant::StockConservation => 1,
-            Invariant::NoDoubleCharge => 2,
-            Invariant::MoneyConservation => 3,
-            Invariant::ConfirmedIsComplete => 5,
-            Invariant::LegalTransitions => 6,
-            Invariant::EventualConsistency => 7,
-            Invariant::NoStuckSaga => 10,
-        }
+        self as u8 + 1
     }
 
     pub fn parse(name: &str) -> Option<Invariant> {
@@ -73,6 +76,7 @@ impl Invariant {
     pub fn when(self) -> When {
         match self {
             Invariant::EventualConsistency | Invariant::NoStuckSaga => When::AtQuiescence,
+            Invariant::ExactlyOnceSideEffects | Invariant::IdempotentResponses => When::Both,
             _ => When::EveryStep,
         }
     }
@@ -83,22 +87,36 @@ impl Invariant {
                 "per product, initial stock = available + held by orders; no order holds more \
                  than it ordered or less than nothing"
             }
-            Invariant::NoDoubleCharge => "per order, points deducted at most once",
-            Invariant::MoneyConservation => {
-                "per user, balance + points held by orders = initial balance"
+            Invariant::NoDoubleCharge => {
+                "per order, points deducted at most once and the card charged at most once, \
+                 never for more than its card amount"
             }
+            Invariant::MoneyConservation => {
+                "per user, balance + points held by orders = initial balance; no refund of \
+                 money never taken"
+            }
+            Invariant::CouponSingleUse => "a coupon is applied to at most one live order",
             Invariant::ConfirmedIsComplete => {
-                "a confirmed order has its stock and its points applied"
+                "a confirmed order has its stock, card charge and points all applied"
             }
             Invariant::LegalTransitions => {
                 "orders and payments move only along their state machines"
             }
             Invariant::EventualConsistency => {
-                "after healing, every order is terminal: confirmed with every effect applied \
-                 once, or cancelled/rejected with every effect undone"
+                "after healing, every request answered and every order terminal: confirmed with \
+                 every effect applied once, or cancelled/rejected with every effect undone"
+            }
+            Invariant::ExactlyOnceSideEffects => {
+                "the data platform receives each confirmed order once; sales records equal \
+                 confirmed quantities"
+            }
+            Invariant::IdempotentResponses => {
+                "one idempotency key, one order and one answer; the key reused with another \
+                 payload is refused with no effect"
             }
             Invariant::NoStuckSaga => {
-                "after healing, no payment pending, outboxes drained, every consumer caught up"
+                "after healing, no payment pending, outboxes drained, every consumer and \
+                 dead-letter recovery caught up"
             }
         }
     }
@@ -111,6 +129,8 @@ pub enum Entity {
     Order(OrderId),
     Product(ProductId),
     User(UserId),
+    Coupon(CouponId),
+    Key(RequestKey),
 }
 
 impl std::fmt::Display for Entity {
@@ -119,6 +139,8 @@ impl std::fmt::Display for Entity {
             Entity::Order(o) => write!(f, "order {o}"),
             Entity::Product(p) => write!(f, "product {p}"),
             Entity::User(u) => write!(f, "user {u}"),
+            Entity::Coupon(c) => write!(f, "coupon {c}"),
+            Entity::Key(k) => write!(f, "key {:016x}", k.0),
         }
     }
 }

@@ -1,0 +1,42 @@
+//! What the checker knows of one order: learnt from committed writes only.
+
+use crate::ids::{CouponId, ProductId, UserId};
+use crate::order::{Order, OrderState};
+use crate::payment::PaymentState;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ledger {
+    /// The request's hash.
+    pub hash: u64,
+    pub product: ProductId,
+    pub qty: i64,
+    /// From the order row, once Order saved it.
+    pub row: Option<Order>,
+    /// Units of stock held: deducted minus restored.
+    pub stock_held: i64,
+    /// Points held: deducted minus refunded.
+    pub points_held: i64,
+    pub points_deducts: u32,
+    /// Card money captured at the PG: charged minus refunded.
+    pub card_held: i64,
+    pub charges: u32,
+    /// The coupon this order is using.
+    pub coupon: Option<CouponId>,
+    pub platform: u32,
+    pub sales: u32,
+    pub state: Option<OrderState>,
+    pub payment: Option<PaymentState>,
+}
+
+impl Ledger {
+    pub fn user(&self) -> Option<UserId> {
+        self.row.map(|r| r.user)
+    }
+
+    /// The order's amounts once known: (points, card).
+    pub fn split(&self) -> Option<(i64, i64)> {
+        self.row
+            .filter(|r| r.state != OrderState::Rejected)
+            .map(|r| (r.points as i64, r.card as i64))
+    }
+}
