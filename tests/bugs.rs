@@ -57,6 +57,7 @@ const CASES: &[Case] = &[
     },
     Case { bug: Bug::NoDlq, scenario: "default", catches: STUCK, may_break: &[EC, STUCK, SIDE] },
     Case { bug: Bug::PgTimeoutAsFailure, scenario: "default", catches: EC, may_break: &[EC] },
+    Case { bug: Bug::EarlyEventDropped, scenario: "default", catches: SIDE, may_break: &[SIDE] },
     Case {
         bug: Bug::KeyPayloadUnchecked,
         scenario: "default",
@@ -67,8 +68,13 @@ const CASES: &[Case] = &[
 
 fn failures(bug: Bug, scenario: &str, seeds: u64) -> Vec<Failure> {
     let s = Scenario::load(scenario).expect("built-in");
-    let spec =
-        SweepSpec { scenario: &s, strategy: Strategy::Choreography, bug: Some(bug), seeds: (0, seeds), jobs: 2 };
+    let spec = SweepSpec {
+        scenario: &s,
+        strategy: Strategy::Choreography,
+        bug: Some(bug),
+        seeds: (0, seeds),
+        jobs: 2,
+    };
     sweep(&spec).failures
 }
 
@@ -90,7 +96,10 @@ fn check_reproduces(found: &[Failure]) {
         let (r, code) = reproduce(f);
         assert_eq!(code, 1, "the reproduction fails");
         let again = r.failure.expect("the reproduction reports the violation");
-        assert_eq!((&again.invariant, &again.digest, again.step), (&f.invariant, &f.digest, f.step));
+        assert_eq!(
+            (&again.invariant, &again.digest, again.step),
+            (&f.invariant, &f.digest, f.step)
+        );
     }
 }
 
@@ -100,9 +109,18 @@ fn every_planted_bug_is_found_within_2000_seeds_of_its_scenario() {
     for c in CASES {
         let found = failures(c.bug, c.scenario, 2000);
         let names: Vec<&str> = found.iter().map(|f| f.invariant.as_str()).collect();
-        assert!(names.contains(&c.catches), "{} not caught by {}: {names:?}", c.bug.name(), c.catches);
+        assert!(
+            names.contains(&c.catches),
+            "{} not caught by {}: {names:?}",
+            c.bug.name(),
+            c.catches
+        );
         for n in &names {
-            assert!(c.may_break.contains(n), "{} broke {n}, which it does not explain", c.bug.name());
+            assert!(
+                c.may_break.contains(n),
+                "{} broke {n}, which it does not explain",
+                c.bug.name()
+            );
         }
         check_reproduces(&found[..found.len().min(10)]);
     }

@@ -1,6 +1,13 @@
 //! The data platform (§3.1 "send the order to the data platform"): an
-//! external sink fed from the broker. It must take each confirmed order in
-//! exactly once, which its inbox makes true under at-least-once delivery.
+//! external sink fed from the broker. It records each order when it is
+//! created and marks it when it is confirmed, and must take each
+//! confirmation in exactly once, which its inbox makes true under
+//! at-least-once delivery.
+//!
+//! The two events come on different topics, so a confirmation can arrive
+//! before the creation it belongs to. Such an early event cannot be handled
+//! yet: it is retried (and dead-lettered, and recovered) until the order
+//! exists, never dropped.
 
 use std::collections::BTreeMap;
 
@@ -9,29 +16,49 @@ use serde::{Deserialize, Serialize};
 use crate::ids::OrderId;
 use crate::message::Event;
 use crate::ports::Tx;
+use crate::safety::Safety;
 use crate::tables::Write;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PlatformTables {
-    /// How many times each order was taken in.
-    pub received: BTreeMap<OrderId, u32>,
+    /// Orders known, and how many times each was taken in as confirmed.
+    pub orders: BTreeMap<OrderId, u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PlatformWrite {
+    Record { order: OrderId },
     Receive { order: OrderId, amount: u64 },
 }
 
 impl PlatformTables {
     pub fn apply(&mut self, w: &PlatformWrite) {
         match *w {
-            PlatformWrite::Receive { order, .. } => *self.received.entry(order).or_default() += 1,
+            PlatformWrite::Record { order } => drop(self.orders.entry(order).or_default()),
+            PlatformWrite::Receive { order, .. } => *self.orders.entry(order).or_default() += 1,
         }
     }
 }
 
-pub fn on_event(ev: &Event, tx: &mut impl Tx) {
-    if let Event::OrderConfirmed { order, amount, .. } = *ev {
-        tx.write(Write::Platform(PlatformWrite::Receive { order, amount }));
+/// What became of an event at the platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Taken {
+    Done,
+    /// It belongs to an order the platform has not seen yet.
+    Early,
+}
+
+pub fn on_event(t: &PlatformTables, ev: &Event, safety: &Safety, tx: &mut impl Tx) -> Taken {
+    match *ev {
+        Event::OrderCreated { order, .. } => {
+            tx.write(Write::Platform(PlatformWrite::Record { order }))
+        }
+        Event::OrderConfirmed { order, amount, .. } if t.orders.contains_key(&order) => {
+            tx.write(Write::Platform(PlatformWrite::Receive { order, amount }))
+        }
+        // The planted bug takes the early event as handled: it is lost.
+        Event::OrderConfirmed { .. } if safety.park_early_events => return Taken::Early,
+        _ => {}
     }
+    Taken::Done
 }

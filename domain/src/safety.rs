@@ -30,6 +30,9 @@ pub struct Safety {
     pub commit_after_process: bool,
     /// A record that keeps failing goes to a dead-letter topic.
     pub dead_letter: bool,
+    /// An event that arrives before its saga exists is retried until it
+    /// can be handled, not dropped.
+    pub park_early_events: bool,
 }
 
 impl Safety {
@@ -43,6 +46,7 @@ impl Safety {
         coupon_atomic: true,
         commit_after_process: true,
         dead_letter: true,
+        park_early_events: true,
     };
 
     /// The switches with one bug planted.
@@ -59,6 +63,7 @@ impl Safety {
             Some(Bug::CouponCheckThenAct) => s.coupon_atomic = false,
             Some(Bug::CommitOffsetBeforeProcess) => s.commit_after_process = false,
             Some(Bug::NoDlq) => s.dead_letter = false,
+            Some(Bug::EarlyEventDropped) => s.park_early_events = false,
         }
         s
     }
@@ -76,10 +81,11 @@ pub enum Bug {
     NoDlq,
     PgTimeoutAsFailure,
     KeyPayloadUnchecked,
+    EarlyEventDropped,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 9] = [
+    pub const ALL: [Bug; 10] = [
         Bug::NoOutbox,
         Bug::NoInbox,
         Bug::NoIdempotencyKey,
@@ -89,6 +95,7 @@ impl Bug {
         Bug::NoDlq,
         Bug::PgTimeoutAsFailure,
         Bug::KeyPayloadUnchecked,
+        Bug::EarlyEventDropped,
     ];
 
     pub fn name(self) -> &'static str {
@@ -102,6 +109,7 @@ impl Bug {
             Bug::NoDlq => "no-dlq",
             Bug::PgTimeoutAsFailure => "pg-timeout-as-failure",
             Bug::KeyPayloadUnchecked => "key-payload-unchecked",
+            Bug::EarlyEventDropped => "early-event-dropped",
         }
     }
 
@@ -152,6 +160,10 @@ impl Bug {
             Bug::KeyPayloadUnchecked => {
                 "a reused key with another payload gets the old response instead of a refusal; \
                  idempotent-responses catches it"
+            }
+            Bug::EarlyEventDropped => {
+                "a confirmation that reaches the data platform before the order's creation is \
+                 dropped; exactly-once-side-effects catches the missing record"
             }
         }
     }

@@ -76,7 +76,7 @@ impl Service {
             }
             Service::User => &[Topic::PaymentCreated],
             Service::Pg => &[],
-            Service::Platform => &[Topic::OrderConfirmed],
+            Service::Platform => &[Topic::OrderCreated, Topic::OrderConfirmed],
         }
     }
 }
@@ -120,6 +120,9 @@ pub enum Write {
 pub enum Consumed {
     /// Handled; a PG call to start once the transaction commits, if any.
     Handled(Option<PgCall>),
+    /// It cannot be handled yet (it belongs to a saga not seen yet): nothing
+    /// was done, try again later.
+    Early,
     /// The inbox had seen this event: nothing was done.
     Duplicate,
 }
@@ -159,11 +162,8 @@ impl Store {
     /// Consume an event: skip it if the inbox has seen it, otherwise handle
     /// it and record it in the inbox within the same transaction.
     pub fn consume(&self, ev: &Event, safety: &Safety, tx: &mut impl Tx) -> Consumed {
-        if safety.inbox {
-            if self.inbox.contains(&ev.id()) {
-                return Consumed::Duplicate;
-            }
-            tx.write(Write::Inbox(ev.id()));
+        if safety.inbox && self.inbox.contains(&ev.id()) {
+            return Consumed::Duplicate;
         }
         let call = match &self.tables {
             Tables::Product(t) => {
@@ -179,12 +179,17 @@ impl Store {
                 user::on_event(t, ev, tx);
                 None
             }
-            Tables::Platform(_) => {
-                platform::on_event(ev, tx);
+            Tables::Platform(t) => {
+                if platform::on_event(t, ev, safety, tx) == platform::Taken::Early {
+                    return Consumed::Early;
+                }
                 None
             }
             Tables::Pg(_) => panic!("the payment gateway consumes no events"),
         };
+        if safety.inbox {
+            tx.write(Write::Inbox(ev.id()));
+        }
         Consumed::Handled(call)
     }
 }

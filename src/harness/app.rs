@@ -21,6 +21,7 @@ pub struct Coverage {
     pub client_retries: u64,
     pub parked: u64,
     pub pg_retries: u64,
+    pub early_events: u64,
 }
 
 /// Where everything runs.
@@ -360,6 +361,10 @@ impl App for SagaApp {
             Consumed::Duplicate => {
                 self.coverage.duplicates_absorbed += 1;
                 Handled::Done
+            }
+            Consumed::Early => {
+                self.coverage.early_events += 1;
+                Handled::Retry
             }
             Consumed::Handled(call) => {
                 if !self.commit(cx) {

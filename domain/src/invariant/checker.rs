@@ -133,6 +133,7 @@ impl Checker {
                 self.ledger(order).card_held -= amount as i64
             }
             Write::Pg(PgWrite::Decline { .. }) | Write::Inbox(_) | Write::Park => {}
+            Write::Platform(PlatformWrite::Record { .. }) => {}
             Write::Platform(PlatformWrite::Receive { order, .. }) => {
                 self.ledger(order).platform += 1
             }
