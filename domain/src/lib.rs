@@ -8,7 +8,8 @@
 //!   service's tables, writes and handlers; [`pg`]: the external payment
 //!   gateway; [`platform`]: the external data platform; [`tables`]: the sum
 //!   of them, the inbox, and event dispatch.
-//! - [`gateway`]: the API gateway's idempotency-key layer; [`client`]:
+//! - [`entry`]: where orders are numbered and keys durably recorded;
+//!   [`gateway`]: the API gateway's idempotency-key layer; [`client`]:
 //!   submission and retry with the same key.
 //! - [`ports`]: the transaction, client and gateway ports adapters implement.
 //! - [`safety`]: the safety switches and the planted bugs that flip them.
@@ -20,6 +21,7 @@
 //! clock, no randomness, no I/O, and no hash-map iteration.
 
 pub mod client;
+pub mod entry;
 pub mod gateway;
 pub mod ids;
 pub mod invariant;

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::entry::{self, Admit, EntryTables, EntryWrite};
 use crate::ids::{OrderId, ProductId, RequestKey};
 use crate::message::{Event, Refusal, Request, Response};
 use crate::ports::Tx;
@@ -26,6 +27,8 @@ pub enum ReservationState {
     Held,
     Rejected,
     Restored,
+    /// Released before it was ever held.
+    Void,
 }
 
 /// What Product did for one order; compensation checks it, so restoring
@@ -35,6 +38,8 @@ pub struct Reservation {
     pub product: ProductId,
     pub qty: u32,
     pub state: ReservationState,
+    /// Its sale is recorded.
+    pub sold: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -43,12 +48,6 @@ pub struct ProductTables {
     /// Units sold per product (confirmed orders).
     pub sales: Vec<u64>,
     pub reservations: BTreeMap<OrderId, Reservation>,
-    /// Idempotency keys seen with orders: key → (request hash, answer). The
-    /// durable backstop behind the gateway's cache, written in the same
-    /// transaction as the order.
-    pub keys: BTreeMap<RequestKey, (u64, Response)>,
-    /// The next order number.
-    pub next_order: u32,
 }
 
 impl ProductTables {
@@ -60,23 +59,26 @@ impl ProductTables {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ProductWrite {
-    /// A new order holds stock. `key` and `hash` identify the request.
+    /// An order holds stock.
     Deduct {
         order: OrderId,
-        key: Option<RequestKey>,
-        hash: u64,
         product: ProductId,
         qty: u32,
     },
-    /// A new order refused for lack of stock.
+    /// An order refused for lack of stock.
     Reject {
         order: OrderId,
-        key: Option<RequestKey>,
-        hash: u64,
         product: ProductId,
         qty: u32,
     },
     Restore {
+        order: OrderId,
+        product: ProductId,
+        qty: u32,
+    },
+    /// A release that came before its reservation: remember it, so the late
+    /// reservation is refused.
+    Void {
         order: OrderId,
         product: ProductId,
         qty: u32,
@@ -90,18 +92,20 @@ pub enum ProductWrite {
 
 impl ProductTables {
     pub fn apply(&mut self, w: &ProductWrite) {
-        let res = |product, qty, state| Reservation { product, qty, state };
+        let mut res = |order, product, qty, state| {
+            self.reservations.insert(order, Reservation { product, qty, state, sold: false });
+        };
         match *w {
-            ProductWrite::Deduct { order, key, hash, product, qty } => {
+            ProductWrite::Deduct { order, product, qty } => {
+                res(order, product, qty, ReservationState::Held);
                 let p = &mut self.products[product.index()];
                 p.stock = p.stock.checked_sub(qty as u64).expect("deduction checked the stock");
-                self.reservations.insert(order, res(product, qty, ReservationState::Held));
-                self.new_order(order, key, hash, Response::Accepted { order });
             }
-            ProductWrite::Reject { order, key, hash, product, qty } => {
-                self.reservations.insert(order, res(product, qty, ReservationState::Rejected));
-                let why = Refusal::OutOfStock;
-                self.new_order(order, key, hash, Response::Refused { order, why });
+            ProductWrite::Reject { order, product, qty } => {
+                res(order, product, qty, ReservationState::Rejected)
+            }
+            ProductWrite::Void { order, product, qty } => {
+                res(order, product, qty, ReservationState::Void)
             }
             ProductWrite::Restore { order, product, qty } => {
                 self.products[product.index()].stock += qty as u64;
@@ -109,48 +113,62 @@ impl ProductTables {
                     r.state = ReservationState::Restored;
                 }
             }
-            ProductWrite::Sale { product, qty, .. } => self.sales[product.index()] += qty as u64,
+            ProductWrite::Sale { order, product, qty } => {
+                self.sales[product.index()] += qty as u64;
+                if let Some(r) = self.reservations.get_mut(&order) {
+                    r.sold = true;
+                }
+            }
         }
     }
 
-    fn new_order(&mut self, order: OrderId, key: Option<RequestKey>, hash: u64, r: Response) {
-        assert_eq!(order.0, self.next_order, "orders are numbered in sequence");
-        self.next_order += 1;
-        if let Some(k) = key {
-            self.keys.insert(k, (hash, r));
+    /// Hold stock for a new order, or refuse it. Returns the price.
+    pub fn reserve(
+        &self,
+        order: OrderId,
+        product: ProductId,
+        qty: u32,
+        tx: &mut impl Tx,
+    ) -> Option<u64> {
+        let p = self.products[product.index()];
+        if p.stock >= qty as u64 {
+            tx.write(Write::Product(ProductWrite::Deduct { order, product, qty }));
+            Some(p.price)
+        } else {
+            tx.write(Write::Product(ProductWrite::Reject { order, product, qty }));
+            None
         }
     }
 }
 
-/// Place an order: answer a known key from the record, otherwise number the
-/// order and hold its stock, or refuse it.
+/// Place an order (the choreography's entry): answer a known key from the
+/// entry record, otherwise number the order and hold its stock, or refuse it.
 pub fn place(
     t: &ProductTables,
+    e: &EntryTables,
     key: Option<RequestKey>,
     req: &Request,
     safety: &Safety,
     tx: &mut impl Tx,
 ) -> Response {
-    let hash = req.hash();
-    if let Some(&(first, answer)) = key.and_then(|k| t.keys.get(&k)) {
-        return if first == hash || !safety.key_payload_check {
-            answer
-        } else {
-            Response::KeyConflict
-        };
-    }
-    let order = OrderId(t.next_order);
-    let (product, qty) = (req.product, req.qty);
-    let p = t.products[product.index()];
-    if p.stock >= qty as u64 {
-        tx.write(Write::Product(ProductWrite::Deduct { order, key, hash, product, qty }));
-        tx.publish(Event::StockDeducted { order, key, req: *req, price: p.price });
-        Response::Accepted { order }
-    } else {
-        tx.write(Write::Product(ProductWrite::Reject { order, key, hash, product, qty }));
-        tx.publish(Event::StockRejected { order, key, req: *req });
-        Response::Refused { order, why: Refusal::OutOfStock }
-    }
+    let order = match entry::admit(e, key, req, safety) {
+        Admit::Known(r) => return r,
+        Admit::Running(order) => return Response::Accepted { order },
+        Admit::New(order) => order,
+    };
+    tx.write(Write::Entry(entry::begin(order, key, req)));
+    let response = match t.reserve(order, req.product, req.qty, tx) {
+        Some(price) => {
+            tx.publish(Event::StockDeducted { order, key, req: *req, price });
+            Response::Accepted { order }
+        }
+        None => {
+            tx.publish(Event::StockRejected { order, key, req: *req });
+            Response::Refused { order, why: Refusal::OutOfStock }
+        }
+    };
+    tx.write(Write::Entry(EntryWrite::Answer { order, key, response }));
+    response
 }
 
 /// Consume an event: restore stock when the saga rolls back (§2.4.1,

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::entry::{EntryTables, EntryWrite};
 use crate::ids::EventId;
 use crate::message::{Event, Topic};
 use crate::order::{OrderTables, OrderWrite};
@@ -99,6 +100,8 @@ pub struct Store {
     pub inbox: BTreeSet<EventId>,
     /// Dead letters the recovery pass could not handle either (an alarm).
     pub parked: u64,
+    /// The entry record, on the service where orders enter.
+    pub entry: EntryTables,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -109,6 +112,7 @@ pub enum Write {
     User(UserWrite),
     Pg(PgWrite),
     Platform(PlatformWrite),
+    Entry(EntryWrite),
     /// Record an event as handled in the service's inbox.
     Inbox(EventId),
     /// Park a dead letter that cannot be handled, raising an alarm.
@@ -129,7 +133,7 @@ pub enum Consumed {
 
 impl Store {
     pub fn new(tables: Tables) -> Store {
-        Store { tables, inbox: BTreeSet::new(), parked: 0 }
+        Store { tables, inbox: BTreeSet::new(), parked: 0, entry: EntryTables::default() }
     }
 
     pub fn service(&self) -> Service {
@@ -149,6 +153,7 @@ impl Store {
         match (&mut self.tables, w) {
             (_, Write::Inbox(id)) => drop(self.inbox.insert(*id)),
             (_, Write::Park) => self.parked += 1,
+            (_, Write::Entry(w)) => self.entry.apply(w),
             (Tables::Product(t), Write::Product(w)) => t.apply(w),
             (Tables::Order(t), Write::Order(w)) => t.apply(w),
             (Tables::Payment(t), Write::Payment(w)) => t.apply(w),

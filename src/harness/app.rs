@@ -185,8 +185,10 @@ impl SagaApp {
         req: domain::Request,
     ) {
         self.tx.clear();
-        let Tables::Product(t) = &store(cx).tables else { panic!("orders are placed at product") };
-        let response = domain::product::place(t, key, &req, &self.settings.safety, &mut self.tx);
+        let s = store(cx);
+        let Tables::Product(t) = &s.tables else { panic!("orders are placed at product") };
+        let response =
+            domain::product::place(t, &s.entry, key, &req, &self.settings.safety, &mut self.tx);
         if self.commit(cx) {
             cx.send(from, Msg::Placed { id, key, hash: req.hash(), response });
         }

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::entry::EntryWrite;
 use crate::ids::{CouponId, OrderId, ProductId, RequestKey, UserId};
 use crate::invariant::ledger::Ledger;
 use crate::invariant::{Entity, Invariant, Violation};
@@ -132,7 +133,13 @@ impl Checker {
             Write::Pg(PgWrite::Refund { order, amount, .. }) => {
                 self.ledger(order).card_held -= amount as i64
             }
-            Write::Pg(PgWrite::Decline { .. }) | Write::Inbox(_) | Write::Park => {}
+            Write::Entry(EntryWrite::Begin { order, key, hash, product, qty }) => {
+                self.new_order(order, key, hash, product, qty)
+            }
+            Write::Pg(PgWrite::Decline { .. })
+            | Write::Entry(EntryWrite::Answer { .. })
+            | Write::Inbox(_)
+            | Write::Park => {}
             Write::Platform(PlatformWrite::Record { .. }) => {}
             Write::Platform(PlatformWrite::Receive { order, .. }) => {
                 self.ledger(order).platform += 1
@@ -142,16 +149,11 @@ impl Checker {
 
     fn product(&mut self, w: ProductWrite) {
         match w {
-            ProductWrite::Deduct { order, key, hash, product, qty } => {
-                self.new_order(order, key, hash, product, qty);
-                self.stock(order, product, qty as i64);
-            }
-            ProductWrite::Reject { order, key, hash, product, qty } => {
-                self.new_order(order, key, hash, product, qty)
-            }
+            ProductWrite::Deduct { order, product, qty } => self.stock(order, product, qty as i64),
             ProductWrite::Restore { order, product, qty } => {
                 self.stock(order, product, -(qty as i64))
             }
+            ProductWrite::Reject { .. } | ProductWrite::Void { .. } => {}
             ProductWrite::Sale { order, product, .. } => {
                 self.ledger(order).sales += 1;
                 self.dirty_products.push(product);
@@ -184,8 +186,7 @@ impl Checker {
         let allowed = self.keys_with_hash.get(&hash).copied().unwrap_or(0);
         if *created > allowed {
             let d = format!(
-                "order {order} is the {} order for a request sent under {allowed} key(s)",
-                created
+                "order {order} is order number {created} for a request sent under {allowed} key(s)"
             );
             self.flag(violation(Invariant::IdempotentResponses, vec![Entity::Order(order)], d));
         }
@@ -194,11 +195,8 @@ impl Checker {
             orders.push(order);
             if orders.len() > 1 {
                 let d = format!("key {:016x} made orders {:?}", k.0, orders);
-                self.flag(violation(
-                    Invariant::IdempotentResponses,
-                    vec![Entity::Key(k), Entity::Order(order)],
-                    d,
-                ));
+                let ents = vec![Entity::Key(k), Entity::Order(order)];
+                self.flag(violation(Invariant::IdempotentResponses, ents, d));
             }
         }
     }
