@@ -185,7 +185,8 @@ fn list(what: Option<ListWhat>, out: &mut impl Write) -> io::Result<()> {
             writeln!(out, "bugs:")?;
         }
         for b in Bug::ALL {
-            writeln!(out, "  {:<28} [choreography] {}", b.name(), b.describe())?;
+            let strategies: Vec<_> = b.strategies().iter().map(|s| s.name()).collect();
+            writeln!(out, "  {:<28} [{}] {}", b.name(), strategies.join(", "), b.describe())?;
         }
     }
     if show(ListWhat::Invariants) {
@@ -212,7 +213,19 @@ fn list(what: Option<ListWhat>, out: &mut impl Write) -> io::Result<()> {
     Ok(())
 }
 
+/// Load the target's scenario, after checking that its bug applies to its
+/// strategy.
 fn load(target: &Target) -> Result<Scenario, ExitCode> {
+    if let Some(bug) = target.bug.filter(|b| !b.strategies().contains(&target.strategy)) {
+        let names: Vec<_> = bug.strategies().iter().map(|s| s.name()).collect();
+        eprintln!(
+            "error: bug `{}` cannot be planted in {}; it applies to: {}",
+            bug.name(),
+            target.strategy.name(),
+            names.join(", ")
+        );
+        return Err(ExitCode::from(2));
+    }
     load_named(&target.scenario)
 }
 

@@ -12,7 +12,14 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// The scenarios compiled into the binary: name, TOML text.
-pub const BUILT_IN: &[(&str, &str)] = &[("default", include_str!("../scenarios/default.toml"))];
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("default", include_str!("../scenarios/default.toml")),
+    ("flash-sale", include_str!("../scenarios/flash-sale.toml")),
+    ("pg-trouble", include_str!("../scenarios/pg-trouble.toml")),
+    ("crash-storm", include_str!("../scenarios/crash-storm.toml")),
+    ("coupon-rush", include_str!("../scenarios/coupon-rush.toml")),
+    ("slow-network", include_str!("../scenarios/slow-network.toml")),
+];
 
 /// A validated scenario. Times are in microseconds, probabilities in parts
 /// per million.
@@ -32,6 +39,7 @@ pub struct Scenario {
     pub broker: BrokerSpec,
     pub pg: PgSpec,
     pub gateway: GatewaySpec,
+    pub orchestration: OrchestrationSpec,
     pub faults: FaultSpec,
 }
 
@@ -106,6 +114,12 @@ pub struct GatewaySpec {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+pub struct OrchestrationSpec {
+    pub step_timeout_us: u64,
+    pub give_up_after: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
 pub struct FaultSpec {
     pub crashes: Range,
     pub crash_at_us: Range,
@@ -165,6 +179,8 @@ struct Raw {
     pg: RawPg,
     #[serde(default)]
     gateway: RawGateway,
+    #[serde(default)]
+    orchestration: RawOrchestration,
     #[serde(default)]
     faults: RawFaults,
 }
@@ -236,6 +252,13 @@ struct RawPg {
     timeout_after: S<f64>,
     slow: S<f64>,
     slow_max_ms: S<u64>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawOrchestration {
+    step_timeout_ms: S<u64>,
+    give_up_after: S<u64>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -524,6 +547,10 @@ impl Scenario {
             gateway: GatewaySpec {
                 key_ttl_us: cx.ms(f!(gateway.key_ttl_ms), 1)?,
                 in_progress_ttl_us: cx.ms(f!(gateway.in_progress_ttl_ms), 1)?,
+            },
+            orchestration: OrchestrationSpec {
+                step_timeout_us: cx.ms(f!(orchestration.step_timeout_ms), 1)?,
+                give_up_after: cx.small(f!(orchestration.give_up_after), 1)?,
             },
             faults: FaultSpec {
                 crashes: cx.range(f!(faults.crashes), 1)?,

@@ -10,10 +10,11 @@ use reports::{Failure, RunResult};
 use sagasim::scenario::Scenario;
 use sagasim::sweep::{sweep, SweepSpec};
 
-/// A bug, the scenario that finds it, the invariant that must catch it, and
-/// every invariant its failures may name.
+/// A bug, the strategy and scenario that find it, the invariant that must
+/// catch it, and every invariant its failures may name.
 struct Case {
     bug: Bug,
+    strategy: Strategy,
     scenario: &'static str,
     catches: &'static str,
     may_break: &'static [&'static str],
@@ -22,59 +23,52 @@ struct Case {
 const EC: &str = "eventual-consistency";
 const SIDE: &str = "exactly-once-side-effects";
 const STUCK: &str = "no-stuck-saga";
+const IDEM: &str = "idempotent-responses";
+const DOUBLE: &str = "no-double-charge";
+const CHOREO: Strategy = Strategy::Choreography;
+const ORCH: Strategy = Strategy::Orchestration;
+
+const fn case(
+    bug: Bug,
+    strategy: Strategy,
+    scenario: &'static str,
+    catches: &'static str,
+    may_break: &'static [&'static str],
+) -> Case {
+    Case { bug, strategy, scenario, catches, may_break }
+}
 
 const CASES: &[Case] = &[
-    Case { bug: Bug::NoOutbox, scenario: "default", catches: EC, may_break: &[EC, SIDE, STUCK] },
-    Case {
-        bug: Bug::NoInbox,
-        scenario: "default",
-        catches: "no-double-charge",
-        may_break: &["no-double-charge", SIDE, "confirmed-is-complete", EC],
-    },
-    Case {
-        bug: Bug::NoIdempotencyKey,
-        scenario: "default",
-        catches: "idempotent-responses",
-        may_break: &["idempotent-responses"],
-    },
-    Case {
-        bug: Bug::PgRetryWithoutKey,
-        scenario: "default",
-        catches: "no-double-charge",
-        may_break: &["no-double-charge", EC],
-    },
-    Case {
-        bug: Bug::CouponCheckThenAct,
-        scenario: "default",
-        catches: "coupon-single-use",
-        may_break: &["coupon-single-use", EC],
-    },
-    Case {
-        bug: Bug::CommitOffsetBeforeProcess,
-        scenario: "default",
-        catches: EC,
-        may_break: &[EC, STUCK, SIDE],
-    },
-    Case { bug: Bug::NoDlq, scenario: "default", catches: STUCK, may_break: &[EC, STUCK, SIDE] },
-    Case { bug: Bug::PgTimeoutAsFailure, scenario: "default", catches: EC, may_break: &[EC] },
-    Case { bug: Bug::EarlyEventDropped, scenario: "default", catches: SIDE, may_break: &[SIDE] },
-    Case {
-        bug: Bug::KeyPayloadUnchecked,
-        scenario: "default",
-        catches: "idempotent-responses",
-        may_break: &["idempotent-responses"],
-    },
+    case(Bug::NoOutbox, CHOREO, "crash-storm", EC, &[EC, SIDE, STUCK]),
+    case(Bug::NoInbox, CHOREO, "default", DOUBLE, &[DOUBLE, SIDE, "confirmed-is-complete", EC]),
+    case(Bug::NoIdempotencyKey, CHOREO, "default", IDEM, &[IDEM]),
+    case(Bug::PgRetryWithoutKey, CHOREO, "pg-trouble", DOUBLE, &[DOUBLE, EC]),
+    case(
+        Bug::CouponCheckThenAct,
+        CHOREO,
+        "coupon-rush",
+        "coupon-single-use",
+        &["coupon-single-use", EC],
+    ),
+    case(Bug::CommitOffsetBeforeProcess, CHOREO, "crash-storm", EC, &[EC, STUCK, SIDE]),
+    case(Bug::NoDlq, CHOREO, "default", STUCK, &[EC, STUCK, SIDE, IDEM]),
+    case(Bug::PgTimeoutAsFailure, CHOREO, "pg-trouble", EC, &[EC]),
+    case(Bug::KeyPayloadUnchecked, CHOREO, "default", IDEM, &[IDEM, EC]),
+    case(Bug::EarlyEventDropped, CHOREO, "default", SIDE, &[SIDE]),
+    case(
+        Bug::NonIdempotentCompensation,
+        ORCH,
+        "default",
+        "stock-conservation",
+        &["stock-conservation", EC],
+    ),
+    case(Bug::CompensationBeforeAction, ORCH, "slow-network", EC, &[EC]),
+    case(Bug::NoSemanticLock, ORCH, "pg-trouble", EC, &[EC]),
 ];
 
-fn failures(bug: Bug, scenario: &str, seeds: u64) -> Vec<Failure> {
+fn failures(bug: Bug, strategy: Strategy, scenario: &str, seeds: u64) -> Vec<Failure> {
     let s = Scenario::load(scenario).expect("built-in");
-    let spec = SweepSpec {
-        scenario: &s,
-        strategy: Strategy::Choreography,
-        bug: Some(bug),
-        seeds: (0, seeds),
-        jobs: 2,
-    };
+    let spec = SweepSpec { scenario: &s, strategy, bug: Some(bug), seeds: (0, seeds), jobs: 2 };
     sweep(&spec).failures
 }
 
@@ -107,7 +101,7 @@ fn check_reproduces(found: &[Failure]) {
 fn every_planted_bug_is_found_within_2000_seeds_of_its_scenario() {
     assert_eq!(CASES.len(), Bug::ALL.len(), "every bug has a case");
     for c in CASES {
-        let found = failures(c.bug, c.scenario, 2000);
+        let found = failures(c.bug, c.strategy, c.scenario, 2000);
         let names: Vec<&str> = found.iter().map(|f| f.invariant.as_str()).collect();
         assert!(
             names.contains(&c.catches),
@@ -126,12 +120,24 @@ fn every_planted_bug_is_found_within_2000_seeds_of_its_scenario() {
     }
 }
 
+#[test]
+fn every_bug_names_the_strategies_it_applies_to() {
+    for c in CASES {
+        assert!(
+            c.bug.strategies().contains(&c.strategy),
+            "{} under {:?}",
+            c.bug.name(),
+            c.strategy
+        );
+    }
+}
+
 /// The first slice's two bugs, checked harder: within 500 seeds, and every
 /// failure reproduces.
 #[test]
 fn no_inbox_and_no_outbox_are_found_within_500_seeds_and_all_reproduce() {
     for bug in [Bug::NoInbox, Bug::NoOutbox] {
-        let found = failures(bug, "default", 500);
+        let found = failures(bug, CHOREO, "default", 500);
         assert!(!found.is_empty(), "{} found within 500 seeds", bug.name());
         check_reproduces(&found);
     }

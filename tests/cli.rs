@@ -107,6 +107,7 @@ fn bad_usage_exits_2() {
         &["run", "--seed", "-1"],
         &["frobnicate"],
         &["list", "colours"],
+        &["sweep", "--bug", "no-semantic-lock", "--strategy", "choreography"],
     ] {
         let o = sagasim(args);
         assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));

@@ -76,7 +76,9 @@ pub fn on_placed(
     response: Response,
     port: &mut impl GatewayPort,
 ) {
-    if let Some(key) = key.filter(|_| response != Response::KeyConflict) {
+    // Only a final answer for this payload is worth keeping: "in progress"
+    // will change, and a conflict belongs to another payload.
+    if let Some(key) = key.filter(|_| response.is_final() && response != Response::KeyConflict) {
         port.cache_set(key, KeyEntry::Done { hash, response });
     }
     port.answer(Msg::Answer { id, response });

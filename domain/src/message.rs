@@ -41,6 +41,11 @@ impl Request {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Refusal {
     OutOfStock,
+    CouponUnusable,
+    CardDeclined,
+    PointsShort,
+    /// A step did not answer in time and the saga gave up on it.
+    Unavailable,
 }
 
 /// The system's answer to a request.
@@ -267,11 +272,117 @@ pub enum Msg {
     Status { key: PgKey, order: OrderId },
     /// Payment gateway → Payment.
     PgReply { order: OrderId, op: PgOp, result: PgResult },
+    /// Orchestrator → a service: take a step of an order's saga.
+    Command { order: OrderId, cmd: Command },
+    /// A service → orchestrator: the step's result. `cmd` names the command
+    /// answered.
+    Done { order: OrderId, cmd: CmdKind, result: CmdResult },
     /// A saga event, carried by the broker.
     Event(Event),
     /// A record no consumer can read (a producer with another schema, a
     /// corrupted write): a poison message.
     Malformed { id: u64 },
+}
+
+/// A step the orchestrator asks a service to take for an order, over RPC.
+/// Every service handles a repeated command as the first one (the
+/// orchestrator retries on timeout).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Command {
+    /// Product: hold stock.
+    Reserve {
+        product: ProductId,
+        qty: u32,
+    },
+    /// Product: give stock back (compensation).
+    Release {
+        product: ProductId,
+        qty: u32,
+    },
+    /// Product: record the sale (§3.1).
+    RecordSale {
+        product: ProductId,
+        qty: u32,
+    },
+    /// Order: validate and use the coupon, save the order.
+    Create {
+        req: Request,
+        price: u64,
+    },
+    /// Order: save a refused order.
+    RecordRejected {
+        req: Request,
+    },
+    Confirm,
+    /// Order: cancel and restore the coupon (compensation).
+    Cancel,
+    /// Payment: charge the card; answered once the PG has answered.
+    Pay {
+        user: UserId,
+        card: u64,
+        points: u64,
+    },
+    /// Payment: refund the card (compensation).
+    Refund,
+    Complete,
+    /// User: deduct points.
+    Deduct {
+        user: UserId,
+        points: u64,
+    },
+    /// Data platform: take the confirmed order in.
+    Receive {
+        amount: u64,
+    },
+}
+
+/// What a service answers to a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CmdResult {
+    Ok,
+    Reserved { price: u64 },
+    OutOfStock,
+    Created { points: u64, card: u64 },
+    CouponUnusable,
+    Paid,
+    Declined,
+    Short,
+}
+
+/// The kind of a command, which a reply names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum CmdKind {
+    Reserve,
+    Release,
+    RecordSale,
+    Create,
+    RecordRejected,
+    Confirm,
+    Cancel,
+    Pay,
+    Refund,
+    Complete,
+    Deduct,
+    Receive,
+}
+
+impl Command {
+    pub fn kind(&self) -> CmdKind {
+        match self {
+            Command::Reserve { .. } => CmdKind::Reserve,
+            Command::Release { .. } => CmdKind::Release,
+            Command::RecordSale { .. } => CmdKind::RecordSale,
+            Command::Create { .. } => CmdKind::Create,
+            Command::RecordRejected { .. } => CmdKind::RecordRejected,
+            Command::Confirm => CmdKind::Confirm,
+            Command::Cancel => CmdKind::Cancel,
+            Command::Pay { .. } => CmdKind::Pay,
+            Command::Refund => CmdKind::Refund,
+            Command::Complete => CmdKind::Complete,
+            Command::Deduct { .. } => CmdKind::Deduct,
+            Command::Receive { .. } => CmdKind::Receive,
+        }
+    }
 }
 
 /// Which call a payment-gateway reply answers.

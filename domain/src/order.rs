@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{CouponId, OrderId, ProductId, UserId};
-use crate::message::{Event, Request};
+use crate::message::{CmdResult, Command, Event, Request};
 use crate::ports::Tx;
 use crate::safety::Safety;
 use crate::tables::Write;
@@ -146,8 +146,10 @@ fn set(order: OrderId, state: OrderState) -> Write {
 }
 
 /// The Order transaction of §3.1 for an order whose stock is held: validate
-/// the coupon, use it, save the order. An unusable coupon rejects the order
-/// and sends the stock back.
+/// the coupon, use it, save the order. Returns the order's points and card
+/// amounts, or `None` if the coupon was not usable and the order was saved
+/// as rejected. With the planted check-then-act bug the coupon is only
+/// validated here, and used by a later transaction.
 fn create(
     t: &OrderTables,
     order: OrderId,
@@ -155,7 +157,7 @@ fn create(
     price: u64,
     safety: &Safety,
     tx: &mut impl Tx,
-) {
+) -> Option<(u64, u64)> {
     let Request { user, product, qty, coupon, points } = *req;
     let discount = match coupon {
         Some(c) if t.usable(c, user) => t.coupons[c.index()].discount,
@@ -171,8 +173,7 @@ fn create(
                 state: OrderState::Rejected,
             };
             tx.write(Write::Order(OrderWrite::Create { order, row }));
-            tx.publish(Event::OrderRejected { order, product, qty });
-            return;
+            return None;
         }
         None => 0,
     };
@@ -189,7 +190,71 @@ fn create(
             tx.publish(Event::CouponApply { order, coupon: c });
         }
     }
-    tx.publish(Event::OrderCreated { order, user, card, points });
+    Some((points, card))
+}
+
+fn reject(order: OrderId, req: &Request, tx: &mut impl Tx) {
+    let Request { user, product, qty, .. } = *req;
+    let row = Order {
+        user,
+        product,
+        qty,
+        coupon: None,
+        amount: 0,
+        points: 0,
+        card: 0,
+        state: OrderState::Rejected,
+    };
+    tx.write(Write::Order(OrderWrite::Create { order, row }));
+}
+
+/// Cancel a pending order and give its coupon back.
+fn cancel(t: &OrderTables, order: OrderId, o: &Order, tx: &mut impl Tx) {
+    tx.write(set(order, OrderState::Cancelled));
+    if let Some(c) = o.coupon.filter(|c| t.coupons[c.index()].order == Some(order)) {
+        tx.write(Write::Order(OrderWrite::RestoreCoupon { coupon: c, order }));
+    }
+}
+
+/// Take a step the orchestrator asks for; idempotent by the order's state.
+pub fn on_command(
+    t: &OrderTables,
+    order: OrderId,
+    cmd: &Command,
+    safety: &Safety,
+    tx: &mut impl Tx,
+) -> CmdResult {
+    let row = t.orders.get(&order);
+    let state = row.map(|o| o.state);
+    match *cmd {
+        Command::Create { req, price } => match row {
+            None => match create(t, order, &req, price, safety, tx) {
+                Some((points, card)) => CmdResult::Created { points, card },
+                None => CmdResult::CouponUnusable,
+            },
+            Some(o) if o.state == OrderState::Rejected => CmdResult::CouponUnusable,
+            Some(o) => CmdResult::Created { points: o.points, card: o.card },
+        },
+        Command::RecordRejected { req } => {
+            if row.is_none() {
+                reject(order, &req, tx);
+            }
+            CmdResult::Ok
+        }
+        Command::Confirm => {
+            if state == Some(OrderState::Pending) {
+                tx.write(set(order, OrderState::Confirmed));
+            }
+            CmdResult::Ok
+        }
+        Command::Cancel => {
+            if let Some(o) = row.filter(|o| o.state == OrderState::Pending) {
+                cancel(t, order, o, tx);
+            }
+            CmdResult::Ok
+        }
+        ref other => panic!("order cannot {other:?}"),
+    }
 }
 
 /// Consume an event.
@@ -198,22 +263,16 @@ pub fn on_event(t: &OrderTables, ev: &Event, safety: &Safety, tx: &mut impl Tx) 
     let state = row.map(|o| o.state);
     match *ev {
         Event::StockDeducted { order, req, price, .. } if state.is_none() => {
-            create(t, order, &req, price, safety, tx)
+            match create(t, order, &req, price, safety, tx) {
+                Some((points, card)) => {
+                    tx.publish(Event::OrderCreated { order, user: req.user, card, points })
+                }
+                None => {
+                    tx.publish(Event::OrderRejected { order, product: req.product, qty: req.qty })
+                }
+            }
         }
-        Event::StockRejected { order, req, .. } if state.is_none() => {
-            let Request { user, product, qty, .. } = req;
-            let row = Order {
-                user,
-                product,
-                qty,
-                coupon: None,
-                amount: 0,
-                points: 0,
-                card: 0,
-                state: OrderState::Rejected,
-            };
-            tx.write(Write::Order(OrderWrite::Create { order, row }));
-        }
+        Event::StockRejected { order, req, .. } if state.is_none() => reject(order, &req, tx),
         Event::CouponApply { order, coupon } => {
             tx.write(Write::Order(OrderWrite::UseCoupon { coupon, order }));
         }
@@ -231,10 +290,7 @@ pub fn on_event(t: &OrderTables, ev: &Event, safety: &Safety, tx: &mut impl Tx) 
             if state == Some(OrderState::Pending) =>
         {
             let o = row.expect("a pending order exists");
-            tx.write(set(order, OrderState::Cancelled));
-            if let Some(c) = o.coupon.filter(|c| t.coupons[c.index()].order == Some(order)) {
-                tx.write(Write::Order(OrderWrite::RestoreCoupon { coupon: c, order }));
-            }
+            cancel(t, order, o, tx);
             tx.publish(Event::OrderCancelled { order, product: o.product, qty: o.qty });
         }
         _ => {}

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{OrderId, PgKey, UserId};
-use crate::message::{Event, Msg, PgOp, PgResult};
+use crate::message::{CmdKind, CmdResult, Command, Event, Msg, PgOp, PgResult};
 use crate::ports::Tx;
 use crate::safety::Safety;
 use crate::tables::Write;
@@ -53,6 +53,7 @@ impl PaymentState {
         matches!(
             (from, to),
             (None, Charging)
+                | (None, Declined)
                 | (Some(Charging), Charged)
                 | (Some(Charging), Declined)
                 | (Some(Charged), Completed)
@@ -68,6 +69,9 @@ pub struct Payment {
     pub card: u64,
     pub points: u64,
     pub state: PaymentState,
+    /// A refund was asked for while the charge was in flight: once the
+    /// charge settles it is refunded (the semantic lock).
+    pub cancel: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -79,6 +83,7 @@ pub struct PaymentTables {
 pub enum PaymentWrite {
     Create { order: OrderId, row: Payment },
     SetState { order: OrderId, state: PaymentState },
+    RequestCancel { order: OrderId },
 }
 
 impl PaymentTables {
@@ -90,6 +95,12 @@ impl PaymentTables {
             PaymentWrite::SetState { order, state } => {
                 let p = self.payments.get_mut(&order).expect("state is set on an existing payment");
                 p.state = state;
+            }
+            PaymentWrite::RequestCancel { order } => {
+                self.payments
+                    .get_mut(&order)
+                    .expect("a cancel is asked of an existing payment")
+                    .cancel = true
             }
         }
     }
@@ -111,7 +122,7 @@ pub fn on_event(t: &PaymentTables, ev: &Event, tx: &mut impl Tx) -> Option<PgCal
     let state = t.payments.get(&ev.order()).map(|p| p.state);
     match *ev {
         Event::OrderCreated { order, user, card, points } if state.is_none() => {
-            let row = Payment { user, card, points, state: PaymentState::Charging };
+            let row = Payment { user, card, points, state: PaymentState::Charging, cancel: false };
             tx.write(Write::Payment(PaymentWrite::Create { order, row }));
             if card == 0 {
                 tx.write(set(order, PaymentState::Charged));
@@ -138,26 +149,58 @@ pub fn on_event(t: &PaymentTables, ev: &Event, tx: &mut impl Tx) -> Option<PgCal
     }
 }
 
+/// How Payment tells the saga what became of a payment: by publishing
+/// events (choreography), or by answering the orchestrator's command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Events,
+    Replies,
+}
+
 /// The PG's answer to a call for `order`.
-pub fn on_reply(t: &PaymentTables, order: OrderId, result: PgResult, tx: &mut impl Tx) -> Outcome {
+pub fn on_reply(
+    t: &PaymentTables,
+    order: OrderId,
+    result: PgResult,
+    mode: Mode,
+    tx: &mut impl Tx,
+) -> Outcome {
     let Some(p) = t.payments.get(&order) else { return Outcome::Ignored };
+    let events = mode == Mode::Events;
     match (p.state, result) {
+        (PaymentState::Charging, PgResult::Approved) if p.cancel => {
+            // Cancelled while the charge was in flight: refund what went through.
+            tx.write(set(order, PaymentState::Charged));
+            tx.write(set(order, PaymentState::Refunding));
+            Outcome::Retry(PgOp::Refund)
+        }
         (PaymentState::Charging, PgResult::Approved) => {
             tx.write(set(order, PaymentState::Charged));
-            tx.publish(Event::PaymentCreated { order, user: p.user, points: p.points });
-            Outcome::Settled
+            if events {
+                tx.publish(Event::PaymentCreated { order, user: p.user, points: p.points });
+            }
+            Outcome::Settled(Some((CmdKind::Pay, CmdResult::Paid)))
         }
         (PaymentState::Charging, PgResult::Declined) => {
             tx.write(set(order, PaymentState::Declined));
-            tx.publish(Event::PaymentFailed { order });
-            Outcome::Settled
+            if events {
+                tx.publish(Event::PaymentFailed { order });
+            }
+            let reply = if p.cancel {
+                (CmdKind::Refund, CmdResult::Ok)
+            } else {
+                (CmdKind::Pay, CmdResult::Declined)
+            };
+            Outcome::Settled(Some(reply))
         }
         // The PG never saw the charge: it can be sent again safely.
         (PaymentState::Charging, PgResult::Unknown) => Outcome::Retry(PgOp::Charge),
         (PaymentState::Refunding, PgResult::Refunded | PgResult::Unknown) => {
             tx.write(set(order, PaymentState::Refunded));
-            tx.publish(Event::PaymentCancelled { order });
-            Outcome::Settled
+            if events {
+                tx.publish(Event::PaymentCancelled { order });
+            }
+            Outcome::Settled(Some((CmdKind::Refund, CmdResult::Ok)))
         }
         _ => Outcome::Ignored,
     }
@@ -169,15 +212,14 @@ pub fn on_timeout(
     order: OrderId,
     op: PgOp,
     safety: &Safety,
+    mode: Mode,
     tx: &mut impl Tx,
 ) -> Outcome {
     let Some(p) = t.payments.get(&order) else { return Outcome::Ignored };
     match (p.state, op) {
         (PaymentState::Charging, PgOp::Charge | PgOp::Status) if !safety.pg_resolve_timeouts => {
             // The planted bug: silence taken for a decline.
-            tx.write(set(order, PaymentState::Declined));
-            tx.publish(Event::PaymentFailed { order });
-            Outcome::Settled
+            on_reply(t, order, PgResult::Declined, mode, tx)
         }
         (PaymentState::Charging, _) => Outcome::Retry(PgOp::Charge),
         (PaymentState::Refunding, _) => Outcome::Retry(PgOp::Refund),
@@ -185,11 +227,68 @@ pub fn on_timeout(
     }
 }
 
+/// Take a step the orchestrator asks for. Returns the answer, unless it
+/// waits for the PG, and the PG call to start after the commit, if any.
+pub fn on_command(
+    t: &PaymentTables,
+    order: OrderId,
+    cmd: &Command,
+    safety: &Safety,
+    tx: &mut impl Tx,
+) -> (Option<CmdResult>, Option<PgCall>) {
+    let state = t.payments.get(&order).map(|p| p.state);
+    let row = |user, card, points, state| Payment { user, card, points, state, cancel: false };
+    let create = |r| Write::Payment(PaymentWrite::Create { order, row: r });
+    match (*cmd, state) {
+        (Command::Pay { user, card, points }, None) => {
+            tx.write(create(row(user, card, points, PaymentState::Charging)));
+            if card == 0 {
+                tx.write(set(order, PaymentState::Charged));
+                return (Some(CmdResult::Paid), None);
+            }
+            (None, Some(PgCall { order, op: PgOp::Charge }))
+        }
+        (Command::Pay { .. }, Some(PaymentState::Charged | PaymentState::Completed)) => {
+            (Some(CmdResult::Paid), None)
+        }
+        (Command::Pay { .. }, Some(PaymentState::Charging)) => (None, None),
+        (Command::Pay { .. }, Some(_)) => (Some(CmdResult::Declined), None),
+        // Refunded before the charge was ever asked for: the late charge
+        // will find the payment void.
+        (Command::Refund, None) => {
+            tx.write(create(row(UserId(0), 0, 0, PaymentState::Declined)));
+            (Some(CmdResult::Ok), None)
+        }
+        (Command::Refund, Some(PaymentState::Charging)) if safety.semantic_lock => {
+            tx.write(Write::Payment(PaymentWrite::RequestCancel { order }));
+            (None, None)
+        }
+        (Command::Refund, Some(PaymentState::Charging)) => {
+            // The planted bug: "nothing charged yet", so voided at once.
+            tx.write(set(order, PaymentState::Declined));
+            (Some(CmdResult::Ok), None)
+        }
+        (Command::Refund, Some(PaymentState::Charged | PaymentState::Completed)) => {
+            tx.write(set(order, PaymentState::Refunding));
+            (None, Some(PgCall { order, op: PgOp::Refund }))
+        }
+        (Command::Refund, Some(PaymentState::Refunding)) => (None, None),
+        (Command::Refund, Some(_)) => (Some(CmdResult::Ok), None),
+        (Command::Complete, Some(PaymentState::Charged)) => {
+            tx.write(set(order, PaymentState::Completed));
+            (Some(CmdResult::Ok), None)
+        }
+        (Command::Complete, _) => (Some(CmdResult::Ok), None),
+        (other, _) => panic!("payment cannot {other:?}"),
+    }
+}
+
 /// What a reply or a timeout came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The payment moved on; no call is in flight for it any more.
-    Settled,
+    /// The payment moved on; no call is in flight for it any more. Under
+    /// the orchestration, the answer to send to the orchestrator.
+    Settled(Option<(CmdKind, CmdResult)>),
     /// Call again.
     Retry(PgOp),
     /// Nothing to do (a late or duplicate answer).

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::OrderId;
-use crate::message::Event;
+use crate::message::{CmdResult, Command, Event};
 use crate::ports::Tx;
 use crate::safety::Safety;
 use crate::tables::Write;
@@ -61,4 +61,19 @@ pub fn on_event(t: &PlatformTables, ev: &Event, safety: &Safety, tx: &mut impl T
         _ => {}
     }
     Taken::Done
+}
+
+/// Take a confirmed order in, when the orchestrator sends it; a repeat is
+/// taken in once.
+pub fn on_command(
+    t: &PlatformTables,
+    order: OrderId,
+    cmd: &Command,
+    tx: &mut impl Tx,
+) -> CmdResult {
+    let Command::Receive { amount } = *cmd else { panic!("the data platform cannot {cmd:?}") };
+    if t.orders.get(&order).is_none_or(|n| *n == 0) {
+        tx.write(Write::Platform(PlatformWrite::Receive { order, amount }));
+    }
+    CmdResult::Ok
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::entry::{self, Admit, EntryTables, EntryWrite};
 use crate::ids::{OrderId, ProductId, RequestKey};
-use crate::message::{Event, Refusal, Request, Response};
+use crate::message::{CmdResult, Command, Event, Refusal, Request, Response};
 use crate::ports::Tx;
 use crate::safety::Safety;
 use crate::tables::Write;
@@ -186,5 +186,56 @@ pub fn on_event(t: &ProductTables, ev: &Event, tx: &mut impl Tx) {
             tx.write(Write::Product(ProductWrite::Sale { order, product, qty }));
         }
         _ => {}
+    }
+}
+
+/// Take a step the orchestrator asks for. Every command is idempotent by the
+/// reservation's state, so a retried command answers as the first did.
+pub fn on_command(
+    t: &ProductTables,
+    order: OrderId,
+    cmd: &Command,
+    safety: &Safety,
+    tx: &mut impl Tx,
+) -> CmdResult {
+    let res = t.reservations.get(&order);
+    let state = res.map(|r| r.state);
+    match *cmd {
+        Command::Reserve { product, qty } => match state {
+            None => match t.reserve(order, product, qty, tx) {
+                Some(price) => CmdResult::Reserved { price },
+                None => CmdResult::OutOfStock,
+            },
+            Some(ReservationState::Held) => {
+                CmdResult::Reserved { price: t.products[product.index()].price }
+            }
+            // Refused, or released before it arrived: a late reservation
+            // must not take stock the saga has already given up.
+            Some(_) => CmdResult::OutOfStock,
+        },
+        Command::Release { product, qty } => {
+            let restore = Write::Product(ProductWrite::Restore { order, product, qty });
+            match state {
+                Some(ReservationState::Held) => tx.write(restore),
+                // The planted bug: a repeated release gives the stock back again.
+                Some(ReservationState::Restored) if !safety.idempotent_compensation => {
+                    tx.write(restore)
+                }
+                // The release overtook its reservation: remember it, unless
+                // the planted bug forgets.
+                None if safety.void_early_release => {
+                    tx.write(Write::Product(ProductWrite::Void { order, product, qty }))
+                }
+                _ => {}
+            }
+            CmdResult::Ok
+        }
+        Command::RecordSale { product, qty } => {
+            if res.is_some_and(|r| !r.sold) {
+                tx.write(Write::Product(ProductWrite::Sale { order, product, qty }));
+            }
+            CmdResult::Ok
+        }
+        ref other => panic!("product cannot {other:?}"),
     }
 }

@@ -33,6 +33,15 @@ pub struct Safety {
     /// An event that arrives before its saga exists is retried until it
     /// can be handled, not dropped.
     pub park_early_events: bool,
+    /// A compensation checks that the step it undoes is still in effect, so
+    /// a repeated one undoes nothing more.
+    pub idempotent_compensation: bool,
+    /// A compensation that arrives before its step leaves a mark that makes
+    /// the late step a no-op.
+    pub void_early_release: bool,
+    /// A payment being charged cannot be cancelled outright: the cancel
+    /// waits for the charge to settle, then refunds it.
+    pub semantic_lock: bool,
 }
 
 impl Safety {
@@ -47,6 +56,9 @@ impl Safety {
         commit_after_process: true,
         dead_letter: true,
         park_early_events: true,
+        idempotent_compensation: true,
+        void_early_release: true,
+        semantic_lock: true,
     };
 
     /// The switches with one bug planted.
@@ -64,6 +76,9 @@ impl Safety {
             Some(Bug::CommitOffsetBeforeProcess) => s.commit_after_process = false,
             Some(Bug::NoDlq) => s.dead_letter = false,
             Some(Bug::EarlyEventDropped) => s.park_early_events = false,
+            Some(Bug::NonIdempotentCompensation) => s.idempotent_compensation = false,
+            Some(Bug::CompensationBeforeAction) => s.void_early_release = false,
+            Some(Bug::NoSemanticLock) => s.semantic_lock = false,
         }
         s
     }
@@ -82,10 +97,13 @@ pub enum Bug {
     PgTimeoutAsFailure,
     KeyPayloadUnchecked,
     EarlyEventDropped,
+    NonIdempotentCompensation,
+    CompensationBeforeAction,
+    NoSemanticLock,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 10] = [
+    pub const ALL: [Bug; 13] = [
         Bug::NoOutbox,
         Bug::NoInbox,
         Bug::NoIdempotencyKey,
@@ -96,6 +114,9 @@ impl Bug {
         Bug::PgTimeoutAsFailure,
         Bug::KeyPayloadUnchecked,
         Bug::EarlyEventDropped,
+        Bug::NonIdempotentCompensation,
+        Bug::CompensationBeforeAction,
+        Bug::NoSemanticLock,
     ];
 
     pub fn name(self) -> &'static str {
@@ -110,6 +131,9 @@ impl Bug {
             Bug::PgTimeoutAsFailure => "pg-timeout-as-failure",
             Bug::KeyPayloadUnchecked => "key-payload-unchecked",
             Bug::EarlyEventDropped => "early-event-dropped",
+            Bug::NonIdempotentCompensation => "non-idempotent-compensation",
+            Bug::CompensationBeforeAction => "compensation-before-action",
+            Bug::NoSemanticLock => "no-semantic-lock",
         }
     }
 
@@ -119,7 +143,16 @@ impl Bug {
 
     /// The strategies the bug can be planted in.
     pub fn strategies(self) -> &'static [Strategy] {
-        &[Strategy::Choreography]
+        match self {
+            Bug::NonIdempotentCompensation
+            | Bug::CompensationBeforeAction
+            | Bug::NoSemanticLock => &[Strategy::Orchestration],
+            Bug::NoIdempotencyKey
+            | Bug::KeyPayloadUnchecked
+            | Bug::PgRetryWithoutKey
+            | Bug::PgTimeoutAsFailure => &[Strategy::Choreography, Strategy::Orchestration],
+            _ => &[Strategy::Choreography],
+        }
     }
 
     /// One line: what it does and what must catch it.
@@ -160,6 +193,18 @@ impl Bug {
             Bug::KeyPayloadUnchecked => {
                 "a reused key with another payload gets the old response instead of a refusal; \
                  idempotent-responses catches it"
+            }
+            Bug::NonIdempotentCompensation => {
+                "a repeated stock release gives the stock back again: stock-conservation \
+                 catches the inflated stock"
+            }
+            Bug::CompensationBeforeAction => {
+                "a release that overtakes its reservation is ignored, so the late reservation \
+                 sticks: eventual-consistency catches the leaked stock"
+            }
+            Bug::NoSemanticLock => {
+                "a refund that races an in-flight charge marks the payment refunded at once; the \
+                 charge then goes through: eventual-consistency catches the cancelled, charged order"
             }
             Bug::EarlyEventDropped => {
                 "a confirmation that reaches the data platform before the order's creation is \

@@ -7,14 +7,19 @@ pub enum Strategy {
     /// §2.4.1 and §2.4.3: events over the broker with outbox and inbox; the
     /// failure path publishes rollback events compensated in reverse order.
     Choreography,
+    /// §2.4.2 and §2.5 "SAGA compensating transactions": an orchestrator
+    /// behind the gateway runs each step over RPC, keeps a durable saga log,
+    /// and compensates in reverse order until every compensation succeeds.
+    Orchestration,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 1] = [Strategy::Choreography];
+    pub const ALL: [Strategy; 2] = [Strategy::Choreography, Strategy::Orchestration];
 
     pub fn name(self) -> &'static str {
         match self {
             Strategy::Choreography => "choreography",
+            Strategy::Orchestration => "orchestration",
         }
     }
 
@@ -27,6 +32,10 @@ impl Strategy {
             Strategy::Choreography => {
                 "§2.4.1/§2.4.3: events over the broker with outbox and inbox; a short balance \
                  publishes rollback events that payment, order and product undo in reverse"
+            }
+            Strategy::Orchestration => {
+                "§2.4.2/§2.5: an orchestrator behind the gateway calls each step over RPC with a \
+                 durable saga log, and compensates in reverse until every compensation succeeds"
             }
         }
     }

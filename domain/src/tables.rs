@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::entry::{EntryTables, EntryWrite};
 use crate::ids::EventId;
 use crate::message::{Event, Topic};
+use crate::orchestrator::{SagaTables, SagaWrite};
 use crate::order::{OrderTables, OrderWrite};
 use crate::payment::{PaymentTables, PaymentWrite, PgCall};
 use crate::pg::{PgTables, PgWrite};
@@ -31,16 +32,19 @@ pub enum Service {
     Pg,
     /// The external data platform.
     Platform,
+    /// The saga orchestrator (orchestration only).
+    Orchestrator,
 }
 
 impl Service {
-    pub const ALL: [Service; 6] = [
+    pub const ALL: [Service; 7] = [
         Service::Product,
         Service::Order,
         Service::Payment,
         Service::User,
         Service::Pg,
         Service::Platform,
+        Service::Orchestrator,
     ];
 
     /// The services of our own system (the ones that may crash).
@@ -55,6 +59,7 @@ impl Service {
             Service::User => "user",
             Service::Pg => "pg",
             Service::Platform => "data-platform",
+            Service::Orchestrator => "orchestrator",
         }
     }
 
@@ -78,6 +83,7 @@ impl Service {
             Service::User => &[Topic::PaymentCreated],
             Service::Pg => &[],
             Service::Platform => &[Topic::OrderCreated, Topic::OrderConfirmed],
+            Service::Orchestrator => &[],
         }
     }
 }
@@ -90,6 +96,7 @@ pub enum Tables {
     User(UserTables),
     Pg(PgTables),
     Platform(PlatformTables),
+    Saga(SagaTables),
 }
 
 /// A service's database: its tables, plus the inbox of events it has handled
@@ -112,6 +119,7 @@ pub enum Write {
     User(UserWrite),
     Pg(PgWrite),
     Platform(PlatformWrite),
+    Saga(SagaWrite),
     Entry(EntryWrite),
     /// Record an event as handled in the service's inbox.
     Inbox(EventId),
@@ -144,6 +152,7 @@ impl Store {
             Tables::User(_) => Service::User,
             Tables::Pg(_) => Service::Pg,
             Tables::Platform(_) => Service::Platform,
+            Tables::Saga(_) => Service::Orchestrator,
         }
     }
 
@@ -160,6 +169,7 @@ impl Store {
             (Tables::User(t), Write::User(w)) => t.apply(w),
             (Tables::Pg(t), Write::Pg(w)) => t.apply(w),
             (Tables::Platform(t), Write::Platform(w)) => t.apply(w),
+            (Tables::Saga(t), Write::Saga(w)) => t.apply(w),
             (t, w) => panic!("write {w:?} does not belong to {t:?}"),
         }
     }
@@ -190,7 +200,7 @@ impl Store {
                 }
                 None
             }
-            Tables::Pg(_) => panic!("the payment gateway consumes no events"),
+            Tables::Pg(_) | Tables::Saga(_) => panic!("{:?} consumes no events", self.service()),
         };
         if safety.inbox {
             tx.write(Write::Inbox(ev.id()));

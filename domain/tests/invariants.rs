@@ -73,10 +73,14 @@ impl World {
                         coupons: w.coupons.iter().map(coupon).collect(),
                         ..Default::default()
                     }),
-                    Service::User => Tables::User(UserTables { balances: w.balances.clone() }),
+                    Service::User => Tables::User(UserTables {
+                        balances: w.balances.clone(),
+                        ..Default::default()
+                    }),
                     Service::Payment => Tables::Payment(Default::default()),
                     Service::Pg => Tables::Pg(Default::default()),
                     Service::Platform => Tables::Platform(Default::default()),
+                    Service::Orchestrator => Tables::Saga(Default::default()),
                 })
             })
             .collect();
@@ -91,6 +95,7 @@ impl World {
             Write::User(_) => Service::User,
             Write::Pg(_) => Service::Pg,
             Write::Platform(_) => Service::Platform,
+            Write::Saga(_) => Service::Orchestrator,
             Write::Inbox(_) | Write::Park => panic!("tests write no inbox rows"),
         }
     }
@@ -158,7 +163,7 @@ fn use_coupon(order: OrderId) -> Write {
     Write::Order(OrderWrite::UseCoupon { coupon: C0, order })
 }
 fn pay(order: OrderId, user: UserId) -> Write {
-    let row = Payment { user, card: 150, points: 50, state: PaymentState::Charging };
+    let row = Payment { user, card: 150, points: 50, state: PaymentState::Charging, cancel: false };
     Write::Payment(PaymentWrite::Create { order, row })
 }
 fn pay_set(order: OrderId, state: PaymentState) -> Write {

@@ -1,18 +1,23 @@
-//! The order system as a kernel [`App`]: which node runs which service, and
-//! the adapters from the kernel's context to the domain's ports.
+//! The order system as a kernel [`App`]: which node runs which service, how
+//! a message, a record or a timer reaches the domain, and how the domain's
+//! transactions are committed.
+
+use std::collections::BTreeMap;
 
 use domain::client::Client;
-use domain::gateway::{self, GatewayPort, KeyEntry};
-use domain::message::PgOp;
-use domain::payment::{self, Calls, Outcome, PgCall};
-use domain::pg::{self, PgFaults, PgPort};
-use domain::ports::{ClientPort, TxBuf};
+use domain::gateway::{self, KeyEntry};
+use domain::message::{CmdKind, CmdResult, PgResult};
+use domain::payment::{self, Calls, Mode, Outcome, PgCall};
+use domain::pg::{self, PgFaults};
+use domain::ports::TxBuf;
 use domain::{
-    Checker, Consumed, EndState, Msg, RequestKey, Safety, Service, StateView, Store, Tables, Topic,
-    Violation,
+    Checker, Consumed, EndState, Msg, OrderId, RequestKey, Safety, Service, Store, Strategy,
+    Tables, Topic, Violation,
 };
 use sim::trace::stable_hash;
 use sim::{App, Cx, Handled, NodeId, Record, TopicId, View};
+
+use crate::harness::ports::{ClientAdapter, GatewayAdapter, PgAdapter, Stores};
 
 /// Counts of what a run exercised.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -22,6 +27,8 @@ pub struct Coverage {
     pub parked: u64,
     pub pg_retries: u64,
     pub early_events: u64,
+    pub steps_given_up: u64,
+    pub step_retries: u64,
 }
 
 /// Where everything runs.
@@ -32,7 +39,10 @@ pub struct Nodes {
     pub cache: NodeId,
     pub broker: NodeId,
     /// In [`Service::ALL`] order.
-    pub services: [NodeId; 6],
+    pub services: [NodeId; 7],
+    /// Where orders enter: Product in the choreography, the orchestrator in
+    /// the orchestration.
+    pub entry: NodeId,
 }
 
 impl Nodes {
@@ -44,12 +54,38 @@ impl Nodes {
 /// Settings of the system under test that are not the kernel's.
 #[derive(Clone, Copy, Debug)]
 pub struct Settings {
+    pub strategy: Strategy,
     pub safety: Safety,
     pub pg: PgFaults,
     pub pg_timeout_us: u64,
     /// How long the cache keeps an answered key, and an "in progress" mark.
     pub key_ttl_us: u64,
     pub in_progress_ttl_us: u64,
+    /// The orchestrator's wait for a step's answer, and how many silent
+    /// waits it takes before it gives a step up.
+    pub step_timeout_us: u64,
+    pub give_up_after: u32,
+}
+
+impl Settings {
+    pub fn mode(&self) -> Mode {
+        match self.strategy {
+            Strategy::Choreography => Mode::Events,
+            Strategy::Orchestration => Mode::Replies,
+        }
+    }
+}
+
+/// A node's volatile state: the PG calls in flight (payment), the saga steps
+/// in flight and whom to answer (orchestrator). Lost at a crash.
+#[derive(Clone, Debug, Default)]
+pub struct Vol {
+    pub calls: Calls,
+    /// Per order: the command waited for, its attempt, and how many waits
+    /// for it timed out.
+    pub steps: BTreeMap<OrderId, (CmdKind, u32, u32)>,
+    /// Per order: the gateway's request to answer when the saga finishes.
+    pub answer_to: BTreeMap<OrderId, (u32, Option<RequestKey>, u64)>,
 }
 
 pub struct SagaApp {
@@ -66,7 +102,11 @@ pub struct SagaApp {
     pub poisons: Vec<(u64, Topic)>,
     /// Reused for every transaction, so handling a message does not allocate
     /// a fresh buffer.
-    tx: TxBuf,
+    pub(crate) tx: TxBuf,
+}
+
+pub(crate) fn store<'a>(cx: &'a Cx<'_, SagaApp>) -> &'a Store {
+    cx.db().state()
 }
 
 impl SagaApp {
@@ -87,7 +127,7 @@ impl SagaApp {
     /// Commit the buffered transaction: writes and events together through
     /// the outbox, or, with the outbox switched off, events published after
     /// the commit. False if the commit failed (nothing was applied).
-    fn commit(&mut self, cx: &mut Cx<'_, Self>) -> bool {
+    pub(crate) fn commit(&mut self, cx: &mut Cx<'_, Self>) -> bool {
         if self.tx.is_empty() {
             return true;
         }
@@ -119,47 +159,73 @@ impl SagaApp {
         true
     }
 
-    fn start_call(&mut self, calls: &mut Calls, cx: &mut Cx<'_, Self>, call: PgCall, retry: bool) {
+    pub(crate) fn start_call(
+        &mut self,
+        vol: &mut Vol,
+        cx: &mut Cx<'_, Self>,
+        call: PgCall,
+        retry: bool,
+    ) {
         let Tables::Payment(t) = &store(cx).tables else { panic!("PG calls start at payment") };
         let msg = payment::request(t, call, retry, &self.settings.safety);
         if retry {
             self.coverage.pg_retries += 1;
         }
-        let tag = calls.start(call);
+        let tag = vol.calls.start(call);
         cx.send(self.nodes.of(Service::Pg), msg);
         cx.set_timer(self.settings.pg_timeout_us, tag);
     }
 
-    /// After a reply or a timeout has been turned into writes.
-    fn settle_call(
-        &mut self,
-        calls: &mut Calls,
-        cx: &mut Cx<'_, Self>,
-        order: domain::OrderId,
-        out: Outcome,
-    ) {
+    /// After a PG reply or timeout has been turned into writes.
+    fn settle_call(&mut self, vol: &mut Vol, cx: &mut Cx<'_, Self>, order: OrderId, out: Outcome) {
         match out {
             Outcome::Ignored => {}
-            Outcome::Settled => {
+            Outcome::Settled(reply) => {
                 if self.commit(cx) {
-                    calls.finish(order);
+                    vol.calls.finish(order);
+                    if let (Some((cmd, result)), Mode::Replies) = (reply, self.settings.mode()) {
+                        self.reply(cx, order, cmd, result);
+                    }
                 }
             }
-            Outcome::Retry(op) => self.start_call(calls, cx, PgCall { order, op }, true),
+            Outcome::Retry(op) => {
+                if self.commit(cx) {
+                    self.start_call(vol, cx, PgCall { order, op }, true);
+                }
+            }
         }
+    }
+
+    /// Answer the orchestrator's command.
+    pub(crate) fn reply(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        order: OrderId,
+        cmd: CmdKind,
+        result: CmdResult,
+    ) {
+        cx.send(self.nodes.of(Service::Orchestrator), Msg::Done { order, cmd, result });
     }
 
     fn on_pg_reply(
         &mut self,
-        calls: &mut Calls,
+        vol: &mut Vol,
         cx: &mut Cx<'_, Self>,
-        order: domain::OrderId,
-        result: domain::message::PgResult,
+        order: OrderId,
+        result: PgResult,
     ) {
         self.tx.clear();
         let Tables::Payment(t) = &store(cx).tables else { panic!("PG replies go to payment") };
-        let out = payment::on_reply(t, order, result, &mut self.tx);
-        self.settle_call(calls, cx, order, out);
+        let out = payment::on_reply(t, order, result, self.settings.mode(), &mut self.tx);
+        self.settle_call(vol, cx, order, out);
+    }
+
+    fn on_pg_timeout(&mut self, vol: &mut Vol, cx: &mut Cx<'_, Self>, call: PgCall) {
+        self.tx.clear();
+        let Tables::Payment(t) = &store(cx).tables else { panic!("PG timers run at payment") };
+        let (safety, mode) = (self.settings.safety, self.settings.mode());
+        let out = payment::on_timeout(t, call.order, call.op, &safety, mode, &mut self.tx);
+        self.settle_call(vol, cx, call.order, out);
     }
 
     fn on_pg_request(&mut self, cx: &mut Cx<'_, Self>, from: NodeId, msg: &Msg) {
@@ -178,12 +244,16 @@ impl SagaApp {
 
     fn on_place(
         &mut self,
+        vol: &mut Vol,
         cx: &mut Cx<'_, Self>,
         from: NodeId,
         id: u32,
         key: Option<RequestKey>,
         req: domain::Request,
     ) {
+        if self.settings.strategy == Strategy::Orchestration {
+            return self.orchestrate_place(vol, cx, from, id, key, req);
+        }
         self.tx.clear();
         let s = store(cx);
         let Tables::Product(t) = &s.tables else { panic!("orders are placed at product") };
@@ -193,89 +263,44 @@ impl SagaApp {
             cx.send(from, Msg::Placed { id, key, hash: req.hash(), response });
         }
     }
-}
 
-fn store<'a>(cx: &'a Cx<'_, SagaApp>) -> &'a Store {
-    cx.db().state()
-}
-
-struct ClientAdapter<'c, 'a> {
-    cx: &'c mut Cx<'a, SagaApp>,
-    gateway: NodeId,
-}
-
-impl ClientPort for ClientAdapter<'_, '_> {
-    fn now_us(&self) -> u64 {
-        self.cx.now_us()
-    }
-    fn send(&mut self, msg: Msg) {
-        self.cx.send(self.gateway, msg);
-    }
-    fn set_timer(&mut self, delay_us: u64, tag: u64) {
-        self.cx.set_timer(delay_us, tag);
-    }
-    fn jitter_us(&mut self, max_us: u64) -> u64 {
-        self.cx.random().range(0, max_us)
-    }
-}
-
-struct GatewayAdapter<'c, 'a> {
-    cx: &'c mut Cx<'a, SagaApp>,
-    nodes: Nodes,
-    settings: Settings,
-}
-
-impl GatewayAdapter<'_, '_> {
-    fn ttl_us(&self, entry: &KeyEntry) -> u64 {
-        match entry {
-            KeyEntry::InProgress { .. } => self.settings.in_progress_ttl_us,
-            KeyEntry::Done { .. } => self.settings.key_ttl_us,
+    fn on_event(&mut self, vol: &mut Vol, cx: &mut Cx<'_, Self>, ev: &domain::Event) -> Handled {
+        self.tx.clear();
+        match store(cx).consume(ev, &self.settings.safety, &mut self.tx) {
+            Consumed::Duplicate => {
+                self.coverage.duplicates_absorbed += 1;
+                Handled::Done
+            }
+            Consumed::Early => {
+                self.coverage.early_events += 1;
+                Handled::Retry
+            }
+            Consumed::Handled(call) => {
+                if !self.commit(cx) {
+                    return Handled::Retry;
+                }
+                if let Some(call) = call {
+                    self.start_call(vol, cx, call, false);
+                }
+                Handled::Done
+            }
         }
     }
-}
 
-impl GatewayPort for GatewayAdapter<'_, '_> {
-    fn cache_get(&mut self, key: RequestKey) -> Option<KeyEntry> {
-        let now = self.cx.now_us();
-        self.cx.cache(self.nodes.cache).get(key.0, now).copied()
-    }
-    fn cache_set_nx(&mut self, key: RequestKey, entry: KeyEntry) -> bool {
-        let (now, ttl) = (self.cx.now_us(), self.ttl_us(&entry));
-        self.cx.cache(self.nodes.cache).set_nx(key.0, entry, ttl, now)
-    }
-    fn cache_set(&mut self, key: RequestKey, entry: KeyEntry) {
-        let (now, ttl) = (self.cx.now_us(), self.ttl_us(&entry));
-        self.cx.cache(self.nodes.cache).set(key.0, entry, ttl, now)
-    }
-    fn forward(&mut self, msg: Msg) {
-        self.cx.send(self.nodes.of(Service::Product), msg);
-    }
-    fn answer(&mut self, msg: Msg) {
-        self.cx.send(self.nodes.client, msg);
-    }
-}
-
-struct PgAdapter<'c, 'a> {
-    cx: &'c mut Cx<'a, SagaApp>,
-}
-
-impl PgPort for PgAdapter<'_, '_> {
-    fn fault(&mut self, what: &str, ppm: u32) -> bool {
-        self.cx.inject(what, ppm)
-    }
-    fn random_us(&mut self, max_us: u64) -> u64 {
-        self.cx.random().range(0, max_us)
-    }
-}
-
-struct Stores<'v, 'a> {
-    view: &'v View<'a, SagaApp>,
-    nodes: Nodes,
-}
-
-impl StateView for Stores<'_, '_> {
-    fn store(&self, service: Service) -> &Store {
-        self.view.db(self.nodes.of(service)).expect("services have databases").state()
+    /// A record no attempt can read: the recovery pass parks it for people
+    /// to look at; before that, it is retried like any failure.
+    fn on_poison(&mut self, cx: &mut Cx<'_, Self>, dead_letter: bool) -> Handled {
+        if !dead_letter {
+            return Handled::Retry;
+        }
+        self.tx.clear();
+        self.tx.writes.push(domain::Write::Park);
+        if self.commit(cx) {
+            self.coverage.parked += 1;
+            Handled::Done
+        } else {
+            Handled::Retry
+        }
     }
 }
 
@@ -283,12 +308,12 @@ impl App for SagaApp {
     type Msg = Msg;
     type State = Store;
     type Write = domain::Write;
-    type Volatile = Calls;
+    type Volatile = Vol;
     type Violation = Violation;
     type Cached = KeyEntry;
 
-    fn boot(&mut self, cx: &mut Cx<'_, Self>) -> Calls {
-        let mut calls = Calls::default();
+    fn boot(&mut self, cx: &mut Cx<'_, Self>) -> Vol {
+        let mut vol = Vol::default();
         let node = cx.node();
         if node == self.nodes.client {
             let gateway = self.nodes.gateway;
@@ -300,13 +325,15 @@ impl App for SagaApp {
         } else if node == self.nodes.of(Service::Payment) {
             let Tables::Payment(t) = &store(cx).tables else { panic!("payment holds payments") };
             for call in payment::recover(t) {
-                self.start_call(&mut calls, cx, call, true);
+                self.start_call(&mut vol, cx, call, true);
             }
+        } else if node == self.nodes.of(Service::Orchestrator) {
+            self.resume_sagas(&mut vol, cx);
         }
-        calls
+        vol
     }
 
-    fn on_message(&mut self, calls: &mut Calls, cx: &mut Cx<'_, Self>, from: NodeId, msg: Msg) {
+    fn on_message(&mut self, vol: &mut Vol, cx: &mut Cx<'_, Self>, from: NodeId, msg: Msg) {
         let (safety, settings, nodes) = (self.settings.safety, self.settings, self.nodes);
         match msg {
             Msg::Submit { id, key, req } => gateway::on_submit(
@@ -327,60 +354,30 @@ impl App for SagaApp {
                 let gateway = self.nodes.gateway;
                 self.client.on_answer(id, response, &mut ClientAdapter { cx, gateway })
             }
-            Msg::Place { id, key, req } => self.on_place(cx, from, id, key, req),
+            Msg::Place { id, key, req } => self.on_place(vol, cx, from, id, key, req),
+            Msg::Command { order, cmd } => self.on_command(vol, cx, order, cmd),
+            Msg::Done { order, cmd, result } => self.on_step_done(vol, cx, order, cmd, result),
             Msg::Charge { .. } | Msg::Refund { .. } | Msg::Status { .. } => {
                 self.on_pg_request(cx, from, &msg)
             }
-            Msg::PgReply { order, result, .. } => self.on_pg_reply(calls, cx, order, result),
+            Msg::PgReply { order, result, .. } => self.on_pg_reply(vol, cx, order, result),
             Msg::Event(_) | Msg::Malformed { .. } => panic!("events travel through the broker"),
         }
     }
 
     fn on_record(
         &mut self,
-        calls: &mut Calls,
+        vol: &mut Vol,
         cx: &mut Cx<'_, Self>,
         record: Record<'_, Msg>,
     ) -> Handled {
-        let ev = match record.msg {
-            Msg::Event(ev) => ev,
-            // A poison message: no attempt can read it. The recovery pass
-            // parks it for people to look at.
-            _ if record.dead_letter => {
-                self.tx.clear();
-                self.tx.writes.push(domain::Write::Park);
-                return if self.commit(cx) {
-                    self.coverage.parked += 1;
-                    Handled::Done
-                } else {
-                    Handled::Retry
-                };
-            }
-            _ => return Handled::Retry,
-        };
-        self.tx.clear();
-        match store(cx).consume(ev, &self.settings.safety, &mut self.tx) {
-            Consumed::Duplicate => {
-                self.coverage.duplicates_absorbed += 1;
-                Handled::Done
-            }
-            Consumed::Early => {
-                self.coverage.early_events += 1;
-                Handled::Retry
-            }
-            Consumed::Handled(call) => {
-                if !self.commit(cx) {
-                    return Handled::Retry;
-                }
-                if let Some(call) = call {
-                    self.start_call(calls, cx, call, false);
-                }
-                Handled::Done
-            }
+        match record.msg {
+            Msg::Event(ev) => self.on_event(vol, cx, ev),
+            _ => self.on_poison(cx, record.dead_letter),
         }
     }
 
-    fn on_timer(&mut self, calls: &mut Calls, cx: &mut Cx<'_, Self>, tag: u64) {
+    fn on_timer(&mut self, vol: &mut Vol, cx: &mut Cx<'_, Self>, tag: u64) {
         let node = cx.node();
         if node == self.nodes.client {
             let gateway = self.nodes.gateway;
@@ -390,12 +387,10 @@ impl App for SagaApp {
                 cx.record_injected("poison");
                 cx.publish_direct(self.topics[topic as usize], tag, Msg::Malformed { id: tag });
             }
-        } else if let Some(call) = calls.timed_out(tag) {
-            self.tx.clear();
-            let Tables::Payment(t) = &store(cx).tables else { panic!("PG timers run at payment") };
-            let out =
-                payment::on_timeout(t, call.order, call.op, &self.settings.safety, &mut self.tx);
-            self.settle_call(calls, cx, call.order, out);
+        } else if node == self.nodes.of(Service::Orchestrator) {
+            self.on_step_timeout(vol, cx, tag);
+        } else if let Some(call) = vol.calls.timed_out(tag) {
+            self.on_pg_timeout(vol, cx, call);
         }
     }
 
@@ -429,13 +424,4 @@ impl App for SagaApp {
 /// The domain topics in broker order.
 pub fn topic_names() -> impl Iterator<Item = &'static str> {
     Topic::ALL.into_iter().map(Topic::name)
-}
-
-/// PG calls are named by their operation in traces.
-pub fn op_name(op: PgOp) -> &'static str {
-    match op {
-        PgOp::Charge => "charge",
-        PgOp::Refund => "refund",
-        PgOp::Status => "status",
-    }
 }

@@ -2,6 +2,8 @@
 //! a strategy, a planted bug and a seed, runs it, and reports what happened.
 
 pub mod app;
+pub mod ports;
+pub mod rpc;
 pub mod workload;
 
 use domain::client::{Client, RetryPolicy};
@@ -19,7 +21,7 @@ use sim::world::Stats;
 use sim::{Database, End, FaultRecord, KernelOptions, NodeId, Phases, Role, Sim};
 
 use crate::scenario::Scenario;
-pub use app::{Coverage, Nodes, SagaApp, Settings};
+pub use app::{Coverage, Nodes, SagaApp, Settings, Vol};
 
 /// One run to make.
 #[derive(Clone, Copy, Debug)]
@@ -90,12 +92,20 @@ fn kernel_options(s: &Scenario, safety: &Safety, trace: bool) -> KernelOptions {
     }
 }
 
-fn schedule_options(s: &Scenario, n: &Nodes) -> ScheduleOptions {
+fn schedule_options(s: &Scenario, strategy: Strategy, n: &Nodes) -> ScheduleOptions {
     let f = &s.faults;
-    let ours: Vec<NodeId> = Service::OURS.iter().map(|&x| n.of(x)).collect();
-    let mut links: Vec<(NodeId, NodeId)> = ours.iter().map(|&x| (x, n.broker)).collect();
-    links.push((n.gateway, n.of(Service::Product)));
+    let mut ours: Vec<NodeId> = Service::OURS.iter().map(|&x| n.of(x)).collect();
+    // Who talks to whom: services to the broker, or the orchestrator to
+    // each service; the gateway to the entry; Payment to the PG.
+    let mut links: Vec<(NodeId, NodeId)> = match strategy {
+        Strategy::Choreography => ours.iter().map(|&x| (x, n.broker)).collect(),
+        Strategy::Orchestration => ours.iter().map(|&x| (x, n.of(Service::Orchestrator))).collect(),
+    };
+    links.push((n.gateway, n.entry));
     links.push((n.of(Service::Payment), n.of(Service::Pg)));
+    if strategy == Strategy::Orchestration {
+        ours.push(n.of(Service::Orchestrator));
+    }
     ScheduleOptions {
         crashes: f.crashes,
         crash_at_us: f.crash_at_us,
@@ -128,9 +138,12 @@ fn initial_tables(service: Service, w: &domain::Workload) -> Store {
             ..Default::default()
         }),
         Service::Payment => Tables::Payment(Default::default()),
-        Service::User => Tables::User(UserTables { balances: w.balances.clone() }),
+        Service::User => {
+            Tables::User(UserTables { balances: w.balances.clone(), ..Default::default() })
+        }
         Service::Pg => Tables::Pg(Default::default()),
         Service::Platform => Tables::Platform(Default::default()),
+        Service::Orchestrator => Tables::Saga(Default::default()),
     })
 }
 
@@ -149,7 +162,6 @@ fn draw_poisons(s: &Scenario, stream: &mut Stream) -> Vec<(u64, Topic)> {
 /// Build the simulation of one run, ready to start.
 pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
     let s = spec.scenario;
-    let Strategy::Choreography = spec.strategy;
     let workload = workload::draw(&s.workload, spec.seed);
     let policy = RetryPolicy {
         timeout_us: s.client.timeout_us,
@@ -158,7 +170,10 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
     };
     let safety = Safety::with(spec.bug);
     let settings = Settings {
+        strategy: spec.strategy,
         safety,
+        step_timeout_us: s.orchestration.step_timeout_us,
+        give_up_after: s.orchestration.give_up_after,
         pg: PgFaults {
             decline_ppm: s.pg.decline_ppm,
             timeout_before_ppm: s.pg.timeout_before_ppm,
@@ -178,7 +193,8 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
         gateway: sim.add_node("gateway", Role::Client, None),
         cache: sim.add_node("cache", Role::Cache, None),
         broker: sim.add_node("broker", Role::Broker, None),
-        services: [NodeId(0); 6],
+        services: [NodeId(0); 7],
+        entry: NodeId(0),
     };
     for svc in Service::ALL {
         let db = Database::new(initial_tables(svc, &workload), Store::apply);
@@ -188,16 +204,22 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
     for (i, name) in app::topic_names().enumerate() {
         topics[i] = sim.create_topic(name);
     }
-    for svc in Service::ALL {
-        for t in svc.subscriptions() {
-            sim.subscribe(n.of(svc), topics[*t as usize]);
+    n.entry = match spec.strategy {
+        Strategy::Choreography => n.of(Service::Product),
+        Strategy::Orchestration => n.of(Service::Orchestrator),
+    };
+    if spec.strategy == Strategy::Choreography {
+        for svc in Service::ALL {
+            for t in svc.subscriptions() {
+                sim.subscribe(n.of(svc), topics[*t as usize]);
+            }
         }
     }
     sim.app.per_step_checks = spec.per_step_checks;
     sim.app.nodes = n;
     sim.app.topics = topics;
     let mut fault_stream = Stream::new(spec.seed, Purpose::Faults);
-    sim.schedule_faults(draw_schedule(&schedule_options(s, &n), &mut fault_stream));
+    sim.schedule_faults(draw_schedule(&schedule_options(s, spec.strategy, &n), &mut fault_stream));
     sim.app.poisons = draw_poisons(s, &mut fault_stream);
     sim
 }
@@ -208,7 +230,8 @@ fn outcomes(sim: &Sim<SagaApp>) -> Outcomes {
     let Tables::Order(orders) = &store(Service::Order).tables else {
         panic!("the order node holds order tables")
     };
-    let entry = &store(Service::Product).entry;
+    let entry =
+        &sim.view().db(sim.app.nodes.entry).expect("the entry has a database").state().entry;
     let mut o = Outcomes::default();
     for row in orders.orders.values() {
         match row.state {

@@ -137,6 +137,9 @@ impl Checker {
                 self.new_order(order, key, hash, product, qty)
             }
             Write::Pg(PgWrite::Decline { .. })
+            | Write::Saga(_)
+            | Write::Payment(PaymentWrite::RequestCancel { .. })
+            | Write::User(UserWrite::Short { .. })
             | Write::Entry(EntryWrite::Answer { .. })
             | Write::Inbox(_)
             | Write::Park => {}

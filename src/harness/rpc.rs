@@ -1,0 +1,160 @@
+//! The orchestration's wiring: the orchestrator's saga steps sent as
+//! commands with timeouts and retries, and the services' command handlers.
+
+use domain::message::{CmdKind, CmdResult, Command};
+use domain::orchestrator::{self, Next};
+use domain::{Msg, OrderId, Request, RequestKey, Tables};
+use sim::{Cx, NodeId};
+
+use crate::harness::app::{store, SagaApp, Vol};
+
+fn timer_tag(order: OrderId, attempt: u32) -> u64 {
+    (attempt as u64) << 32 | order.0 as u64
+}
+
+impl SagaApp {
+    /// A request reached the orchestrator.
+    pub(crate) fn orchestrate_place(
+        &mut self,
+        vol: &mut Vol,
+        cx: &mut Cx<'_, Self>,
+        from: NodeId,
+        id: u32,
+        key: Option<RequestKey>,
+        req: Request,
+    ) {
+        self.tx.clear();
+        let s = store(cx);
+        let Tables::Saga(t) = &s.tables else { panic!("the orchestrator holds the saga log") };
+        let (order, next) =
+            orchestrator::place(t, &s.entry, key, &req, &self.settings.safety, &mut self.tx);
+        if !self.commit(cx) {
+            return;
+        }
+        match next {
+            Next::Finish(response) => {
+                cx.send(from, Msg::Placed { id, key, hash: req.hash(), response })
+            }
+            next => {
+                vol.answer_to.insert(order, (id, key, req.hash()));
+                self.follow(vol, cx, order, next);
+            }
+        }
+    }
+
+    /// Do what the saga log says comes next.
+    fn follow(&mut self, vol: &mut Vol, cx: &mut Cx<'_, Self>, order: OrderId, next: Next) {
+        match next {
+            Next::Ignore => {}
+            Next::Send(svc, cmd) => {
+                let kind = cmd.kind();
+                let (attempt, timeouts) = match vol.steps.get(&order) {
+                    Some(&(k, a, t)) if k == kind => (a + 1, t),
+                    Some(&(_, a, _)) => (a + 1, 0),
+                    None => (0, 0),
+                };
+                vol.steps.insert(order, (kind, attempt, timeouts));
+                cx.send(self.nodes.of(svc), Msg::Command { order, cmd });
+                cx.set_timer(self.settings.step_timeout_us, timer_tag(order, attempt));
+            }
+            Next::Finish(response) => {
+                vol.steps.remove(&order);
+                if let Some((id, key, hash)) = vol.answer_to.remove(&order) {
+                    cx.send(self.nodes.gateway, Msg::Placed { id, key, hash, response });
+                }
+            }
+        }
+    }
+
+    /// A service answered a step.
+    pub(crate) fn on_step_done(
+        &mut self,
+        vol: &mut Vol,
+        cx: &mut Cx<'_, Self>,
+        order: OrderId,
+        cmd: CmdKind,
+        result: CmdResult,
+    ) {
+        self.tx.clear();
+        let Tables::Saga(t) = &store(cx).tables else { panic!("answers go to the orchestrator") };
+        let next = orchestrator::on_done(t, order, cmd, result, &mut self.tx);
+        if next != Next::Ignore && self.commit(cx) {
+            self.follow(vol, cx, order, next);
+        }
+    }
+
+    /// A step's answer did not come in time: ask again, or give the step up.
+    pub(crate) fn on_step_timeout(&mut self, vol: &mut Vol, cx: &mut Cx<'_, Self>, tag: u64) {
+        let (order, attempt) = (OrderId(tag as u32), (tag >> 32) as u32);
+        let Some(&(kind, current, timeouts)) = vol.steps.get(&order) else { return };
+        if current != attempt {
+            return;
+        }
+        vol.steps.insert(order, (kind, current, timeouts + 1));
+        self.tx.clear();
+        let Tables::Saga(t) = &store(cx).tables else {
+            panic!("the orchestrator holds the saga log")
+        };
+        let next =
+            if timeouts + 1 >= self.settings.give_up_after && orchestrator::may_give_up(t, order) {
+                self.coverage.steps_given_up += 1;
+                orchestrator::give_up(t, order, &mut self.tx)
+            } else {
+                self.coverage.step_retries += 1;
+                orchestrator::command(&t.sagas[&order])
+            };
+        if self.commit(cx) {
+            self.follow(vol, cx, order, next);
+        } else {
+            // Giving up could not be recorded: wait, then decide again.
+            cx.set_timer(self.settings.step_timeout_us, tag);
+        }
+    }
+
+    /// After a restart: take every unfinished saga up where the log left it.
+    pub(crate) fn resume_sagas(&mut self, vol: &mut Vol, cx: &mut Cx<'_, Self>) {
+        let Tables::Saga(t) = &store(cx).tables else {
+            panic!("the orchestrator holds the saga log")
+        };
+        let pending: Vec<(OrderId, Next)> =
+            t.unfinished().into_iter().map(|o| (o, orchestrator::command(&t.sagas[&o]))).collect();
+        for (order, next) in pending {
+            self.follow(vol, cx, order, next);
+        }
+    }
+
+    /// A service takes a step the orchestrator asked for, and answers it
+    /// (Payment answers a charge or a refund only once the PG has).
+    pub(crate) fn on_command(
+        &mut self,
+        vol: &mut Vol,
+        cx: &mut Cx<'_, Self>,
+        order: OrderId,
+        cmd: Command,
+    ) {
+        self.tx.clear();
+        let safety = self.settings.safety;
+        let tx = &mut self.tx;
+        let (result, call) = match &store(cx).tables {
+            Tables::Product(t) => {
+                (Some(domain::product::on_command(t, order, &cmd, &safety, tx)), None)
+            }
+            Tables::Order(t) => {
+                (Some(domain::order::on_command(t, order, &cmd, &safety, tx)), None)
+            }
+            Tables::User(t) => (Some(domain::user::on_command(t, order, &cmd, tx)), None),
+            Tables::Platform(t) => (Some(domain::platform::on_command(t, order, &cmd, tx)), None),
+            Tables::Payment(t) => domain::payment::on_command(t, order, &cmd, &safety, tx),
+            other => panic!("{other:?} takes no commands"),
+        };
+        if !self.commit(cx) {
+            return;
+        }
+        if let Some(result) = result {
+            self.reply(cx, order, cmd.kind(), result);
+        }
+        if let Some(call) = call {
+            self.start_call(vol, cx, call, false);
+        }
+    }
+}
