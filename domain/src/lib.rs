@@ -11,7 +11,8 @@
 //! - [`entry`]: where orders are numbered and keys durably recorded;
 //!   [`gateway`]: the API gateway's idempotency-key layer; [`client`]:
 //!   submission and retry with the same key.
-//! - [`orchestrator`]: the orchestration strategy's saga log and steps.
+//! - [`orchestrator`]: the orchestration strategy's saga log and steps;
+//!   [`monolith`]: the one-database baseline.
 //! - [`ports`]: the transaction, client and gateway ports adapters implement.
 //! - [`safety`]: the safety switches and the planted bugs that flip them.
 //! - [`strategy`]: the coordination strategies.
@@ -27,6 +28,7 @@ pub mod gateway;
 pub mod ids;
 pub mod invariant;
 pub mod message;
+pub mod monolith;
 pub mod orchestrator;
 pub mod order;
 pub mod payment;

@@ -147,10 +147,10 @@ impl Bug {
             Bug::NonIdempotentCompensation
             | Bug::CompensationBeforeAction
             | Bug::NoSemanticLock => &[Strategy::Orchestration],
-            Bug::NoIdempotencyKey
-            | Bug::KeyPayloadUnchecked
-            | Bug::PgRetryWithoutKey
-            | Bug::PgTimeoutAsFailure => &[Strategy::Choreography, Strategy::Orchestration],
+            Bug::NoIdempotencyKey | Bug::KeyPayloadUnchecked | Bug::PgRetryWithoutKey => {
+                &[Strategy::Monolith, Strategy::Choreography, Strategy::Orchestration]
+            }
+            Bug::PgTimeoutAsFailure => &[Strategy::Choreography, Strategy::Orchestration],
             _ => &[Strategy::Choreography],
         }
     }

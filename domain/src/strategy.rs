@@ -11,15 +11,20 @@ pub enum Strategy {
     /// behind the gateway runs each step over RPC, keeps a durable saga log,
     /// and compensates in reverse order until every compensation succeeds.
     Orchestration,
+    /// §2, the current `OrderFacade`: one ACID transaction in one database,
+    /// and a second one once the card charge settles. The baseline.
+    Monolith,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 2] = [Strategy::Choreography, Strategy::Orchestration];
+    pub const ALL: [Strategy; 3] =
+        [Strategy::Monolith, Strategy::Choreography, Strategy::Orchestration];
 
     pub fn name(self) -> &'static str {
         match self {
             Strategy::Choreography => "choreography",
             Strategy::Orchestration => "orchestration",
+            Strategy::Monolith => "monolith",
         }
     }
 
@@ -36,6 +41,10 @@ impl Strategy {
             Strategy::Orchestration => {
                 "§2.4.2/§2.5: an orchestrator behind the gateway calls each step over RPC with a \
                  durable saga log, and compensates in reverse until every compensation succeeds"
+            }
+            Strategy::Monolith => {
+                "§2 baseline: every table in one database, the order taken in one ACID \
+                 transaction and confirmed or undone in another once the card charge settles"
             }
         }
     }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::entry::{EntryTables, EntryWrite};
 use crate::ids::EventId;
 use crate::message::{Event, Topic};
+use crate::monolith::MonolithTables;
 use crate::orchestrator::{SagaTables, SagaWrite};
 use crate::order::{OrderTables, OrderWrite};
 use crate::payment::{PaymentTables, PaymentWrite, PgCall};
@@ -97,6 +98,8 @@ pub enum Tables {
     Pg(PgTables),
     Platform(PlatformTables),
     Saga(SagaTables),
+    /// Every table of the monolith, in its one database.
+    Monolith(Box<MonolithTables>),
 }
 
 /// A service's database: its tables, plus the inbox of events it has handled
@@ -143,6 +146,41 @@ impl Store {
     pub fn new(tables: Tables) -> Store {
         Store { tables, inbox: BTreeSet::new(), parked: 0, entry: EntryTables::default() }
     }
+    /// Product's tables, wherever they live.
+    pub fn product(&self) -> Option<&ProductTables> {
+        match &self.tables {
+            Tables::Product(t) => Some(t),
+            Tables::Monolith(m) => Some(&m.product),
+            _ => None,
+        }
+    }
+
+    /// User's tables, wherever they live.
+    pub fn user(&self) -> Option<&UserTables> {
+        match &self.tables {
+            Tables::User(t) => Some(t),
+            Tables::Monolith(m) => Some(&m.user),
+            _ => None,
+        }
+    }
+
+    /// Payment's tables, wherever they live.
+    pub fn payment(&self) -> Option<&PaymentTables> {
+        match &self.tables {
+            Tables::Payment(t) => Some(t),
+            Tables::Monolith(m) => Some(&m.payment),
+            _ => None,
+        }
+    }
+
+    /// Order's tables, wherever they live.
+    pub fn order(&self) -> Option<&OrderTables> {
+        match &self.tables {
+            Tables::Order(t) => Some(t),
+            Tables::Monolith(m) => Some(&m.order),
+            _ => None,
+        }
+    }
 
     pub fn service(&self) -> Service {
         match self.tables {
@@ -153,6 +191,7 @@ impl Store {
             Tables::Pg(_) => Service::Pg,
             Tables::Platform(_) => Service::Platform,
             Tables::Saga(_) => Service::Orchestrator,
+            Tables::Monolith(_) => Service::Product,
         }
     }
 
@@ -170,6 +209,11 @@ impl Store {
             (Tables::Pg(t), Write::Pg(w)) => t.apply(w),
             (Tables::Platform(t), Write::Platform(w)) => t.apply(w),
             (Tables::Saga(t), Write::Saga(w)) => t.apply(w),
+            (Tables::Monolith(m), Write::Product(w)) => m.product.apply(w),
+            (Tables::Monolith(m), Write::Order(w)) => m.order.apply(w),
+            (Tables::Monolith(m), Write::Payment(w)) => m.payment.apply(w),
+            (Tables::Monolith(m), Write::User(w)) => m.user.apply(w),
+            (Tables::Monolith(m), Write::Platform(w)) => m.platform.apply(w),
             (t, w) => panic!("write {w:?} does not belong to {t:?}"),
         }
     }
@@ -200,7 +244,9 @@ impl Store {
                 }
                 None
             }
-            Tables::Pg(_) | Tables::Saga(_) => panic!("{:?} consumes no events", self.service()),
+            Tables::Pg(_) | Tables::Saga(_) | Tables::Monolith(_) => {
+                panic!("{:?} consumes no events", self.service())
+            }
         };
         if safety.inbox {
             tx.write(Write::Inbox(ev.id()));

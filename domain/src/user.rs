@@ -38,6 +38,12 @@ pub enum UserWrite {
         user: UserId,
         order: OrderId,
     },
+    /// Give an order's points back.
+    Refund {
+        user: UserId,
+        order: OrderId,
+        amount: u64,
+    },
 }
 
 impl UserTables {
@@ -49,6 +55,10 @@ impl UserTables {
                 self.decided.insert(order, Some(amount));
             }
             UserWrite::Short { order, .. } => drop(self.decided.insert(order, None)),
+            UserWrite::Refund { user, order, amount } => {
+                self.balances[user.index()] += amount;
+                self.decided.insert(order, None);
+            }
         }
     }
 

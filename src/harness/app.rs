@@ -71,7 +71,7 @@ impl Settings {
     pub fn mode(&self) -> Mode {
         match self.strategy {
             Strategy::Choreography => Mode::Events,
-            Strategy::Orchestration => Mode::Replies,
+            Strategy::Orchestration | Strategy::Monolith => Mode::Replies,
         }
     }
 }
@@ -124,6 +124,11 @@ impl SagaApp {
         }
     }
 
+    fn is_orchestrator(&self, node: NodeId) -> bool {
+        self.settings.strategy == Strategy::Orchestration
+            && node == self.nodes.of(Service::Orchestrator)
+    }
+
     /// Commit the buffered transaction: writes and events together through
     /// the outbox, or, with the outbox switched off, events published after
     /// the commit. False if the commit failed (nothing was applied).
@@ -166,7 +171,7 @@ impl SagaApp {
         call: PgCall,
         retry: bool,
     ) {
-        let Tables::Payment(t) = &store(cx).tables else { panic!("PG calls start at payment") };
+        let t = store(cx).payment().expect("PG calls start where payments are");
         let msg = payment::request(t, call, retry, &self.settings.safety);
         if retry {
             self.coverage.pg_retries += 1;
@@ -177,7 +182,13 @@ impl SagaApp {
     }
 
     /// After a PG reply or timeout has been turned into writes.
-    fn settle_call(&mut self, vol: &mut Vol, cx: &mut Cx<'_, Self>, order: OrderId, out: Outcome) {
+    pub(crate) fn settle_call(
+        &mut self,
+        vol: &mut Vol,
+        cx: &mut Cx<'_, Self>,
+        order: OrderId,
+        out: Outcome,
+    ) {
         match out {
             Outcome::Ignored => {}
             Outcome::Settled(reply) => {
@@ -204,7 +215,10 @@ impl SagaApp {
         cmd: CmdKind,
         result: CmdResult,
     ) {
-        cx.send(self.nodes.of(Service::Orchestrator), Msg::Done { order, cmd, result });
+        // The monolith has nobody to tell: it settles the order itself.
+        if self.settings.strategy != Strategy::Monolith {
+            cx.send(self.nodes.of(Service::Orchestrator), Msg::Done { order, cmd, result });
+        }
     }
 
     fn on_pg_reply(
@@ -215,17 +229,17 @@ impl SagaApp {
         result: PgResult,
     ) {
         self.tx.clear();
-        let Tables::Payment(t) = &store(cx).tables else { panic!("PG replies go to payment") };
+        let t = store(cx).payment().expect("PG replies go where payments are");
         let out = payment::on_reply(t, order, result, self.settings.mode(), &mut self.tx);
-        self.settle_call(vol, cx, order, out);
+        self.settle_payment(vol, cx, order, out);
     }
 
     fn on_pg_timeout(&mut self, vol: &mut Vol, cx: &mut Cx<'_, Self>, call: PgCall) {
         self.tx.clear();
-        let Tables::Payment(t) = &store(cx).tables else { panic!("PG timers run at payment") };
+        let t = store(cx).payment().expect("PG timers run where payments are");
         let (safety, mode) = (self.settings.safety, self.settings.mode());
         let out = payment::on_timeout(t, call.order, call.op, &safety, mode, &mut self.tx);
-        self.settle_call(vol, cx, call.order, out);
+        self.settle_payment(vol, cx, call.order, out);
     }
 
     fn on_pg_request(&mut self, cx: &mut Cx<'_, Self>, from: NodeId, msg: &Msg) {
@@ -251,8 +265,10 @@ impl SagaApp {
         key: Option<RequestKey>,
         req: domain::Request,
     ) {
-        if self.settings.strategy == Strategy::Orchestration {
-            return self.orchestrate_place(vol, cx, from, id, key, req);
+        match self.settings.strategy {
+            Strategy::Orchestration => return self.orchestrate_place(vol, cx, from, id, key, req),
+            Strategy::Monolith => return self.monolith_place(vol, cx, from, id, key, req),
+            Strategy::Choreography => {}
         }
         self.tx.clear();
         let s = store(cx);
@@ -323,11 +339,11 @@ impl App for SagaApp {
                 cx.set_timer(at_us, at_us);
             }
         } else if node == self.nodes.of(Service::Payment) {
-            let Tables::Payment(t) = &store(cx).tables else { panic!("payment holds payments") };
+            let t = store(cx).payment().expect("payment holds payments");
             for call in payment::recover(t) {
                 self.start_call(&mut vol, cx, call, true);
             }
-        } else if node == self.nodes.of(Service::Orchestrator) {
+        } else if self.is_orchestrator(node) {
             self.resume_sagas(&mut vol, cx);
         }
         vol
@@ -387,7 +403,7 @@ impl App for SagaApp {
                 cx.record_injected("poison");
                 cx.publish_direct(self.topics[topic as usize], tag, Msg::Malformed { id: tag });
             }
-        } else if node == self.nodes.of(Service::Orchestrator) {
+        } else if self.is_orchestrator(node) {
             self.on_step_timeout(vol, cx, tag);
         } else if let Some(call) = vol.calls.timed_out(tag) {
             self.on_pg_timeout(vol, cx, call);

@@ -7,6 +7,7 @@ pub mod rpc;
 pub mod workload;
 
 use domain::client::{Client, RetryPolicy};
+use domain::monolith::MonolithTables;
 use domain::order::{Coupon, CouponState, OrderState, OrderTables};
 use domain::pg::PgFaults;
 use domain::product::ProductTables;
@@ -95,11 +96,13 @@ fn kernel_options(s: &Scenario, safety: &Safety, trace: bool) -> KernelOptions {
 fn schedule_options(s: &Scenario, strategy: Strategy, n: &Nodes) -> ScheduleOptions {
     let f = &s.faults;
     let mut ours: Vec<NodeId> = Service::OURS.iter().map(|&x| n.of(x)).collect();
+    ours.dedup();
     // Who talks to whom: services to the broker, or the orchestrator to
     // each service; the gateway to the entry; Payment to the PG.
     let mut links: Vec<(NodeId, NodeId)> = match strategy {
         Strategy::Choreography => ours.iter().map(|&x| (x, n.broker)).collect(),
         Strategy::Orchestration => ours.iter().map(|&x| (x, n.of(Service::Orchestrator))).collect(),
+        Strategy::Monolith => Vec::new(),
     };
     links.push((n.gateway, n.entry));
     links.push((n.of(Service::Payment), n.of(Service::Pg)));
@@ -145,6 +148,34 @@ fn initial_tables(service: Service, w: &domain::Workload) -> Store {
         Service::Platform => Tables::Platform(Default::default()),
         Service::Orchestrator => Tables::Saga(Default::default()),
     })
+}
+
+/// Add a node per service the strategy runs. The monolith is one node that
+/// every service's name maps to; only the PG stays outside it.
+fn add_services(sim: &mut Sim<SagaApp>, n: &mut Nodes, strategy: Strategy, w: &domain::Workload) {
+    let own = match strategy {
+        Strategy::Choreography => &Service::ALL[..6],
+        Strategy::Orchestration => &Service::ALL[..],
+        Strategy::Monolith => &[Service::Pg][..],
+    };
+    for &svc in own {
+        let db = Database::new(initial_tables(svc, w), Store::apply);
+        n.services[svc as usize] = sim.add_node(svc.name(), Role::Service, Some(db));
+    }
+    if strategy == Strategy::Monolith {
+        let take = |svc| initial_tables(svc, w).tables;
+        let (Tables::Product(product), Tables::Order(order), Tables::User(user)) =
+            (take(Service::Product), take(Service::Order), take(Service::User))
+        else {
+            unreachable!("initial tables match their service")
+        };
+        let m = MonolithTables { product, order, user, ..MonolithTables::default() };
+        let db = Database::new(Store::new(Tables::Monolith(Box::new(m))), Store::apply);
+        let node = sim.add_node("monolith", Role::Service, Some(db));
+        for svc in Service::ALL.into_iter().filter(|s| *s != Service::Pg) {
+            n.services[svc as usize] = node;
+        }
+    }
 }
 
 /// Poison records: when, and on which topic. Drawn from the fault stream
@@ -196,16 +227,13 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
         services: [NodeId(0); 7],
         entry: NodeId(0),
     };
-    for svc in Service::ALL {
-        let db = Database::new(initial_tables(svc, &workload), Store::apply);
-        n.services[svc as usize] = sim.add_node(svc.name(), Role::Service, Some(db));
-    }
+    add_services(&mut sim, &mut n, spec.strategy, &workload);
     let mut topics = [sim::TopicId(0); 12];
     for (i, name) in app::topic_names().enumerate() {
         topics[i] = sim.create_topic(name);
     }
     n.entry = match spec.strategy {
-        Strategy::Choreography => n.of(Service::Product),
+        Strategy::Choreography | Strategy::Monolith => n.of(Service::Product),
         Strategy::Orchestration => n.of(Service::Orchestrator),
     };
     if spec.strategy == Strategy::Choreography {
@@ -227,9 +255,7 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
 fn outcomes(sim: &Sim<SagaApp>) -> Outcomes {
     let store =
         |svc| sim.view().db(sim.app.nodes.of(svc)).expect("services have databases").state();
-    let Tables::Order(orders) = &store(Service::Order).tables else {
-        panic!("the order node holds order tables")
-    };
+    let orders = store(Service::Order).order().expect("the order node holds order tables");
     let entry =
         &sim.view().db(sim.app.nodes.entry).expect("the entry has a database").state().entry;
     let mut o = Outcomes::default();

@@ -2,8 +2,10 @@
 //! commands with timeouts and retries, and the services' command handlers.
 
 use domain::message::{CmdKind, CmdResult, Command};
+use domain::monolith;
 use domain::orchestrator::{self, Next};
-use domain::{Msg, OrderId, Request, RequestKey, Tables};
+use domain::payment::Outcome;
+use domain::{Msg, OrderId, Request, RequestKey, Strategy, Tables};
 use sim::{Cx, NodeId};
 
 use crate::harness::app::{store, SagaApp, Vol};
@@ -155,6 +157,69 @@ impl SagaApp {
         }
         if let Some(call) = call {
             self.start_call(vol, cx, call, false);
+        }
+    }
+}
+
+impl SagaApp {
+    /// A request reached the monolith: one transaction takes it, and the
+    /// card charge follows.
+    pub(crate) fn monolith_place(
+        &mut self,
+        vol: &mut Vol,
+        cx: &mut Cx<'_, Self>,
+        from: NodeId,
+        id: u32,
+        key: Option<RequestKey>,
+        req: Request,
+    ) {
+        self.tx.clear();
+        let s = store(cx);
+        let Tables::Monolith(m) = &s.tables else { panic!("the monolith holds every table") };
+        let (order, taken) =
+            monolith::place(m, &s.entry, key, &req, &self.settings.safety, &mut self.tx);
+        if !self.commit(cx) {
+            return;
+        }
+        match taken {
+            monolith::Taken::Answer(response) => {
+                cx.send(from, Msg::Placed { id, key, hash: req.hash(), response })
+            }
+            monolith::Taken::Charge(order) => {
+                vol.answer_to.insert(order, (id, key, req.hash()));
+                self.start_call(vol, cx, monolith::charge(order), false);
+            }
+        }
+        let _ = order;
+    }
+
+    /// A payment settled or needs another call: in the monolith, a settled
+    /// charge is followed, in the same transaction, by the order's
+    /// confirmation or its undoing, and the client's answer.
+    pub(crate) fn settle_payment(
+        &mut self,
+        vol: &mut Vol,
+        cx: &mut Cx<'_, Self>,
+        order: OrderId,
+        out: Outcome,
+    ) {
+        let settled = match out {
+            Outcome::Settled(Some((CmdKind::Pay, r)))
+                if self.settings.strategy == Strategy::Monolith =>
+            {
+                r
+            }
+            out => return self.settle_call(vol, cx, order, out),
+        };
+        let s = store(cx);
+        let Tables::Monolith(m) = &s.tables else { panic!("the monolith holds every table") };
+        let response =
+            monolith::settle(m, &s.entry, order, settled == CmdResult::Paid, &mut self.tx);
+        if self.commit(cx) {
+            vol.calls.finish(order);
+            if let Some((id, key, hash)) = vol.answer_to.remove(&order) {
+                cx.send(self.nodes.gateway, Msg::Placed { id, key, hash, response });
+            }
         }
     }
 }

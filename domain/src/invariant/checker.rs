@@ -17,7 +17,7 @@ use crate::payment::{PaymentState, PaymentWrite};
 use crate::pg::PgWrite;
 use crate::platform::PlatformWrite;
 use crate::product::ProductWrite;
-use crate::tables::{Service, Store, Tables, Write};
+use crate::tables::{Service, Store, Write};
 use crate::user::UserWrite;
 use crate::workload::Workload;
 
@@ -117,6 +117,11 @@ impl Checker {
             }
             Write::Payment(PaymentWrite::SetState { order, state }) => {
                 self.payment_state(order, state)
+            }
+            Write::User(UserWrite::Refund { user, order, amount }) => {
+                self.ledger(order).points_held -= amount as i64;
+                self.held_points[user.index()] -= amount as i64;
+                self.dirty_users.push(user);
             }
             Write::User(UserWrite::Deduct { user, order, amount }) => {
                 let l = self.ledger(order);
@@ -292,7 +297,7 @@ impl Checker {
                 return Some(v);
             }
         }
-        if let Tables::Product(t) = &view.store(Service::Product).tables {
+        if let Some(t) = view.store(Service::Product).product() {
             for &p in &self.dirty_products {
                 let available = t.products[p.index()].stock as i64;
                 let (held, initial) =
@@ -309,7 +314,7 @@ impl Checker {
                 }
             }
         }
-        if let Tables::User(t) = &view.store(Service::User).tables {
+        if let Some(t) = view.store(Service::User).user() {
             for &u in &self.dirty_users {
                 let balance = t.balances[u.index()] as i64;
                 let (held, initial) =
@@ -493,7 +498,7 @@ impl Checker {
 
     /// Sales records as they stand equal the quantities of confirmed orders.
     fn check_sales(&self, view: &impl StateView) -> Option<Violation> {
-        let Tables::Product(t) = &view.store(Service::Product).tables else { return None };
+        let t = view.store(Service::Product).product()?;
         let mut want = vec![0u64; t.sales.len()];
         for l in self.ledgers.iter().filter(|l| l.state == Some(OrderState::Confirmed)) {
             want[l.product.index()] += l.qty as u64;
