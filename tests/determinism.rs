@@ -86,3 +86,35 @@ fn the_workload_depends_on_the_seed_alone() {
     assert!(a.arrivals.len() as u64 >= s.workload.orders, "every order, and some sent twice");
     assert!(a.arrivals.windows(2).all(|w| w[0].at_us <= w[1].at_us), "arrivals in time order");
 }
+
+#[test]
+fn every_strategy_reruns_to_the_same_digest() {
+    let s = Scenario::load("default").expect("built-in");
+    for strategy in Strategy::ALL {
+        for seed in [3, 99] {
+            let spec = RunSpec::new(&s, strategy, None, seed);
+            let (a, b) = (harness::run(&spec), harness::run(&spec));
+            assert_eq!(a.digest, b.digest, "{strategy:?} seed {seed}");
+            assert_eq!(a.outcomes, b.outcomes);
+        }
+    }
+}
+
+#[test]
+fn seed_n_has_the_same_workload_under_every_strategy_and_bug() {
+    let s = Scenario::load("coupon-rush").expect("built-in");
+    for seed in [0, 7, 4242] {
+        let arrivals = |strategy, bug| {
+            let sim = harness::build(&RunSpec::new(&s, strategy, bug, seed));
+            sim.app.client.arrivals().to_vec()
+        };
+        let first = arrivals(Strategy::Monolith, None);
+        assert!(!first.is_empty());
+        for strategy in Strategy::ALL {
+            assert_eq!(arrivals(strategy, None), first, "{strategy:?}");
+            for &bug in Bug::ALL.iter().filter(|b| b.strategies().contains(&strategy)) {
+                assert_eq!(arrivals(strategy, Some(bug)), first, "{strategy:?} {bug:?}");
+            }
+        }
+    }
+}
