@@ -154,10 +154,22 @@ const FAULTS: &[(&str, &str)] = &[
     ("drop", "the network loses a message (network.loss)"),
     ("duplicate", "the network delivers a message twice (network.duplicate)"),
     ("delay", "the network holds a message back so later ones overtake it (network.delay)"),
+    ("partition", "two nodes cannot reach each other for a while (faults.partitions)"),
     ("crash", "a service loses its volatile state and timers; its database survives (faults.crashes)"),
     ("restart", "a crashed service comes back and rebuilds itself from its database"),
-    ("partition", "a service and the broker, or the client and product, cannot reach each other (faults.partitions)"),
+    ("pause", "a service freezes past its consumer session and wakes up a zombie (faults.pauses)"),
     ("rebalance", "a consumer group rebalances: consumed but uncommitted records come again (faults.rebalances)"),
+    ("broker-outage", "the broker is down for a while; its log survives (faults.broker_outages)"),
+    ("commit-fail", "a database commit fails and nothing of it is applied (faults.commit_fail)"),
+    ("cache-flush", "the idempotency-key cache restarts and forgets every key (faults.cache_flushes)"),
+    ("poison", "a record no consumer can read is published (faults.poisons)"),
+    ("pg-decline", "the payment gateway declines a card (pg.decline)"),
+    ("pg-timeout-before", "the payment gateway loses a request before acting on it (pg.timeout_before)"),
+    ("pg-timeout-after", "the payment gateway charges and its answer is lost (pg.timeout_after)"),
+    ("pg-slow", "the payment gateway answers late, past the caller's timeout (pg.slow)"),
+    ("key-expiry", "an idempotency key's mark expires while its request is still running (gateway.in_progress_ttl_ms)"),
+    ("client-retry", "the client retries on timeout with the same key, sends twice, or reuses a key (workload.double_submit, workload.key_reuse)"),
+    ("contention", "orders crowd onto hot products and shared coupons (workload.hot_share, workload.coupon_share)"),
 ];
 
 fn list(what: Option<ListWhat>, out: &mut impl Write) -> io::Result<()> {

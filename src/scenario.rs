@@ -134,6 +134,12 @@ pub struct FaultSpec {
     pub poisons: Range,
     pub poison_at_us: Range,
     pub commit_fail_ppm: u32,
+    pub broker_outages: Range,
+    pub broker_outage_at_us: Range,
+    pub broker_outage_for_us: Range,
+    pub pauses: Range,
+    pub pause_at_us: Range,
+    pub pause_for_us: Range,
 }
 
 /// What is wrong with a scenario file, and where.
@@ -284,6 +290,12 @@ struct RawFaults {
     poisons: S<[u64; 2]>,
     poison_at_ms: S<[u64; 2]>,
     commit_fail: S<f64>,
+    broker_outages: S<[u64; 2]>,
+    broker_outage_at_ms: S<[u64; 2]>,
+    broker_outage_for_ms: S<[u64; 2]>,
+    pauses: S<[u64; 2]>,
+    pause_at_ms: S<[u64; 2]>,
+    pause_for_ms: S<[u64; 2]>,
 }
 
 /// Where a field's value came from: the user's file (with its span) or the
@@ -566,6 +578,12 @@ impl Scenario {
                 poisons: cx.range(f!(faults.poisons), 1)?,
                 poison_at_us: cx.range(f!(faults.poison_at_ms), MS)?,
                 commit_fail_ppm: cx.probability(f!(faults.commit_fail))?,
+                broker_outages: cx.range(f!(faults.broker_outages), 1)?,
+                broker_outage_at_us: cx.range(f!(faults.broker_outage_at_ms), MS)?,
+                broker_outage_for_us: cx.range(f!(faults.broker_outage_for_ms), MS)?,
+                pauses: cx.range(f!(faults.pauses), 1)?,
+                pause_at_us: cx.range(f!(faults.pause_at_ms), MS)?,
+                pause_for_us: cx.range(f!(faults.pause_for_ms), MS)?,
             },
         })
     }

@@ -50,6 +50,13 @@ pub enum Fault {
     Rebalance {
         node: NodeId,
     },
+    /// `node` froze (a long GC pause, a stalled VM) for `for_us` without
+    /// losing anything; meanwhile its consumer session expired and its
+    /// partitions went to a new generation, so on waking it is a zombie.
+    Pause {
+        node: NodeId,
+        for_us: u64,
+    },
     /// The cache on `node` restarted and lost every entry.
     Flush {
         node: NodeId,
@@ -79,6 +86,7 @@ impl Fault {
             Fault::Heal { .. } => "heal",
             Fault::Rebalance { .. } => "rebalance",
             Fault::Flush { .. } => "cache-flush",
+            Fault::Pause { .. } => "pause",
             Fault::CommitFail { .. } => "commit-fail",
             Fault::Injected { .. } => "injected",
         }
@@ -114,6 +122,15 @@ pub struct ScheduleOptions {
     pub flushes: (u64, u64),
     pub flush_at_us: (u64, u64),
     pub flush_targets: Vec<NodeId>,
+    /// Outages of the broker (a crash and restart of `outage_targets`).
+    pub outages: (u64, u64),
+    pub outage_at_us: (u64, u64),
+    pub outage_for_us: (u64, u64),
+    pub outage_targets: Vec<NodeId>,
+    pub pauses: (u64, u64),
+    pub pause_at_us: (u64, u64),
+    pub pause_for_us: (u64, u64),
+    pub pause_targets: Vec<NodeId>,
 }
 
 /// Draw the scheduled faults of a run, in time order. A crash always comes
@@ -155,6 +172,25 @@ pub fn draw_schedule(opts: &ScheduleOptions, s: &mut Stream) -> Vec<FaultRecord>
             let node = opts.flush_targets[i];
             let t = s.range(opts.flush_at_us.0, opts.flush_at_us.1);
             out.push(at(t, Fault::Flush { node }));
+        }
+    }
+    if !opts.outage_targets.is_empty() {
+        for _ in 0..s.range(opts.outages.0, opts.outages.1) {
+            let i = s.range(0, opts.outage_targets.len() as u64 - 1) as usize;
+            let node = opts.outage_targets[i];
+            let t = s.range(opts.outage_at_us.0, opts.outage_at_us.1);
+            let back = t + s.range(opts.outage_for_us.0, opts.outage_for_us.1).max(1);
+            out.push(at(t, Fault::Crash { node }));
+            out.push(at(back, Fault::Restart { node }));
+        }
+    }
+    if !opts.pause_targets.is_empty() {
+        for _ in 0..s.range(opts.pauses.0, opts.pauses.1) {
+            let i = s.range(0, opts.pause_targets.len() as u64 - 1) as usize;
+            let node = opts.pause_targets[i];
+            let t = s.range(opts.pause_at_us.0, opts.pause_at_us.1);
+            let for_us = s.range(opts.pause_for_us.0, opts.pause_for_us.1).max(1);
+            out.push(at(t, Fault::Pause { node, for_us }));
         }
     }
     // Stable sort: equal times keep draw order, which is itself seeded.

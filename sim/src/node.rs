@@ -37,10 +37,12 @@ pub struct Node {
     /// incarnation that set them and fire only if it is still current.
     pub incarnation: u32,
     pub crashes: u32,
+    /// Frozen until this time: what reaches it waits until then.
+    pub paused_until: u64,
 }
 
 impl Node {
     pub fn new(name: &str, role: Role) -> Node {
-        Node { name: name.to_string(), role, up: true, incarnation: 0, crashes: 0 }
+        Node { name: name.to_string(), role, up: true, incarnation: 0, crashes: 0, paused_until: 0 }
     }
 }

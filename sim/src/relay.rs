@@ -99,6 +99,8 @@ impl<A: App> World<A> {
             Packet::Commit { stream, generation, offset } => {
                 if core.broker.commit(stream, generation, offset) {
                     core.pump(stream);
+                } else {
+                    core.stats.fenced_commits += 1;
                 }
             }
             Packet::App(_) | Packet::ProduceAck { .. } | Packet::Deliver(_) => {

@@ -185,6 +185,19 @@ impl<A: App> Sim<A> {
     }
 
     fn dispatch(&mut self, ev: Event<A::Msg>) {
+        // A frozen node takes nothing in until it wakes: what reaches it waits.
+        let target = match &ev {
+            Event::Packet { to, .. } => Some(*to),
+            Event::Local { node, .. } => Some(*node),
+            _ => None,
+        };
+        if let Some(n) = target {
+            let until = self.world.core.nodes[n.index()].paused_until;
+            if until > self.world.core.now_us {
+                self.world.core.push(until, ev);
+                return;
+            }
+        }
         match ev {
             Event::Packet { from, to, packet } => {
                 let core = &mut self.world.core;
@@ -268,6 +281,17 @@ impl<A: App> Sim<A> {
                     core.pump(s);
                 }
             }
+            Fault::Pause { node, for_us } => {
+                if !core.nodes[node.index()].up {
+                    return;
+                }
+                core.record_fault(fault);
+                core.nodes[node.index()].paused_until = core.now_us + for_us;
+                // Its session expires: its partitions go to a new generation.
+                for s in core.broker.reset_member(node) {
+                    core.pump(s);
+                }
+            }
             Fault::Flush { node } => {
                 core.record_fault(fault);
                 if let Some(c) = &mut self.world.caches[node.index()] {
@@ -288,6 +312,10 @@ impl<A: App> Sim<A> {
         let core = &mut self.world.core;
         let n = &mut core.nodes[node.index()];
         n.up = false;
+        if n.role == Role::Broker {
+            // An outage: the replicated log and committed offsets survive.
+            return;
+        }
         n.incarnation += 1;
         n.crashes += 1;
         // Producer sequence numbers carry over: an acknowledgement of a batch
@@ -310,6 +338,16 @@ impl<A: App> Sim<A> {
 
     fn restart(&mut self, node: NodeId) {
         self.world.core.nodes[node.index()].up = true;
+        if self.world.core.role(node) == Role::Broker {
+            // Every group rejoins the broker that came back.
+            let core = &mut self.world.core;
+            for i in 0..core.broker.streams().len() {
+                let s = crate::broker::StreamId(i as u32);
+                core.broker.reset(s);
+                core.pump(s);
+            }
+            return;
+        }
         self.boot(node);
         let core = &mut self.world.core;
         for s in core.broker.reset_member(node) {
@@ -321,6 +359,10 @@ impl<A: App> Sim<A> {
     /// every crashed node restarted.
     pub fn heal(&mut self) {
         self.healed = true;
+        let now = self.world.core.now_us;
+        for n in &mut self.world.core.nodes {
+            n.paused_until = n.paused_until.min(now);
+        }
         self.world.core.net.faults_on = false;
         self.world.core.net.heal_all();
         for i in 0..self.world.core.nodes.len() {

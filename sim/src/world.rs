@@ -196,6 +196,9 @@ pub struct Stats {
     pub handler_retries: u64,
     pub dead_letters: u64,
     pub commit_failures: u64,
+    /// Offset commits refused because they came from an older generation
+    /// (a zombie consumer).
+    pub fenced_commits: u64,
 }
 
 /// Everything but the nodes' application state: split out so that a callback
@@ -308,7 +311,7 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
     /// Send a stream's next batch if it has one and its member is up.
     pub fn pump(&mut self, stream: StreamId) {
         let member = self.broker.stream(stream).member;
-        if !self.nodes[member.index()].up {
+        if !self.nodes[member.index()].up || !self.nodes[self.broker_node.index()].up {
             return;
         }
         if let Some((batch, seq)) = self.broker.next_batch(stream) {

@@ -120,10 +120,18 @@ fn schedule_options(s: &Scenario, strategy: Strategy, n: &Nodes) -> ScheduleOpti
         partition_targets: links,
         rebalances: f.rebalances,
         rebalance_at_us: f.rebalance_at_us,
-        rebalance_targets: ours,
+        rebalance_targets: ours.clone(),
         flushes: f.cache_flushes,
         flush_at_us: f.cache_flush_at_us,
         flush_targets: vec![n.cache],
+        outages: f.broker_outages,
+        outage_at_us: f.broker_outage_at_us,
+        outage_for_us: f.broker_outage_for_us,
+        outage_targets: vec![n.broker],
+        pauses: f.pauses,
+        pause_at_us: f.pause_at_us,
+        pause_for_us: f.pause_for_us,
+        pause_targets: ours.clone(),
     }
 }
 
