@@ -117,6 +117,8 @@ pub struct GatewaySpec {
 pub struct OrchestrationSpec {
     pub step_timeout_us: u64,
     pub give_up_after: u32,
+    pub lock_retry_us: u64,
+    pub lock_wait_max_us: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -265,6 +267,8 @@ struct RawPg {
 struct RawOrchestration {
     step_timeout_ms: S<u64>,
     give_up_after: S<u64>,
+    lock_retry_ms: S<u64>,
+    lock_wait_max_ms: S<u64>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -563,6 +567,8 @@ impl Scenario {
             orchestration: OrchestrationSpec {
                 step_timeout_us: cx.ms(f!(orchestration.step_timeout_ms), 1)?,
                 give_up_after: cx.small(f!(orchestration.give_up_after), 1)?,
+                lock_retry_us: cx.ms(f!(orchestration.lock_retry_ms), 1)?,
+                lock_wait_max_us: cx.ms(f!(orchestration.lock_wait_max_ms), 1)?,
             },
             faults: FaultSpec {
                 crashes: cx.range(f!(faults.crashes), 1)?,

@@ -14,8 +14,8 @@ fn clean(strategy: Strategy, scenario: &str, seeds: u64) {
     assert_eq!(r.outcomes.unfinished, 0, "every order finished");
     let o = r.outcomes;
     assert!(
-        o.confirmed > 0 && o.cancelled > 0 && o.rejected > 0,
-        "success and both failures happen: {o:?}"
+        o.confirmed > 0 && o.cancelled + o.rejected > 0,
+        "success and failure both happen: {o:?}"
     );
     assert!(r.faults > seeds * 10, "faults were injected: {}", r.faults);
 }

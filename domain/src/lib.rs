@@ -12,7 +12,8 @@
 //!   [`gateway`]: the API gateway's idempotency-key layer; [`client`]:
 //!   submission and retry with the same key.
 //! - [`orchestrator`]: the orchestration strategy's saga log and steps;
-//!   [`monolith`]: the one-database baseline.
+//!   [`monolith`]: the one-database baseline; [`two_phase`]: XA-style
+//!   prepare/commit with row locks.
 //! - [`ports`]: the transaction, client and gateway ports adapters implement.
 //! - [`safety`]: the safety switches and the planted bugs that flip them.
 //! - [`strategy`]: the coordination strategies.
@@ -39,6 +40,7 @@ pub mod product;
 pub mod safety;
 pub mod strategy;
 pub mod tables;
+pub mod two_phase;
 pub mod user;
 pub mod workload;
 

@@ -334,19 +334,43 @@ pub enum Command {
     Receive {
         amount: u64,
     },
+    /// Two-phase commit, phase one: validate, lock the rows, and stage the
+    /// change durably; vote.
+    PrepareStock {
+        product: ProductId,
+        qty: u32,
+    },
+    PrepareOrder {
+        req: Request,
+        price: u64,
+    },
+    PreparePoints {
+        user: UserId,
+        points: u64,
+    },
+    /// Phase two: apply the staged change, or drop it; release the locks.
+    CommitTx,
+    AbortTx,
 }
 
 /// What a service answers to a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CmdResult {
     Ok,
-    Reserved { price: u64 },
+    Reserved {
+        price: u64,
+    },
     OutOfStock,
-    Created { points: u64, card: u64 },
+    Created {
+        points: u64,
+        card: u64,
+    },
     CouponUnusable,
     Paid,
     Declined,
     Short,
+    /// The rows are locked by another prepared transaction: ask again.
+    Busy,
 }
 
 /// The kind of a command, which a reply names.
@@ -364,6 +388,11 @@ pub enum CmdKind {
     Complete,
     Deduct,
     Receive,
+    PrepareStock,
+    PrepareOrder,
+    PreparePoints,
+    CommitTx,
+    AbortTx,
 }
 
 impl Command {
@@ -381,6 +410,11 @@ impl Command {
             Command::Complete => CmdKind::Complete,
             Command::Deduct { .. } => CmdKind::Deduct,
             Command::Receive { .. } => CmdKind::Receive,
+            Command::PrepareStock { .. } => CmdKind::PrepareStock,
+            Command::PrepareOrder { .. } => CmdKind::PrepareOrder,
+            Command::PreparePoints { .. } => CmdKind::PreparePoints,
+            Command::CommitTx => CmdKind::CommitTx,
+            Command::AbortTx => CmdKind::AbortTx,
         }
     }
 }

@@ -86,6 +86,8 @@ pub enum Next {
     Finish(Response),
     /// A stale or repeated answer: nothing to do.
     Ignore,
+    /// Ask the same step again shortly (its rows are locked).
+    Wait,
 }
 
 /// A request arrives from the gateway.

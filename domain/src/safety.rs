@@ -147,10 +147,15 @@ impl Bug {
             Bug::NonIdempotentCompensation
             | Bug::CompensationBeforeAction
             | Bug::NoSemanticLock => &[Strategy::Orchestration],
-            Bug::NoIdempotencyKey | Bug::KeyPayloadUnchecked | Bug::PgRetryWithoutKey => {
-                &[Strategy::Monolith, Strategy::Choreography, Strategy::Orchestration]
+            Bug::NoIdempotencyKey | Bug::KeyPayloadUnchecked | Bug::PgRetryWithoutKey => &[
+                Strategy::Monolith,
+                Strategy::Choreography,
+                Strategy::Orchestration,
+                Strategy::TwoPhaseCommit,
+            ],
+            Bug::PgTimeoutAsFailure => {
+                &[Strategy::Choreography, Strategy::Orchestration, Strategy::TwoPhaseCommit]
             }
-            Bug::PgTimeoutAsFailure => &[Strategy::Choreography, Strategy::Orchestration],
             _ => &[Strategy::Choreography],
         }
     }

@@ -14,17 +14,25 @@ pub enum Strategy {
     /// §2, the current `OrderFacade`: one ACID transaction in one database,
     /// and a second one once the card charge settles. The baseline.
     Monolith,
+    /// §2.3 (3): XA-style prepare/commit across the service databases, row
+    /// locks held from prepare to decision.
+    TwoPhaseCommit,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 3] =
-        [Strategy::Monolith, Strategy::Choreography, Strategy::Orchestration];
+    pub const ALL: [Strategy; 4] = [
+        Strategy::Monolith,
+        Strategy::Choreography,
+        Strategy::Orchestration,
+        Strategy::TwoPhaseCommit,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Strategy::Choreography => "choreography",
             Strategy::Orchestration => "orchestration",
             Strategy::Monolith => "monolith",
+            Strategy::TwoPhaseCommit => "two-phase-commit",
         }
     }
 
@@ -41,6 +49,10 @@ impl Strategy {
             Strategy::Orchestration => {
                 "§2.4.2/§2.5: an orchestrator behind the gateway calls each step over RPC with a \
                  durable saga log, and compensates in reverse until every compensation succeeds"
+            }
+            Strategy::TwoPhaseCommit => {
+                "§2.3 (3): a coordinator prepares stock, order and points with row locks held \
+                 across the card charge, logs its decision, then commits or aborts everywhere"
             }
             Strategy::Monolith => {
                 "§2 baseline: every table in one database, the order taken in one ACID \

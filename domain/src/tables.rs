@@ -3,12 +3,12 @@
 //! parts every consumer has (inbox, parked dead letters); and the service
 //! dispatch: which topics a service consumes and how it handles an event.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{EntryTables, EntryWrite};
-use crate::ids::EventId;
+use crate::ids::{EventId, OrderId};
 use crate::message::{Event, Topic};
 use crate::monolith::MonolithTables;
 use crate::orchestrator::{SagaTables, SagaWrite};
@@ -19,6 +19,7 @@ use crate::platform::{PlatformTables, PlatformWrite};
 use crate::ports::Tx;
 use crate::product::{ProductTables, ProductWrite};
 use crate::safety::Safety;
+use crate::two_phase::{Intent, XaTables, XaWrite};
 use crate::user::{UserTables, UserWrite};
 use crate::{order, payment, platform, product, user};
 
@@ -100,6 +101,8 @@ pub enum Tables {
     Saga(SagaTables),
     /// Every table of the monolith, in its one database.
     Monolith(Box<MonolithTables>),
+    /// The two-phase-commit coordinator's log.
+    Xa(XaTables),
 }
 
 /// A service's database: its tables, plus the inbox of events it has handled
@@ -112,6 +115,9 @@ pub struct Store {
     pub parked: u64,
     /// The entry record, on the service where orders enter.
     pub entry: EntryTables,
+    /// Changes prepared in a two-phase commit, waiting for the decision;
+    /// they survive a crash, and so do the row locks they hold.
+    pub prepared: BTreeMap<OrderId, Intent>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -123,7 +129,17 @@ pub enum Write {
     Pg(PgWrite),
     Platform(PlatformWrite),
     Saga(SagaWrite),
+    Xa(XaWrite),
     Entry(EntryWrite),
+    /// Stage a change in phase one of a two-phase commit.
+    Prepare {
+        order: OrderId,
+        intent: Intent,
+    },
+    /// Drop a staged change: it was committed (with its writes) or aborted.
+    Resolve {
+        order: OrderId,
+    },
     /// Record an event as handled in the service's inbox.
     Inbox(EventId),
     /// Park a dead letter that cannot be handled, raising an alarm.
@@ -144,7 +160,13 @@ pub enum Consumed {
 
 impl Store {
     pub fn new(tables: Tables) -> Store {
-        Store { tables, inbox: BTreeSet::new(), parked: 0, entry: EntryTables::default() }
+        Store {
+            tables,
+            inbox: BTreeSet::new(),
+            parked: 0,
+            entry: EntryTables::default(),
+            prepared: BTreeMap::new(),
+        }
     }
     /// Product's tables, wherever they live.
     pub fn product(&self) -> Option<&ProductTables> {
@@ -192,6 +214,7 @@ impl Store {
             Tables::Platform(_) => Service::Platform,
             Tables::Saga(_) => Service::Orchestrator,
             Tables::Monolith(_) => Service::Product,
+            Tables::Xa(_) => Service::Orchestrator,
         }
     }
 
@@ -202,6 +225,9 @@ impl Store {
             (_, Write::Inbox(id)) => drop(self.inbox.insert(*id)),
             (_, Write::Park) => self.parked += 1,
             (_, Write::Entry(w)) => self.entry.apply(w),
+            (_, Write::Prepare { order, intent }) => drop(self.prepared.insert(*order, *intent)),
+            (_, Write::Resolve { order }) => drop(self.prepared.remove(order)),
+            (Tables::Xa(t), Write::Xa(w)) => t.apply(w),
             (Tables::Product(t), Write::Product(w)) => t.apply(w),
             (Tables::Order(t), Write::Order(w)) => t.apply(w),
             (Tables::Payment(t), Write::Payment(w)) => t.apply(w),
@@ -244,7 +270,7 @@ impl Store {
                 }
                 None
             }
-            Tables::Pg(_) | Tables::Saga(_) | Tables::Monolith(_) => {
+            Tables::Pg(_) | Tables::Saga(_) | Tables::Monolith(_) | Tables::Xa(_) => {
                 panic!("{:?} consumes no events", self.service())
             }
         };

@@ -95,7 +95,8 @@ impl World {
             Write::User(_) => Service::User,
             Write::Pg(_) => Service::Pg,
             Write::Platform(_) => Service::Platform,
-            Write::Saga(_) => Service::Orchestrator,
+            Write::Saga(_) | Write::Xa(_) => Service::Orchestrator,
+            Write::Prepare { .. } | Write::Resolve { .. } => panic!("tests stage nothing"),
             Write::Inbox(_) | Write::Park => panic!("tests write no inbox rows"),
         }
     }

@@ -65,13 +65,19 @@ pub struct Settings {
     /// waits it takes before it gives a step up.
     pub step_timeout_us: u64,
     pub give_up_after: u32,
+    /// Two-phase commit: how soon a step whose rows are locked is asked
+    /// again, and how many "busy" answers end in an abort (the lock wait).
+    pub lock_retry_us: u64,
+    pub max_busy: u32,
 }
 
 impl Settings {
     pub fn mode(&self) -> Mode {
         match self.strategy {
             Strategy::Choreography => Mode::Events,
-            Strategy::Orchestration | Strategy::Monolith => Mode::Replies,
+            Strategy::Orchestration | Strategy::Monolith | Strategy::TwoPhaseCommit => {
+                Mode::Replies
+            }
         }
     }
 }
@@ -125,7 +131,7 @@ impl SagaApp {
     }
 
     fn is_orchestrator(&self, node: NodeId) -> bool {
-        self.settings.strategy == Strategy::Orchestration
+        matches!(self.settings.strategy, Strategy::Orchestration | Strategy::TwoPhaseCommit)
             && node == self.nodes.of(Service::Orchestrator)
     }
 
@@ -266,7 +272,9 @@ impl SagaApp {
         req: domain::Request,
     ) {
         match self.settings.strategy {
-            Strategy::Orchestration => return self.orchestrate_place(vol, cx, from, id, key, req),
+            Strategy::Orchestration | Strategy::TwoPhaseCommit => {
+                return self.orchestrate_place(vol, cx, from, id, key, req)
+            }
             Strategy::Monolith => return self.monolith_place(vol, cx, from, id, key, req),
             Strategy::Choreography => {}
         }
@@ -372,7 +380,9 @@ impl App for SagaApp {
             }
             Msg::Place { id, key, req } => self.on_place(vol, cx, from, id, key, req),
             Msg::Command { order, cmd } => self.on_command(vol, cx, order, cmd),
-            Msg::Done { order, cmd, result } => self.on_step_done(vol, cx, order, cmd, result),
+            Msg::Done { order, cmd, result } => {
+                self.on_step_done(vol, cx, from, order, cmd, result)
+            }
             Msg::Charge { .. } | Msg::Refund { .. } | Msg::Status { .. } => {
                 self.on_pg_request(cx, from, &msg)
             }

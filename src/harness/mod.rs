@@ -101,12 +101,14 @@ fn schedule_options(s: &Scenario, strategy: Strategy, n: &Nodes) -> ScheduleOpti
     // each service; the gateway to the entry; Payment to the PG.
     let mut links: Vec<(NodeId, NodeId)> = match strategy {
         Strategy::Choreography => ours.iter().map(|&x| (x, n.broker)).collect(),
-        Strategy::Orchestration => ours.iter().map(|&x| (x, n.of(Service::Orchestrator))).collect(),
+        Strategy::Orchestration | Strategy::TwoPhaseCommit => {
+            ours.iter().map(|&x| (x, n.of(Service::Orchestrator))).collect()
+        }
         Strategy::Monolith => Vec::new(),
     };
     links.push((n.gateway, n.entry));
     links.push((n.of(Service::Payment), n.of(Service::Pg)));
-    if strategy == Strategy::Orchestration {
+    if matches!(strategy, Strategy::Orchestration | Strategy::TwoPhaseCommit) {
         ours.push(n.of(Service::Orchestrator));
     }
     ScheduleOptions {
@@ -135,7 +137,7 @@ fn schedule_options(s: &Scenario, strategy: Strategy, n: &Nodes) -> ScheduleOpti
     }
 }
 
-fn initial_tables(service: Service, w: &domain::Workload) -> Store {
+fn initial_tables(service: Service, strategy: Strategy, w: &domain::Workload) -> Store {
     let coupon = |c: &IssuedCoupon| Coupon {
         user: c.user,
         discount: c.discount,
@@ -154,6 +156,9 @@ fn initial_tables(service: Service, w: &domain::Workload) -> Store {
         }
         Service::Pg => Tables::Pg(Default::default()),
         Service::Platform => Tables::Platform(Default::default()),
+        Service::Orchestrator if strategy == Strategy::TwoPhaseCommit => {
+            Tables::Xa(Default::default())
+        }
         Service::Orchestrator => Tables::Saga(Default::default()),
     })
 }
@@ -163,15 +168,15 @@ fn initial_tables(service: Service, w: &domain::Workload) -> Store {
 fn add_services(sim: &mut Sim<SagaApp>, n: &mut Nodes, strategy: Strategy, w: &domain::Workload) {
     let own = match strategy {
         Strategy::Choreography => &Service::ALL[..6],
-        Strategy::Orchestration => &Service::ALL[..],
+        Strategy::Orchestration | Strategy::TwoPhaseCommit => &Service::ALL[..],
         Strategy::Monolith => &[Service::Pg][..],
     };
     for &svc in own {
-        let db = Database::new(initial_tables(svc, w), Store::apply);
+        let db = Database::new(initial_tables(svc, strategy, w), Store::apply);
         n.services[svc as usize] = sim.add_node(svc.name(), Role::Service, Some(db));
     }
     if strategy == Strategy::Monolith {
-        let take = |svc| initial_tables(svc, w).tables;
+        let take = |svc| initial_tables(svc, strategy, w).tables;
         let (Tables::Product(product), Tables::Order(order), Tables::User(user)) =
             (take(Service::Product), take(Service::Order), take(Service::User))
         else {
@@ -213,6 +218,9 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
         safety,
         step_timeout_us: s.orchestration.step_timeout_us,
         give_up_after: s.orchestration.give_up_after,
+        lock_retry_us: s.orchestration.lock_retry_us,
+        max_busy: (s.orchestration.lock_wait_max_us / s.orchestration.lock_retry_us.max(1)).max(1)
+            as u32,
         pg: PgFaults {
             decline_ppm: s.pg.decline_ppm,
             timeout_before_ppm: s.pg.timeout_before_ppm,
@@ -242,7 +250,7 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
     }
     n.entry = match spec.strategy {
         Strategy::Choreography | Strategy::Monolith => n.of(Service::Product),
-        Strategy::Orchestration => n.of(Service::Orchestrator),
+        Strategy::Orchestration | Strategy::TwoPhaseCommit => n.of(Service::Orchestrator),
     };
     if spec.strategy == Strategy::Choreography {
         for svc in Service::ALL {

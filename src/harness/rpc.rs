@@ -5,6 +5,7 @@ use domain::message::{CmdKind, CmdResult, Command};
 use domain::monolith;
 use domain::orchestrator::{self, Next};
 use domain::payment::Outcome;
+use domain::two_phase;
 use domain::{Msg, OrderId, Request, RequestKey, Strategy, Tables};
 use sim::{Cx, NodeId};
 
@@ -27,9 +28,12 @@ impl SagaApp {
     ) {
         self.tx.clear();
         let s = store(cx);
-        let Tables::Saga(t) = &s.tables else { panic!("the orchestrator holds the saga log") };
-        let (order, next) =
-            orchestrator::place(t, &s.entry, key, &req, &self.settings.safety, &mut self.tx);
+        let safety = self.settings.safety;
+        let (order, next) = match &s.tables {
+            Tables::Saga(t) => orchestrator::place(t, &s.entry, key, &req, &safety, &mut self.tx),
+            Tables::Xa(_) => two_phase::place(&s.entry, key, &req, &safety, &mut self.tx),
+            _ => panic!("requests go to the coordinator"),
+        };
         if !self.commit(cx) {
             return;
         }
@@ -59,6 +63,13 @@ impl SagaApp {
                 cx.send(self.nodes.of(svc), Msg::Command { order, cmd });
                 cx.set_timer(self.settings.step_timeout_us, timer_tag(order, attempt));
             }
+            Next::Wait => {
+                // The rows are locked: ask again shortly, as a new attempt.
+                let (kind, attempt, timeouts) =
+                    vol.steps.get(&order).copied().unwrap_or((CmdKind::PrepareStock, 0, 0));
+                vol.steps.insert(order, (kind, attempt + 1, timeouts));
+                cx.set_timer(self.settings.lock_retry_us, timer_tag(order, attempt + 1));
+            }
             Next::Finish(response) => {
                 vol.steps.remove(&order);
                 if let Some((id, key, hash)) = vol.answer_to.remove(&order) {
@@ -73,13 +84,21 @@ impl SagaApp {
         &mut self,
         vol: &mut Vol,
         cx: &mut Cx<'_, Self>,
+        from: NodeId,
         order: OrderId,
         cmd: CmdKind,
         result: CmdResult,
     ) {
         self.tx.clear();
-        let Tables::Saga(t) = &store(cx).tables else { panic!("answers go to the orchestrator") };
-        let next = orchestrator::on_done(t, order, cmd, result, &mut self.tx);
+        let max_busy = self.settings.max_busy;
+        let next = match &store(cx).tables {
+            Tables::Saga(t) => orchestrator::on_done(t, order, cmd, result, &mut self.tx),
+            Tables::Xa(t) => {
+                let from = self.service_at(from);
+                two_phase::on_done(t, order, from, cmd, result, max_busy, &mut self.tx)
+            }
+            _ => panic!("answers go to the coordinator"),
+        };
         if next != Next::Ignore && self.commit(cx) {
             self.follow(vol, cx, order, next);
         }
@@ -94,17 +113,20 @@ impl SagaApp {
         }
         vol.steps.insert(order, (kind, current, timeouts + 1));
         self.tx.clear();
-        let Tables::Saga(t) = &store(cx).tables else {
-            panic!("the orchestrator holds the saga log")
-        };
-        let next =
-            if timeouts + 1 >= self.settings.give_up_after && orchestrator::may_give_up(t, order) {
+        let silent_enough = timeouts + 1 >= self.settings.give_up_after;
+        let next = match &store(cx).tables {
+            Tables::Saga(t) if silent_enough && orchestrator::may_give_up(t, order) => {
                 self.coverage.steps_given_up += 1;
                 orchestrator::give_up(t, order, &mut self.tx)
-            } else {
-                self.coverage.step_retries += 1;
-                orchestrator::command(&t.sagas[&order])
-            };
+            }
+            Tables::Saga(t) => orchestrator::command(&t.sagas[&order]),
+            Tables::Xa(t) if silent_enough && two_phase::may_give_up(t, order) => {
+                self.coverage.steps_given_up += 1;
+                two_phase::give_up(t, order, &mut self.tx)
+            }
+            Tables::Xa(t) => two_phase::command(&t.txs[&order]),
+            _ => panic!("step timers run at the coordinator"),
+        };
         if self.commit(cx) {
             self.follow(vol, cx, order, next);
         } else {
@@ -113,13 +135,27 @@ impl SagaApp {
         }
     }
 
+    /// The service a node runs.
+    fn service_at(&self, node: NodeId) -> domain::Service {
+        domain::Service::ALL
+            .into_iter()
+            .find(|&s| self.nodes.of(s) == node)
+            .expect("answers come from service nodes")
+    }
+
     /// After a restart: take every unfinished saga up where the log left it.
     pub(crate) fn resume_sagas(&mut self, vol: &mut Vol, cx: &mut Cx<'_, Self>) {
-        let Tables::Saga(t) = &store(cx).tables else {
-            panic!("the orchestrator holds the saga log")
+        let pending: Vec<(OrderId, Next)> = match &store(cx).tables {
+            Tables::Saga(t) => t
+                .unfinished()
+                .into_iter()
+                .map(|o| (o, orchestrator::command(&t.sagas[&o])))
+                .collect(),
+            Tables::Xa(t) => {
+                t.unfinished().into_iter().map(|o| (o, two_phase::command(&t.txs[&o]))).collect()
+            }
+            _ => panic!("only a coordinator resumes sagas"),
         };
-        let pending: Vec<(OrderId, Next)> =
-            t.unfinished().into_iter().map(|o| (o, orchestrator::command(&t.sagas[&o]))).collect();
         for (order, next) in pending {
             self.follow(vol, cx, order, next);
         }
@@ -137,7 +173,20 @@ impl SagaApp {
         self.tx.clear();
         let safety = self.settings.safety;
         let tx = &mut self.tx;
-        let (result, call) = match &store(cx).tables {
+        let st = store(cx);
+        let (result, call) = match &st.tables {
+            _ if matches!(
+                cmd,
+                Command::PrepareStock { .. }
+                    | Command::PrepareOrder { .. }
+                    | Command::PreparePoints { .. }
+            ) =>
+            {
+                (Some(two_phase::prepare(st, order, &cmd, tx)), None)
+            }
+            _ if matches!(cmd, Command::CommitTx | Command::AbortTx) => {
+                (Some(two_phase::decide(st, order, cmd == Command::CommitTx, tx)), None)
+            }
             Tables::Product(t) => {
                 (Some(domain::product::on_command(t, order, &cmd, &safety, tx)), None)
             }

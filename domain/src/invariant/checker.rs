@@ -113,6 +113,7 @@ impl Checker {
             Write::Product(p) => self.product(p),
             Write::Order(o) => self.order(o),
             Write::Payment(PaymentWrite::Create { order, row }) => {
+                self.ledger(order).due = Some((row.points as i64, row.card as i64));
                 self.payment_state(order, row.state)
             }
             Write::Payment(PaymentWrite::SetState { order, state }) => {
@@ -143,6 +144,9 @@ impl Checker {
             }
             Write::Pg(PgWrite::Decline { .. })
             | Write::Saga(_)
+            | Write::Xa(_)
+            | Write::Prepare { .. }
+            | Write::Resolve { .. }
             | Write::Payment(PaymentWrite::RequestCancel { .. })
             | Write::User(UserWrite::Short { .. })
             | Write::Entry(EntryWrite::Answer { .. })

@@ -12,6 +12,9 @@ pub struct Ledger {
     pub qty: i64,
     /// From the order row, once Order saved it.
     pub row: Option<Order>,
+    /// What the payment was created for: (points, card). Under two-phase
+    /// commit the card is charged before the order row exists.
+    pub due: Option<(i64, i64)>,
     /// Units of stock held: deducted minus restored.
     pub stock_held: i64,
     /// Points held: deducted minus refunded.
@@ -35,8 +38,7 @@ impl Ledger {
 
     /// The order's amounts once known: (points, card).
     pub fn split(&self) -> Option<(i64, i64)> {
-        self.row
-            .filter(|r| r.state != OrderState::Rejected)
-            .map(|r| (r.points as i64, r.card as i64))
+        let row = self.row.filter(|r| r.state != OrderState::Rejected);
+        row.map(|r| (r.points as i64, r.card as i64)).or(self.due)
     }
 }
