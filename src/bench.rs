@@ -18,6 +18,7 @@ use crate::sweep::{self, SweepSpec};
 pub struct BenchResult {
     pub schema: &'static str,
     pub scenario: String,
+    pub strategy: &'static str,
     pub seeds: u64,
     pub jobs: usize,
     /// A bare loop of seeded-tie-break queue pops and pushes, one core.
@@ -60,14 +61,11 @@ fn floor_events_per_s(events: u64) -> f64 {
 }
 
 /// Run `seeds` seeds one after another on this thread; returns (events, wall).
-fn one_core(s: &Scenario, seeds: u64, checks: bool) -> (u64, f64) {
+fn one_core(s: &Scenario, strategy: Strategy, seeds: u64, checks: bool) -> (u64, f64) {
     let started = Instant::now();
     let mut events = 0;
     for seed in 0..seeds {
-        let spec = RunSpec {
-            per_step_checks: checks,
-            ..RunSpec::new(s, Strategy::Choreography, None, seed)
-        };
+        let spec = RunSpec { per_step_checks: checks, ..RunSpec::new(s, strategy, None, seed) };
         events += harness::run(&spec).stats.steps;
     }
     (events, started.elapsed().as_secs_f64())
@@ -80,22 +78,17 @@ fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-pub fn bench(s: &Scenario, seeds: u64, jobs: usize) -> BenchResult {
+pub fn bench(s: &Scenario, strategy: Strategy, seeds: u64, jobs: usize) -> BenchResult {
     let floor = floor_events_per_s(20_000_000);
-    let (events_on, wall_on) = one_core(s, seeds, true);
-    let (events_off, wall_off) = one_core(s, seeds, false);
-    let spec = SweepSpec {
-        scenario: s,
-        strategy: Strategy::Choreography,
-        bug: None,
-        seeds: (0, seeds),
-        jobs,
-    };
+    let (events_on, wall_on) = one_core(s, strategy, seeds, true);
+    let (events_off, wall_off) = one_core(s, strategy, seeds, false);
+    let spec = SweepSpec { scenario: s, strategy, bug: None, seeds: (0, seeds), jobs };
     let all = sweep::sweep(&spec);
     let seeds_per_s = seeds as f64 / wall_on;
     BenchResult {
         schema: "sagasim.bench/1",
         scenario: s.name.clone(),
+        strategy: strategy.name(),
         seeds,
         jobs,
         floor_events_per_s: floor,
@@ -111,7 +104,11 @@ pub fn bench(s: &Scenario, seeds: u64, jobs: usize) -> BenchResult {
 
 pub fn render_text(r: &BenchResult, out: &mut impl std::io::Write) -> std::io::Result<()> {
     let m = |x: f64| format!("{:.2} M", x / 1e6);
-    writeln!(out, "bench scenario={} seeds={} jobs={}", r.scenario, r.seeds, r.jobs)?;
+    writeln!(
+        out,
+        "bench scenario={} strategy={} seeds={} jobs={}",
+        r.scenario, r.strategy, r.seeds, r.jobs
+    )?;
     writeln!(out, "  floor (bare seeded event loop)     {} events/s", m(r.floor_events_per_s))?;
     writeln!(
         out,

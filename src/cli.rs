@@ -98,6 +98,8 @@ pub enum Command {
     Bench {
         #[arg(long, default_value = "default")]
         scenario: String,
+        #[arg(long, default_value = "choreography", value_parser = parse_strategy)]
+        strategy: Strategy,
         /// Seeds per measurement.
         #[arg(long, default_value_t = 500)]
         seeds: u64,
@@ -347,12 +349,13 @@ fn all_cores() -> usize {
 
 fn run_bench(
     scenario: &str,
+    strategy: Strategy,
     seeds: u64,
     jobs: Option<usize>,
     format: Format,
 ) -> Result<ExitCode, ExitCode> {
     let s = load_named(scenario)?;
-    let r = crate::bench::bench(&s, seeds.max(1), jobs.unwrap_or_else(all_cores));
+    let r = crate::bench::bench(&s, strategy, seeds.max(1), jobs.unwrap_or_else(all_cores));
     let mut out = io::stdout().lock();
     let written = match format {
         Format::Text => crate::bench::render_text(&r, &mut out),
@@ -364,8 +367,8 @@ fn run_bench(
 /// Run the command line; returns the process exit code.
 pub fn main_with(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Bench { scenario, seeds, jobs, format } => {
-            run_bench(&scenario, seeds, jobs, format)
+        Command::Bench { scenario, strategy, seeds, jobs, format } => {
+            run_bench(&scenario, strategy, seeds, jobs, format)
         }
         Command::Run { target, seed, trace, format } => run_one(&target, seed, trace, format),
         Command::Replay { target, seed, format } => {

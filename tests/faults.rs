@@ -73,3 +73,31 @@ fn the_broker_goes_down_and_comes_back() {
     }
     assert!(outages > 10, "outages happened: {outages}");
 }
+
+/// Under two-phase commit a crashed coordinator leaves its participants
+/// prepared, rows locked, until it comes back: other orders for those rows
+/// are blocked meanwhile, and the trace says so.
+#[test]
+fn a_crashed_coordinator_blocks_its_participants_until_it_recovers() {
+    let s = Scenario::load("crash-storm").expect("built-in");
+    let mut blocked_while_down = 0;
+    for seed in 0..40 {
+        let spec =
+            RunSpec { trace: true, ..RunSpec::new(&s, Strategy::TwoPhaseCommit, None, seed) };
+        let sim = harness::build(&spec);
+        let coordinator = sim.app.nodes.of(domain::Service::Orchestrator);
+        let r = harness::run(&spec);
+        assert_eq!(r.violation, None, "seed {seed}");
+        let mut down = false;
+        for line in &r.trace {
+            if line.contains(&format!("fault Crash {{ node: {coordinator:?} }}")) {
+                down = true;
+            } else if line.contains(&format!("fault Restart {{ node: {coordinator:?} }}")) {
+                down = false;
+            } else if down && line.contains("blocked: order") {
+                blocked_while_down += 1;
+            }
+        }
+    }
+    assert!(blocked_while_down > 0, "some order waited on locks held for a crashed coordinator");
+}

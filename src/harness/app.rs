@@ -29,6 +29,8 @@ pub struct Coverage {
     pub early_events: u64,
     pub steps_given_up: u64,
     pub step_retries: u64,
+    /// Prepares refused because another prepared transaction held the rows.
+    pub lock_waits: u64,
 }
 
 /// Where everything runs.

@@ -201,6 +201,14 @@ impl SagaApp {
         if !self.commit(cx) {
             return;
         }
+        if result == Some(CmdResult::Busy) {
+            self.coverage.lock_waits += 1;
+            cx.trace(|| {
+                format!(
+                    "         blocked: order {order}'s rows are locked by a prepared transaction"
+                )
+            });
+        }
         if let Some(result) = result {
             self.reply(cx, order, cmd.kind(), result);
         }
