@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{OrderId, ProductId, RequestKey};
-use crate::message::{Request, Response};
+use crate::message::{Refusal, Request, Response};
+use crate::ports::Tx;
 use crate::safety::Safety;
+use crate::tables::Write;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EntryTables {
@@ -76,4 +78,41 @@ pub fn admit(t: &EntryTables, key: Option<RequestKey>, req: &Request, safety: &S
 
 pub fn begin(order: OrderId, key: Option<RequestKey>, req: &Request) -> EntryWrite {
     EntryWrite::Begin { order, key, hash: req.hash(), product: req.product, qty: req.qty }
+}
+
+/// A request at a service that answers only once the order is over (the
+/// orchestrator, the two-phase-commit coordinator, the monolith): a retry's
+/// answer ("in progress" while it runs), or the new order's number, its
+/// beginning recorded.
+pub fn open(
+    e: &EntryTables,
+    key: Option<RequestKey>,
+    req: &Request,
+    safety: &Safety,
+    tx: &mut impl Tx,
+) -> Result<OrderId, (OrderId, Response)> {
+    match admit(e, key, req, safety) {
+        Admit::Known(r) => Err((OrderId(e.next_order), r)),
+        Admit::Running(order) => Err((order, Response::InProgress)),
+        Admit::New(order) => {
+            tx.write(Write::Entry(begin(order, key, req)));
+            Ok(order)
+        }
+    }
+}
+
+/// The order is over: its answer (accepted, or refused for `why`), recorded
+/// with its key.
+pub fn close(
+    order: OrderId,
+    key: Option<RequestKey>,
+    why: Option<Refusal>,
+    tx: &mut impl Tx,
+) -> Response {
+    let response = match why {
+        None => Response::Accepted { order },
+        Some(why) => Response::Refused { order, why },
+    };
+    tx.write(Write::Entry(EntryWrite::Answer { order, key, response }));
+    response
 }

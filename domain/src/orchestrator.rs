@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::entry::{self, Admit, EntryTables, EntryWrite};
+use crate::entry::{self, EntryTables};
 use crate::ids::{OrderId, RequestKey};
 use crate::message::{CmdKind, CmdResult, Command, Refusal, Request, Response};
 use crate::ports::Tx;
@@ -92,17 +92,15 @@ pub enum Next {
 
 /// A request arrives from the gateway.
 pub fn place(
-    t: &SagaTables,
     e: &EntryTables,
     key: Option<RequestKey>,
     req: &Request,
     safety: &Safety,
     tx: &mut impl Tx,
 ) -> (OrderId, Next) {
-    let order = match entry::admit(e, key, req, safety) {
-        Admit::Known(r) => return (OrderId(e.next_order), Next::Finish(r)),
-        Admit::Running(order) => return (order, Next::Finish(Response::InProgress)),
-        Admit::New(order) => order,
+    let order = match entry::open(e, key, req, safety, tx) {
+        Ok(order) => order,
+        Err((order, answer)) => return (order, Next::Finish(answer)),
     };
     let saga = Saga {
         req: *req,
@@ -114,23 +112,15 @@ pub fn place(
         phase: Phase::Reserve,
         why: None,
     };
-    tx.write(Write::Entry(entry::begin(order, key, req)));
-    put(order, saga, tx);
-    let _ = t;
-    (order, command(&saga))
+    (order, put(order, saga, tx))
 }
 
 fn put(order: OrderId, saga: Saga, tx: &mut impl Tx) -> Next {
     tx.write(Write::Saga(SagaWrite::Put { order, saga }));
-    if saga.phase != Phase::Done {
-        return command(&saga);
+    match saga.phase {
+        Phase::Done => Next::Finish(entry::close(order, saga.key, saga.why, tx)),
+        _ => command(&saga),
     }
-    let response = match saga.why {
-        None => Response::Accepted { order },
-        Some(why) => Response::Refused { order, why },
-    };
-    tx.write(Write::Entry(EntryWrite::Answer { order, key: saga.key, response }));
-    Next::Finish(response)
 }
 
 /// The command of the saga's current phase.

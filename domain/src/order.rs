@@ -145,6 +145,30 @@ fn set(order: OrderId, state: OrderState) -> Write {
     Write::Order(OrderWrite::SetState { order, state })
 }
 
+/// The order row a request makes, priced: the coupon (if any) must belong
+/// to the user and be unused; the amount is the price less its discount,
+/// split into the points asked for (at most the amount) and the card. `None`
+/// if the coupon is not usable.
+pub fn price(t: &OrderTables, req: &Request, price: u64) -> Option<Order> {
+    let Request { user, product, qty, coupon, points } = *req;
+    let discount = match coupon {
+        Some(c) if t.usable(c, user) => t.coupons[c.index()].discount,
+        Some(_) => return None,
+        None => 0,
+    };
+    let amount = (price * qty as u64).saturating_sub(discount);
+    let points = points.min(amount);
+    let card = amount - points;
+    Some(Order { user, product, qty, coupon, amount, points, card, state: OrderState::Pending })
+}
+
+/// The row of a refused order.
+pub fn rejected(req: &Request) -> Order {
+    let Request { user, product, qty, .. } = *req;
+    let (coupon, amount, points, card) = (None, 0, 0, 0);
+    Order { user, product, qty, coupon, amount, points, card, state: OrderState::Rejected }
+}
+
 /// The Order transaction of §3.1 for an order whose stock is held: validate
 /// the coupon, use it, save the order. Returns the order's points and card
 /// amounts, or `None` if the coupon was not usable and the order was saved
@@ -154,58 +178,27 @@ fn create(
     t: &OrderTables,
     order: OrderId,
     req: &Request,
-    price: u64,
+    price_each: u64,
     safety: &Safety,
     tx: &mut impl Tx,
 ) -> Option<(u64, u64)> {
-    let Request { user, product, qty, coupon, points } = *req;
-    let discount = match coupon {
-        Some(c) if t.usable(c, user) => t.coupons[c.index()].discount,
-        Some(_) => {
-            let row = Order {
-                user,
-                product,
-                qty,
-                coupon: None,
-                amount: 0,
-                points: 0,
-                card: 0,
-                state: OrderState::Rejected,
-            };
-            tx.write(Write::Order(OrderWrite::Create { order, row }));
-            return None;
-        }
-        None => 0,
+    let Some(row) = price(t, req, price_each) else {
+        reject(order, req, tx);
+        return None;
     };
-    let amount = (price * qty as u64).saturating_sub(discount);
-    let points = points.min(amount);
-    let card = amount - points;
-    let row =
-        Order { user, product, qty, coupon, amount, points, card, state: OrderState::Pending };
     tx.write(Write::Order(OrderWrite::Create { order, row }));
-    if let Some(c) = coupon {
+    if let Some(c) = row.coupon {
         if safety.coupon_atomic {
             tx.write(Write::Order(OrderWrite::UseCoupon { coupon: c, order }));
         } else {
             tx.publish(Event::CouponApply { order, coupon: c });
         }
     }
-    Some((points, card))
+    Some((row.points, row.card))
 }
 
 fn reject(order: OrderId, req: &Request, tx: &mut impl Tx) {
-    let Request { user, product, qty, .. } = *req;
-    let row = Order {
-        user,
-        product,
-        qty,
-        coupon: None,
-        amount: 0,
-        points: 0,
-        card: 0,
-        state: OrderState::Rejected,
-    };
-    tx.write(Write::Order(OrderWrite::Create { order, row }));
+    tx.write(Write::Order(OrderWrite::Create { order, row: rejected(req) }));
 }
 
 /// Cancel a pending order and give its coupon back.

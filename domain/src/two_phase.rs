@@ -14,10 +14,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::entry::{self, Admit, EntryTables, EntryWrite};
+use crate::entry::{self, EntryTables};
 use crate::ids::{CouponId, OrderId, ProductId, RequestKey, UserId};
-use crate::message::{CmdKind, CmdResult, Command, Refusal, Request, Response};
-use crate::order::{Order, OrderState, OrderWrite};
+use crate::message::{CmdKind, CmdResult, Command, Refusal, Request};
+use crate::order::{self, Order, OrderWrite};
 use crate::ports::Tx;
 use crate::product::ProductWrite;
 use crate::safety::Safety;
@@ -70,31 +70,10 @@ pub fn prepare(s: &Store, order: OrderId, cmd: &Command, tx: &mut impl Tx) -> Cm
             if let Some(o) = t.orders.get(&order) {
                 return CmdResult::Created { points: o.points, card: o.card };
             }
-            let discount = match req.coupon {
-                None => 0,
-                Some(c)
-                    if t.coupons
-                        .get(c.index())
-                        .is_some_and(|x| x.user == req.user && x.order.is_none()) =>
-                {
-                    t.coupons[c.index()].discount
-                }
-                Some(_) => return CmdResult::CouponUnusable,
-            };
-            let amount = (price * req.qty as u64).saturating_sub(discount);
-            let points = req.points.min(amount);
-            let Request { user, product, qty, coupon, .. } = req;
-            let row = Order {
-                user,
-                product,
-                qty,
-                coupon,
-                amount,
-                points,
-                card: amount - points,
-                state: OrderState::Pending,
-            };
-            Intent::Order { row }
+            match order::price(t, &req, price) {
+                Some(row) => Intent::Order { row },
+                None => return CmdResult::CouponUnusable,
+            }
         }
         (Command::PreparePoints { user, points }, Tables::User(t)) => {
             if s.prepared.contains_key(&order) || t.decided.contains_key(&order) {
@@ -216,12 +195,10 @@ pub fn place(
     safety: &Safety,
     tx: &mut impl Tx,
 ) -> (OrderId, Next) {
-    let order = match entry::admit(e, key, req, safety) {
-        Admit::Known(r) => return (OrderId(e.next_order), Next::Finish(r)),
-        Admit::Running(order) => return (order, Next::Finish(Response::InProgress)),
-        Admit::New(order) => order,
+    let order = match entry::open(e, key, req, safety, tx) {
+        Ok(order) => order,
+        Err((order, answer)) => return (order, Next::Finish(answer)),
     };
-    tx.write(Write::Entry(entry::begin(order, key, req)));
     let xa = Xa {
         req: *req,
         key,
@@ -237,15 +214,10 @@ pub fn place(
 
 fn put(order: OrderId, xa: Xa, tx: &mut impl Tx) -> Next {
     tx.write(Write::Xa(XaWrite::Put { order, xa }));
-    if xa.step != Step::Done {
-        return command(&xa);
+    match xa.step {
+        Step::Done => Next::Finish(entry::close(order, xa.key, xa.why, tx)),
+        _ => command(&xa),
     }
-    let response = match xa.why {
-        None => Response::Accepted { order },
-        Some(why) => Response::Refused { order, why },
-    };
-    tx.write(Write::Entry(EntryWrite::Answer { order, key: xa.key, response }));
-    Next::Finish(response)
 }
 
 pub fn command(x: &Xa) -> Next {

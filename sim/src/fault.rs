@@ -133,66 +133,59 @@ pub struct ScheduleOptions {
     pub pause_targets: Vec<NodeId>,
 }
 
+/// `count` times, pick one of `targets` and let `f` draw the rest of the
+/// fault; nothing, without a draw, when there are no targets.
+fn each<T: Copy>(
+    s: &mut Stream,
+    count: (u64, u64),
+    targets: &[T],
+    mut f: impl FnMut(&mut Stream, T),
+) {
+    if targets.is_empty() {
+        return;
+    }
+    for _ in 0..s.range(count.0, count.1) {
+        let target = targets[s.range(0, targets.len() as u64 - 1) as usize];
+        f(s, target);
+    }
+}
+
 /// Draw the scheduled faults of a run, in time order. A crash always comes
 /// with its restart, and a partition with its heal, so the fault phase never
 /// leaves a node down for the heal phase to discover.
-pub fn draw_schedule(opts: &ScheduleOptions, s: &mut Stream) -> Vec<FaultRecord> {
+pub fn draw_schedule(o: &ScheduleOptions, s: &mut Stream) -> Vec<FaultRecord> {
     let mut out = Vec::new();
-    let at = |time_us, fault| FaultRecord { step: 0, time_us, fault };
-    if !opts.crash_targets.is_empty() {
-        for _ in 0..s.range(opts.crashes.0, opts.crashes.1) {
-            let node = opts.crash_targets[s.range(0, opts.crash_targets.len() as u64 - 1) as usize];
-            let t = s.range(opts.crash_at_us.0, opts.crash_at_us.1);
-            let back = t + s.range(opts.restart_after_us.0, opts.restart_after_us.1).max(1);
-            out.push(at(t, Fault::Crash { node }));
-            out.push(at(back, Fault::Restart { node }));
-        }
-    }
-    if !opts.partition_targets.is_empty() {
-        for _ in 0..s.range(opts.partitions.0, opts.partitions.1) {
-            let i = s.range(0, opts.partition_targets.len() as u64 - 1) as usize;
-            let (a, b) = opts.partition_targets[i];
-            let t = s.range(opts.partition_at_us.0, opts.partition_at_us.1);
-            let end = t + s.range(opts.partition_for_us.0, opts.partition_for_us.1).max(1);
-            out.push(at(t, Fault::Partition { a, b }));
-            out.push(at(end, Fault::Heal { a, b }));
-        }
-    }
-    if !opts.rebalance_targets.is_empty() {
-        for _ in 0..s.range(opts.rebalances.0, opts.rebalances.1) {
-            let i = s.range(0, opts.rebalance_targets.len() as u64 - 1) as usize;
-            let node = opts.rebalance_targets[i];
-            let t = s.range(opts.rebalance_at_us.0, opts.rebalance_at_us.1);
-            out.push(at(t, Fault::Rebalance { node }));
-        }
-    }
-    if !opts.flush_targets.is_empty() {
-        for _ in 0..s.range(opts.flushes.0, opts.flushes.1) {
-            let i = s.range(0, opts.flush_targets.len() as u64 - 1) as usize;
-            let node = opts.flush_targets[i];
-            let t = s.range(opts.flush_at_us.0, opts.flush_at_us.1);
-            out.push(at(t, Fault::Flush { node }));
-        }
-    }
-    if !opts.outage_targets.is_empty() {
-        for _ in 0..s.range(opts.outages.0, opts.outages.1) {
-            let i = s.range(0, opts.outage_targets.len() as u64 - 1) as usize;
-            let node = opts.outage_targets[i];
-            let t = s.range(opts.outage_at_us.0, opts.outage_at_us.1);
-            let back = t + s.range(opts.outage_for_us.0, opts.outage_for_us.1).max(1);
-            out.push(at(t, Fault::Crash { node }));
-            out.push(at(back, Fault::Restart { node }));
-        }
-    }
-    if !opts.pause_targets.is_empty() {
-        for _ in 0..s.range(opts.pauses.0, opts.pauses.1) {
-            let i = s.range(0, opts.pause_targets.len() as u64 - 1) as usize;
-            let node = opts.pause_targets[i];
-            let t = s.range(opts.pause_at_us.0, opts.pause_at_us.1);
-            let for_us = s.range(opts.pause_for_us.0, opts.pause_for_us.1).max(1);
-            out.push(at(t, Fault::Pause { node, for_us }));
-        }
-    }
+    let mut at = |time_us, fault| out.push(FaultRecord { step: 0, time_us, fault });
+    let window = |s: &mut Stream, start: (u64, u64), length: (u64, u64)| {
+        let t = s.range(start.0, start.1);
+        (t, t + s.range(length.0, length.1).max(1))
+    };
+    each(s, o.crashes, &o.crash_targets, |s, node| {
+        let (t, back) = window(s, o.crash_at_us, o.restart_after_us);
+        at(t, Fault::Crash { node });
+        at(back, Fault::Restart { node });
+    });
+    each(s, o.partitions, &o.partition_targets, |s, (a, b)| {
+        let (t, end) = window(s, o.partition_at_us, o.partition_for_us);
+        at(t, Fault::Partition { a, b });
+        at(end, Fault::Heal { a, b });
+    });
+    each(s, o.rebalances, &o.rebalance_targets, |s, node| {
+        at(s.range(o.rebalance_at_us.0, o.rebalance_at_us.1), Fault::Rebalance { node })
+    });
+    each(s, o.flushes, &o.flush_targets, |s, node| {
+        at(s.range(o.flush_at_us.0, o.flush_at_us.1), Fault::Flush { node })
+    });
+    each(s, o.outages, &o.outage_targets, |s, node| {
+        let (t, back) = window(s, o.outage_at_us, o.outage_for_us);
+        at(t, Fault::Crash { node });
+        at(back, Fault::Restart { node });
+    });
+    each(s, o.pauses, &o.pause_targets, |s, node| {
+        let t = s.range(o.pause_at_us.0, o.pause_at_us.1);
+        let for_us = s.range(o.pause_for_us.0, o.pause_for_us.1).max(1);
+        at(t, Fault::Pause { node, for_us });
+    });
     // Stable sort: equal times keep draw order, which is itself seeded.
     out.sort_by_key(|r| r.time_us);
     out
