@@ -101,3 +101,15 @@ fn a_crashed_coordinator_blocks_its_participants_until_it_recovers() {
     }
     assert!(blocked_while_down > 0, "some order waited on locks held for a crashed coordinator");
 }
+
+/// Regression: poison records duplicated by a slow network filled whole
+/// batches; their retries outlasted the fetch timeout, the broker reset the
+/// session, and the consumer started over for ever (a rebalance storm, as
+/// when Kafka's max.poll.interval is exceeded). Consumers now heartbeat
+/// while they retry.
+#[test]
+fn slow_poison_batches_keep_their_session() {
+    let s = Scenario::load("slow-network").expect("built-in");
+    let r = harness::run(&RunSpec::new(&s, Strategy::Choreography, None, 245));
+    assert_eq!((r.violation, r.end), (None, End::Settled));
+}

@@ -273,6 +273,18 @@ impl<M: Clone> Broker<M> {
         accepted
     }
 
+    /// A heartbeat from the stream's consumer: the batch in flight gets a new
+    /// fetch timeout. Returns its sequence number, or `None` if the
+    /// heartbeat is stale.
+    pub fn heartbeat(&mut self, id: StreamId, generation: u32) -> Option<u64> {
+        let s = &mut self.streams[id.index()];
+        if s.generation != generation || !s.inflight {
+            return None;
+        }
+        s.fetch_seq += 1;
+        Some(s.fetch_seq)
+    }
+
     /// The fetch timeout of batch `seq` fired. If that batch is still
     /// unconfirmed, the session is reset and true is returned.
     pub fn fetch_timeout(&mut self, id: StreamId, seq: u64) -> bool {

@@ -17,7 +17,7 @@ use crate::app::{App, Handled, Record};
 use crate::broker::{Batch, StreamId};
 use crate::node::NodeId;
 use crate::sim::Sim;
-use crate::world::{Local, World};
+use crate::world::{Local, Packet, World};
 
 impl<A: App> World<A> {
     pub(crate) fn consumer_receives(&mut self, node: NodeId, batch: Batch<A::Msg>) {
@@ -84,10 +84,15 @@ impl<A: App> Sim<A> {
             handled = app.on_record(vol, cx, record)
         });
         let core = &mut self.world.core;
-        let side = &mut core.consumers[stream.index()];
         if handled == Handled::Retry {
-            side.attempts += 1;
             core.stats.handler_retries += 1;
+            // A slow record must not cost the consumer its session: tell the
+            // broker it is alive (over the network, so a partition still
+            // ends the session).
+            let broker = core.broker_node;
+            core.send(node, broker, Packet::Heartbeat { stream, generation });
+            let side = &mut core.consumers[stream.index()];
+            side.attempts += 1;
             let exhausted = core.options.max_attempts.is_some_and(|m| side.attempts >= m);
             if dead_letter || !exhausted {
                 side.queue.push_front((offset, msg));

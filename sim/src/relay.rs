@@ -103,6 +103,12 @@ impl<A: App> World<A> {
                     core.stats.fenced_commits += 1;
                 }
             }
+            Packet::Heartbeat { stream, generation } => {
+                if let Some(seq) = core.broker.heartbeat(stream, generation) {
+                    let timeout = core.now_us + core.options.broker.fetch_timeout_us;
+                    core.push(timeout, crate::world::Event::FetchTimeout { stream, seq });
+                }
+            }
             Packet::App(_) | Packet::ProduceAck { .. } | Packet::Deliver(_) => {
                 unreachable!("the broker receives only produce and commit requests")
             }

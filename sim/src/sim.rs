@@ -462,7 +462,7 @@ impl<A: App> Sim<A> {
                 self.world.producer_ack(to, source, seq, &ids)
             }
             Packet::Deliver(batch) => self.world.consumer_receives(to, batch),
-            Packet::Produce { .. } | Packet::Commit { .. } => {
+            Packet::Produce { .. } | Packet::Commit { .. } | Packet::Heartbeat { .. } => {
                 unreachable!("only the broker receives produce and commit requests")
             }
         }

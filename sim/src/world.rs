@@ -91,10 +91,28 @@ pub struct ProduceRecord<M> {
 #[derive(Clone, Debug, Hash)]
 pub enum Packet<M> {
     App(M),
-    Produce { source: Source, seq: u64, records: Vec<ProduceRecord<M>> },
-    ProduceAck { source: Source, seq: u64, ids: Vec<u64> },
+    Produce {
+        source: Source,
+        seq: u64,
+        records: Vec<ProduceRecord<M>>,
+    },
+    ProduceAck {
+        source: Source,
+        seq: u64,
+        ids: Vec<u64>,
+    },
     Deliver(Batch<M>),
-    Commit { stream: StreamId, generation: u32, offset: u64 },
+    Commit {
+        stream: StreamId,
+        generation: u32,
+        offset: u64,
+    },
+    /// The consumer is alive and still working on its batch: its session
+    /// should not expire while a slow record is retried.
+    Heartbeat {
+        stream: StreamId,
+        generation: u32,
+    },
 }
 
 /// A step a node takes by itself. It carries the incarnation that scheduled
