@@ -14,6 +14,7 @@ use toml::Spanned;
 /// The scenarios compiled into the binary: name, TOML text.
 pub const BUILT_IN: &[(&str, &str)] = &[
     ("default", include_str!("../scenarios/default.toml")),
+    ("calm", include_str!("../scenarios/calm.toml")),
     ("flash-sale", include_str!("../scenarios/flash-sale.toml")),
     ("pg-trouble", include_str!("../scenarios/pg-trouble.toml")),
     ("crash-storm", include_str!("../scenarios/crash-storm.toml")),

@@ -17,7 +17,9 @@ fn clean(strategy: Strategy, scenario: &str, seeds: u64) {
         o.confirmed > 0 && o.cancelled + o.rejected > 0,
         "success and failure both happen: {o:?}"
     );
-    assert!(r.faults > seeds * 10, "faults were injected: {}", r.faults);
+    if scenario != "calm" {
+        assert!(r.faults > seeds * 10, "faults were injected: {}", r.faults);
+    }
 }
 
 #[test]
@@ -25,11 +27,32 @@ fn clean_choreography_survives_2000_seeds_of_the_default_scenario() {
     clean(Strategy::Choreography, "default", 2000);
 }
 
+/// Every strategy that claims to survive faults survives every built-in
+/// scenario; every strategy survives the calm one.
 #[test]
-fn every_strategy_survives_3000_seeds_of_every_built_in_scenario() {
+fn every_strategy_survives_3000_seeds_of_every_scenario_it_claims() {
     for strategy in Strategy::ALL {
         for (name, _) in BUILT_IN {
-            clean(strategy, name, 3000);
+            if strategy.survives_faults() || *name == "calm" {
+                clean(strategy, name, 3000);
+            }
         }
     }
+}
+
+/// §2.5's synchronous cancel calls each cancel once: under faults some are
+/// lost and leave an order's effects half undone, where the orchestration,
+/// retrying its compensations, repairs every one on the same seeds.
+#[test]
+fn sync_cancel_leaves_inconsistencies_that_orchestration_repairs() {
+    let s = Scenario::load("default").expect("built-in");
+    let sweep_of = |strategy| {
+        sweep(&SweepSpec { scenario: &s, strategy, bug: None, seeds: (0, 300), jobs: 2 })
+    };
+    let sync = sweep_of(Strategy::SyncCancel);
+    assert!(sync.violations > 30, "faults break the synchronous cancel: {}", sync.violations);
+    for f in &sync.failures {
+        assert!(["eventual-consistency", "no-stuck-saga"].contains(&f.invariant.as_str()), "{f:?}");
+    }
+    assert_eq!(sweep_of(Strategy::Orchestration).failures, vec![]);
 }

@@ -216,6 +216,23 @@ pub fn on_done(
     put(order, advance(s, result), tx)
 }
 
+/// Whether the saga is compensating (or recording a refusal).
+pub fn compensating(t: &SagaTables, order: OrderId) -> bool {
+    t.sagas.get(&order).is_some_and(|s| {
+        matches!(
+            s.phase,
+            Phase::RefundCard | Phase::CancelOrder | Phase::ReleaseStock | Phase::RecordRejected
+        )
+    })
+}
+
+/// Move past the current compensation without its answer: the synchronous
+/// cancel of §2.5 calls each cancel once and returns whatever happened.
+pub fn skip(t: &SagaTables, order: OrderId, tx: &mut impl Tx) -> Next {
+    let Some(&s) = t.sagas.get(&order) else { return Next::Ignore };
+    put(order, advance(s, CmdResult::Ok), tx)
+}
+
 /// Whether a silent step may be given up (and compensated) rather than
 /// retried for ever: the steps whose effect can be undone.
 pub fn may_give_up(t: &SagaTables, order: OrderId) -> bool {

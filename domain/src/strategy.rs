@@ -17,15 +17,30 @@ pub enum Strategy {
     /// §2.3 (3): XA-style prepare/commit across the service databases, row
     /// locks held from prepare to decision.
     TwoPhaseCommit,
+    /// §2.5 "synchronous cancel API": the orchestrator's steps, but on a
+    /// failure it calls each cancel once and returns; no durable retry.
+    SyncCancel,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 4] = [
+    pub const ALL: [Strategy; 5] = [
         Strategy::Monolith,
         Strategy::Choreography,
         Strategy::Orchestration,
         Strategy::TwoPhaseCommit,
+        Strategy::SyncCancel,
     ];
+
+    /// A coordinator node drives the order (and is where orders enter).
+    pub fn coordinated(self) -> bool {
+        matches!(self, Strategy::Orchestration | Strategy::TwoPhaseCommit | Strategy::SyncCancel)
+    }
+
+    /// Whether the strategy claims to stay consistent under faults. One that
+    /// does not says so here, and the tests check that faults do break it.
+    pub fn survives_faults(self) -> bool {
+        self != Strategy::SyncCancel
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -33,6 +48,7 @@ impl Strategy {
             Strategy::Orchestration => "orchestration",
             Strategy::Monolith => "monolith",
             Strategy::TwoPhaseCommit => "two-phase-commit",
+            Strategy::SyncCancel => "sync-cancel",
         }
     }
 
@@ -49,6 +65,10 @@ impl Strategy {
             Strategy::Orchestration => {
                 "§2.4.2/§2.5: an orchestrator behind the gateway calls each step over RPC with a \
                  durable saga log, and compensates in reverse until every compensation succeeds"
+            }
+            Strategy::SyncCancel => {
+                "§2.5 synchronous cancel API: orchestrated steps, but a failure's cancel calls are \
+                 made once, without durable retry; faults leave inconsistencies (by design)"
             }
             Strategy::TwoPhaseCommit => {
                 "§2.3 (3): a coordinator prepares stock, order and points with row locks held \

@@ -31,6 +31,8 @@ pub struct Coverage {
     pub step_retries: u64,
     /// Prepares refused because another prepared transaction held the rows.
     pub lock_waits: u64,
+    /// Compensations a synchronous cancel gave up after one silent call.
+    pub compensations_dropped: u64,
 }
 
 /// Where everything runs.
@@ -77,9 +79,10 @@ impl Settings {
     pub fn mode(&self) -> Mode {
         match self.strategy {
             Strategy::Choreography => Mode::Events,
-            Strategy::Orchestration | Strategy::Monolith | Strategy::TwoPhaseCommit => {
-                Mode::Replies
-            }
+            Strategy::Orchestration
+            | Strategy::Monolith
+            | Strategy::TwoPhaseCommit
+            | Strategy::SyncCancel => Mode::Replies,
         }
     }
 }
@@ -133,8 +136,7 @@ impl SagaApp {
     }
 
     fn is_orchestrator(&self, node: NodeId) -> bool {
-        matches!(self.settings.strategy, Strategy::Orchestration | Strategy::TwoPhaseCommit)
-            && node == self.nodes.of(Service::Orchestrator)
+        self.settings.strategy.coordinated() && node == self.nodes.of(Service::Orchestrator)
     }
 
     /// Commit the buffered transaction: writes and events together through
@@ -274,7 +276,7 @@ impl SagaApp {
         req: domain::Request,
     ) {
         match self.settings.strategy {
-            Strategy::Orchestration | Strategy::TwoPhaseCommit => {
+            Strategy::Orchestration | Strategy::TwoPhaseCommit | Strategy::SyncCancel => {
                 return self.orchestrate_place(vol, cx, from, id, key, req)
             }
             Strategy::Monolith => return self.monolith_place(vol, cx, from, id, key, req),

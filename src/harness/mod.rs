@@ -101,14 +101,14 @@ fn schedule_options(s: &Scenario, strategy: Strategy, n: &Nodes) -> ScheduleOpti
     // each service; the gateway to the entry; Payment to the PG.
     let mut links: Vec<(NodeId, NodeId)> = match strategy {
         Strategy::Choreography => ours.iter().map(|&x| (x, n.broker)).collect(),
-        Strategy::Orchestration | Strategy::TwoPhaseCommit => {
+        Strategy::Orchestration | Strategy::TwoPhaseCommit | Strategy::SyncCancel => {
             ours.iter().map(|&x| (x, n.of(Service::Orchestrator))).collect()
         }
         Strategy::Monolith => Vec::new(),
     };
     links.push((n.gateway, n.entry));
     links.push((n.of(Service::Payment), n.of(Service::Pg)));
-    if matches!(strategy, Strategy::Orchestration | Strategy::TwoPhaseCommit) {
+    if strategy.coordinated() {
         ours.push(n.of(Service::Orchestrator));
     }
     ScheduleOptions {
@@ -170,7 +170,9 @@ fn initial_tables(service: Service, strategy: Strategy, w: &domain::Workload) ->
 fn add_services(sim: &mut Sim<SagaApp>, n: &mut Nodes, strategy: Strategy, w: &domain::Workload) {
     let own = match strategy {
         Strategy::Choreography => &Service::ALL[..6],
-        Strategy::Orchestration | Strategy::TwoPhaseCommit => &Service::ALL[..],
+        Strategy::Orchestration | Strategy::TwoPhaseCommit | Strategy::SyncCancel => {
+            &Service::ALL[..]
+        }
         Strategy::Monolith => &[Service::Pg][..],
     };
     for &svc in own {
@@ -252,7 +254,9 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
     }
     n.entry = match spec.strategy {
         Strategy::Choreography | Strategy::Monolith => n.of(Service::Product),
-        Strategy::Orchestration | Strategy::TwoPhaseCommit => n.of(Service::Orchestrator),
+        Strategy::Orchestration | Strategy::TwoPhaseCommit | Strategy::SyncCancel => {
+            n.of(Service::Orchestrator)
+        }
     };
     if spec.strategy == Strategy::Choreography {
         for svc in Service::ALL {

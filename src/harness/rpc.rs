@@ -114,7 +114,13 @@ impl SagaApp {
         vol.steps.insert(order, (kind, current, timeouts + 1));
         self.tx.clear();
         let silent_enough = timeouts + 1 >= self.settings.give_up_after;
+        let sync_cancel = self.settings.strategy == domain::Strategy::SyncCancel;
         let next = match &store(cx).tables {
+            // The synchronous cancel calls each cancel once: silence moves on.
+            Tables::Saga(t) if sync_cancel && orchestrator::compensating(t, order) => {
+                self.coverage.compensations_dropped += 1;
+                orchestrator::skip(t, order, &mut self.tx)
+            }
             Tables::Saga(t) if silent_enough && orchestrator::may_give_up(t, order) => {
                 self.coverage.steps_given_up += 1;
                 orchestrator::give_up(t, order, &mut self.tx)
