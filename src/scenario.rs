@@ -120,6 +120,9 @@ pub struct OrchestrationSpec {
     pub give_up_after: u32,
     pub lock_retry_us: u64,
     pub lock_wait_max_us: u64,
+    /// The value of the coupon a system-caused failure earns under the
+    /// compensation-coupon strategy.
+    pub apology_coupon: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -270,6 +273,7 @@ struct RawOrchestration {
     give_up_after: S<u64>,
     lock_retry_ms: S<u64>,
     lock_wait_max_ms: S<u64>,
+    apology_coupon: S<u64>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -570,6 +574,7 @@ impl Scenario {
                 give_up_after: cx.small(f!(orchestration.give_up_after), 1)?,
                 lock_retry_us: cx.ms(f!(orchestration.lock_retry_ms), 1)?,
                 lock_wait_max_us: cx.ms(f!(orchestration.lock_wait_max_ms), 1)?,
+                apology_coupon: cx.count(f!(orchestration.apology_coupon), 1)?,
             },
             faults: FaultSpec {
                 crashes: cx.range(f!(faults.crashes), 1)?,

@@ -56,3 +56,23 @@ fn sync_cancel_leaves_inconsistencies_that_orchestration_repairs() {
     }
     assert_eq!(sweep_of(Strategy::Orchestration).failures, vec![]);
 }
+
+/// §2.5's compensation coupon: a failure the system caused (a stock-out, a
+/// step that never answered) earns the user a coupon; nothing else does, and
+/// no other strategy issues one.
+#[test]
+fn compensation_coupon_apologises_for_system_failures_only() {
+    use sagasim::harness::{self, RunSpec};
+    let s = Scenario::load("flash-sale").expect("built-in");
+    let (mut issued, mut system_failures) = (0, 0);
+    for seed in 0..50 {
+        let r = harness::run(&RunSpec::new(&s, Strategy::CompensationCoupon, None, seed));
+        assert_eq!(r.violation, None);
+        issued += r.coverage.apologies;
+        let plain = harness::run(&RunSpec::new(&s, Strategy::Orchestration, None, seed));
+        assert_eq!(plain.coverage.apologies, 0);
+        system_failures += r.system_failures;
+    }
+    assert!(issued > 0, "stock-outs happen in a flash sale");
+    assert_eq!(issued, system_failures, "one coupon per order the system failed");
+}

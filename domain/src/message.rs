@@ -348,6 +348,12 @@ pub enum Command {
         user: UserId,
         points: u64,
     },
+    /// Order: issue the user a coupon, in apology for a failure the system
+    /// caused (once per order).
+    IssueCoupon {
+        user: UserId,
+        discount: u64,
+    },
     /// Phase two: apply the staged change, or drop it; release the locks.
     CommitTx,
     AbortTx,
@@ -393,6 +399,7 @@ pub enum CmdKind {
     PreparePoints,
     CommitTx,
     AbortTx,
+    IssueCoupon,
 }
 
 impl Command {
@@ -415,6 +422,7 @@ impl Command {
             Command::PreparePoints { .. } => CmdKind::PreparePoints,
             Command::CommitTx => CmdKind::CommitTx,
             Command::AbortTx => CmdKind::AbortTx,
+            Command::IssueCoupon { .. } => CmdKind::IssueCoupon,
         }
     }
 }

@@ -37,6 +37,9 @@ pub enum Phase {
     ReleaseStock,
     /// Save a refused order that Order never saw.
     RecordRejected,
+    /// §2.5 "compensation coupon": a failure the system caused earns the
+    /// user a discount coupon.
+    IssueCoupon,
     Done,
 }
 
@@ -50,9 +53,25 @@ pub struct Saga {
     pub card: u64,
     /// Order has answered the create step (so it holds a row).
     pub saved: bool,
+    /// The value of the coupon a system-caused failure earns (0: none).
+    pub apology: u64,
     pub phase: Phase,
     /// Why the order failed, once it has.
     pub why: Option<Refusal>,
+}
+
+impl Saga {
+    /// Where a failed saga ends: with an apology coupon if the system caused
+    /// the failure (stock-out, a step that never answered) and the strategy
+    /// offers one.
+    fn end(&self) -> Phase {
+        let system = matches!(self.why, Some(Refusal::OutOfStock | Refusal::Unavailable));
+        if system && self.apology > 0 {
+            Phase::IssueCoupon
+        } else {
+            Phase::Done
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -90,12 +109,14 @@ pub enum Next {
     Wait,
 }
 
-/// A request arrives from the gateway.
+/// A request arrives from the gateway. `apology` is the value of the coupon
+/// a system-caused failure earns (0 for none).
 pub fn place(
     e: &EntryTables,
     key: Option<RequestKey>,
     req: &Request,
     safety: &Safety,
+    apology: u64,
     tx: &mut impl Tx,
 ) -> (OrderId, Next) {
     let order = match entry::open(e, key, req, safety, tx) {
@@ -109,6 +130,7 @@ pub fn place(
         points: 0,
         card: 0,
         saved: false,
+        apology,
         phase: Phase::Reserve,
         why: None,
     };
@@ -139,6 +161,9 @@ pub fn command(s: &Saga) -> Next {
         Phase::CancelOrder => (Service::Order, Command::Cancel),
         Phase::ReleaseStock => (Service::Product, Command::Release { product, qty }),
         Phase::RecordRejected => (Service::Order, Command::RecordRejected { req: s.req }),
+        Phase::IssueCoupon => {
+            (Service::Order, Command::IssueCoupon { user: s.req.user, discount: s.apology })
+        }
         Phase::Done => return Next::Ignore,
     };
     Next::Send(svc, cmd)
@@ -158,6 +183,7 @@ fn kind(phase: Phase) -> Option<CmdKind> {
         Phase::CancelOrder => CmdKind::Cancel,
         Phase::ReleaseStock => CmdKind::Release,
         Phase::RecordRejected => CmdKind::RecordRejected,
+        Phase::IssueCoupon => CmdKind::IssueCoupon,
         Phase::Done => return None,
     })
 }
@@ -193,9 +219,10 @@ fn advance(mut s: Saga, result: CmdResult) -> Saga {
         (Phase::RecordSale, _) => Phase::Done,
         (Phase::RefundCard, _) => Phase::CancelOrder,
         (Phase::CancelOrder, _) => Phase::ReleaseStock,
-        (Phase::ReleaseStock, _) if s.saved => Phase::Done,
+        (Phase::ReleaseStock, _) if s.saved => s.end(),
         (Phase::ReleaseStock, _) => Phase::RecordRejected,
-        (Phase::RecordRejected, _) => Phase::Done,
+        (Phase::RecordRejected, _) => s.end(),
+        (Phase::IssueCoupon, _) => Phase::Done,
         (Phase::Done, _) => Phase::Done,
     };
     s

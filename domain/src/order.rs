@@ -87,6 +87,8 @@ pub struct Coupon {
 pub struct OrderTables {
     pub orders: BTreeMap<OrderId, Order>,
     pub coupons: Vec<Coupon>,
+    /// The apology coupon issued for each order that earned one.
+    pub apologies: BTreeMap<OrderId, CouponId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -107,6 +109,12 @@ pub enum OrderWrite {
     RestoreCoupon {
         coupon: CouponId,
         order: OrderId,
+    },
+    /// A new coupon, issued in apology for `order`'s failure.
+    IssueCoupon {
+        order: OrderId,
+        user: UserId,
+        discount: u64,
     },
 }
 
@@ -129,6 +137,15 @@ impl OrderTables {
                 let c = &mut self.coupons[coupon.index()];
                 c.state = CouponState::Issued;
                 c.order = None;
+            }
+            OrderWrite::IssueCoupon { order, user, discount } => {
+                self.apologies.insert(order, CouponId(self.coupons.len() as u32));
+                self.coupons.push(Coupon {
+                    user,
+                    discount,
+                    state: CouponState::Issued,
+                    order: None,
+                });
             }
         }
     }
@@ -237,6 +254,12 @@ pub fn on_command(
         Command::Confirm => {
             if state == Some(OrderState::Pending) {
                 tx.write(set(order, OrderState::Confirmed));
+            }
+            CmdResult::Ok
+        }
+        Command::IssueCoupon { user, discount } => {
+            if !t.apologies.contains_key(&order) {
+                tx.write(Write::Order(OrderWrite::IssueCoupon { order, user, discount }));
             }
             CmdResult::Ok
         }

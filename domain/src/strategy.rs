@@ -20,20 +20,31 @@ pub enum Strategy {
     /// §2.5 "synchronous cancel API": the orchestrator's steps, but on a
     /// failure it calls each cancel once and returns; no durable retry.
     SyncCancel,
+    /// §2.5 "compensation coupon": the orchestration, and a failure the
+    /// system caused (a stock-out, a step that never answered) earns the
+    /// user a discount coupon.
+    CompensationCoupon,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 5] = [
+    pub const ALL: [Strategy; 6] = [
         Strategy::Monolith,
         Strategy::Choreography,
         Strategy::Orchestration,
         Strategy::TwoPhaseCommit,
         Strategy::SyncCancel,
+        Strategy::CompensationCoupon,
     ];
 
     /// A coordinator node drives the order (and is where orders enter).
     pub fn coordinated(self) -> bool {
-        matches!(self, Strategy::Orchestration | Strategy::TwoPhaseCommit | Strategy::SyncCancel)
+        matches!(
+            self,
+            Strategy::Orchestration
+                | Strategy::TwoPhaseCommit
+                | Strategy::SyncCancel
+                | Strategy::CompensationCoupon
+        )
     }
 
     /// Whether the strategy claims to stay consistent under faults. One that
@@ -49,6 +60,7 @@ impl Strategy {
             Strategy::Monolith => "monolith",
             Strategy::TwoPhaseCommit => "two-phase-commit",
             Strategy::SyncCancel => "sync-cancel",
+            Strategy::CompensationCoupon => "compensation-coupon",
         }
     }
 
@@ -65,6 +77,10 @@ impl Strategy {
             Strategy::Orchestration => {
                 "§2.4.2/§2.5: an orchestrator behind the gateway calls each step over RPC with a \
                  durable saga log, and compensates in reverse until every compensation succeeds"
+            }
+            Strategy::CompensationCoupon => {
+                "§2.5 compensation coupon: the orchestration, and a failure the system caused \
+                 (stock-out, a step that never answered) issues the user a discount coupon"
             }
             Strategy::SyncCancel => {
                 "§2.5 synchronous cancel API: orchestrated steps, but a failure's cancel calls are \

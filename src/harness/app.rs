@@ -33,6 +33,8 @@ pub struct Coverage {
     pub lock_waits: u64,
     /// Compensations a synchronous cancel gave up after one silent call.
     pub compensations_dropped: u64,
+    /// Apology coupons issued for system-caused failures.
+    pub apologies: u64,
 }
 
 /// Where everything runs.
@@ -73,16 +75,15 @@ pub struct Settings {
     /// again, and how many "busy" answers end in an abort (the lock wait).
     pub lock_retry_us: u64,
     pub max_busy: u32,
+    /// The value of the coupon a system-caused failure earns (0: none).
+    pub apology: u64,
 }
 
 impl Settings {
     pub fn mode(&self) -> Mode {
         match self.strategy {
             Strategy::Choreography => Mode::Events,
-            Strategy::Orchestration
-            | Strategy::Monolith
-            | Strategy::TwoPhaseCommit
-            | Strategy::SyncCancel => Mode::Replies,
+            _ => Mode::Replies,
         }
     }
 }
@@ -276,11 +277,9 @@ impl SagaApp {
         req: domain::Request,
     ) {
         match self.settings.strategy {
-            Strategy::Orchestration | Strategy::TwoPhaseCommit | Strategy::SyncCancel => {
-                return self.orchestrate_place(vol, cx, from, id, key, req)
-            }
-            Strategy::Monolith => return self.monolith_place(vol, cx, from, id, key, req),
             Strategy::Choreography => {}
+            Strategy::Monolith => return self.monolith_place(vol, cx, from, id, key, req),
+            _ => return self.orchestrate_place(vol, cx, from, id, key, req),
         }
         self.tx.clear();
         let s = store(cx);
@@ -442,6 +441,7 @@ impl App for SagaApp {
 
     fn at_end(&mut self, view: &View<'_, Self>, settled: bool) -> Option<Violation> {
         self.coverage.client_retries = self.client.retries;
+        self.coverage.apologies = self.checker.apologies;
         let end = EndState {
             settled,
             outbox_backlog: view.outbox_backlog(),

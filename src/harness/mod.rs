@@ -7,6 +7,7 @@ pub mod rpc;
 pub mod workload;
 
 use domain::client::{Client, RetryPolicy};
+use domain::message::Refusal;
 use domain::monolith::MonolithTables;
 use domain::order::{Coupon, CouponState, OrderState, OrderTables};
 use domain::pg::PgFaults;
@@ -67,6 +68,9 @@ pub struct RunReport {
     pub trace: Vec<String>,
     pub outcomes: Outcomes,
     pub coverage: Coverage,
+    /// Orders refused for a cause the system owns: a stock-out, or a step
+    /// that never answered.
+    pub system_failures: u64,
 }
 
 fn kernel_options(s: &Scenario, safety: &Safety, trace: bool) -> KernelOptions {
@@ -101,10 +105,8 @@ fn schedule_options(s: &Scenario, strategy: Strategy, n: &Nodes) -> ScheduleOpti
     // each service; the gateway to the entry; Payment to the PG.
     let mut links: Vec<(NodeId, NodeId)> = match strategy {
         Strategy::Choreography => ours.iter().map(|&x| (x, n.broker)).collect(),
-        Strategy::Orchestration | Strategy::TwoPhaseCommit | Strategy::SyncCancel => {
-            ours.iter().map(|&x| (x, n.of(Service::Orchestrator))).collect()
-        }
         Strategy::Monolith => Vec::new(),
+        _ => ours.iter().map(|&x| (x, n.of(Service::Orchestrator))).collect(),
     };
     links.push((n.gateway, n.entry));
     links.push((n.of(Service::Payment), n.of(Service::Pg)));
@@ -170,10 +172,8 @@ fn initial_tables(service: Service, strategy: Strategy, w: &domain::Workload) ->
 fn add_services(sim: &mut Sim<SagaApp>, n: &mut Nodes, strategy: Strategy, w: &domain::Workload) {
     let own = match strategy {
         Strategy::Choreography => &Service::ALL[..6],
-        Strategy::Orchestration | Strategy::TwoPhaseCommit | Strategy::SyncCancel => {
-            &Service::ALL[..]
-        }
         Strategy::Monolith => &[Service::Pg][..],
+        _ => &Service::ALL[..],
     };
     for &svc in own {
         let db = Database::new(initial_tables(svc, strategy, w), Store::apply);
@@ -225,6 +225,10 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
         lock_retry_us: s.orchestration.lock_retry_us,
         max_busy: (s.orchestration.lock_wait_max_us / s.orchestration.lock_retry_us.max(1)).max(1)
             as u32,
+        apology: match spec.strategy {
+            Strategy::CompensationCoupon => s.orchestration.apology_coupon,
+            _ => 0,
+        },
         pg: PgFaults {
             decline_ppm: s.pg.decline_ppm,
             timeout_before_ppm: s.pg.timeout_before_ppm,
@@ -254,9 +258,7 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
     }
     n.entry = match spec.strategy {
         Strategy::Choreography | Strategy::Monolith => n.of(Service::Product),
-        Strategy::Orchestration | Strategy::TwoPhaseCommit | Strategy::SyncCancel => {
-            n.of(Service::Orchestrator)
-        }
+        _ => n.of(Service::Orchestrator),
     };
     if spec.strategy == Strategy::Choreography {
         for svc in Service::ALL {
@@ -293,6 +295,18 @@ fn outcomes(sim: &Sim<SagaApp>) -> Outcomes {
     o
 }
 
+fn system_failures(sim: &Sim<SagaApp>) -> u64 {
+    let entry =
+        &sim.view().db(sim.app.nodes.entry).expect("the entry has a database").state().entry;
+    let system = |r: &Option<domain::Response>| {
+        matches!(
+            r,
+            Some(domain::Response::Refused { why: Refusal::OutOfStock | Refusal::Unavailable, .. })
+        )
+    };
+    entry.keys.values().filter(|(_, _, answer)| system(answer)).count() as u64
+}
+
 /// Make one run.
 pub fn run(spec: &RunSpec<'_>) -> RunReport {
     let s = spec.scenario;
@@ -305,6 +319,7 @@ pub fn run(spec: &RunSpec<'_>) -> RunReport {
     };
     let outcome = sim.run(phases);
     let counts = outcomes(&sim);
+    let system_failures = system_failures(&sim);
     RunReport {
         seed: spec.seed,
         digest: outcome.digest,
@@ -318,5 +333,6 @@ pub fn run(spec: &RunSpec<'_>) -> RunReport {
         trace: outcome.trace,
         outcomes: counts,
         coverage: sim.app.coverage,
+        system_failures,
     }
 }

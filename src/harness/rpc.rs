@@ -30,7 +30,10 @@ impl SagaApp {
         let s = store(cx);
         let safety = self.settings.safety;
         let (order, next) = match &s.tables {
-            Tables::Saga(_) => orchestrator::place(&s.entry, key, &req, &safety, &mut self.tx),
+            Tables::Saga(_) => {
+                let apology = self.settings.apology;
+                orchestrator::place(&s.entry, key, &req, &safety, apology, &mut self.tx)
+            }
             Tables::Xa(_) => two_phase::place(&s.entry, key, &req, &safety, &mut self.tx),
             _ => panic!("requests go to the coordinator"),
         };

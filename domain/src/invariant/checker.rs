@@ -56,6 +56,8 @@ pub struct Checker {
     pending: Option<Violation>,
     open_orders: usize,
     open_payments: usize,
+    /// Coupons issued in apology for a failure.
+    pub apologies: u64,
 }
 
 fn violation(invariant: Invariant, entities: Vec<Entity>, detail: String) -> Violation {
@@ -85,6 +87,7 @@ impl Checker {
             pending: None,
             open_orders: 0,
             open_payments: 0,
+            apologies: 0,
             workload: w.clone(),
         }
     }
@@ -227,6 +230,10 @@ impl Checker {
             }
             OrderWrite::SetState { order, state } => self.order_state(order, state),
             OrderWrite::UseCoupon { coupon, order } => self.use_coupon(coupon, order),
+            OrderWrite::IssueCoupon { .. } => {
+                self.coupon_user.push(None);
+                self.apologies += 1;
+            }
             OrderWrite::RestoreCoupon { coupon, order } => {
                 if self.coupon_user[coupon.index()] == Some(order) {
                     self.coupon_user[coupon.index()] = None;
