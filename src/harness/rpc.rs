@@ -242,7 +242,7 @@ impl SagaApp {
         self.tx.clear();
         let s = store(cx);
         let Tables::Monolith(m) = &s.tables else { panic!("the monolith holds every table") };
-        let (order, taken) =
+        let (_, taken) =
             monolith::place(m, &s.entry, key, &req, &self.settings.safety, &mut self.tx);
         if !self.commit(cx) {
             return;
@@ -256,7 +256,6 @@ impl SagaApp {
                 self.start_call(vol, cx, monolith::charge(order), false);
             }
         }
-        let _ = order;
     }
 
     /// A payment settled or needs another call: in the monolith, a settled
