@@ -342,9 +342,7 @@ impl Checker {
 
     fn check_order(&self, o: OrderId) -> Option<Violation> {
         let l = &self.ledgers[o.index()];
-        let mut ents = vec![Entity::Order(o), Entity::Product(l.product)];
-        ents.extend(l.user().map(Entity::User));
-        let v = |i: Invariant, d: String| Some(violation(i, ents.clone(), d));
+        let v = |i: Invariant, d: String| Some(violation(i, l.entities(o), d));
         if l.stock_held < 0 || l.stock_held > l.qty {
             return v(
                 Invariant::StockConservation,
@@ -455,9 +453,7 @@ impl Checker {
 
     fn check_final(&self, o: OrderId) -> Option<Violation> {
         let l = &self.ledgers[o.index()];
-        let mut ents = vec![Entity::Order(o), Entity::Product(l.product)];
-        ents.extend(l.user().map(Entity::User));
-        let v = |i: Invariant, d: String| Some(violation(i, ents.clone(), d));
+        let v = |i: Invariant, d: String| Some(violation(i, l.entities(o), d));
         let effects = (l.stock_held, l.points_held, l.card_held);
         let payment = l.payment.map_or("absent", PaymentState::name);
         match l.state {

@@ -1,6 +1,7 @@
 //! What the checker knows of one order: learnt from committed writes only.
 
-use crate::ids::{CouponId, ProductId, UserId};
+use crate::ids::{CouponId, OrderId, ProductId, UserId};
+use crate::invariant::Entity;
 use crate::order::{Order, OrderState};
 use crate::payment::PaymentState;
 
@@ -34,6 +35,14 @@ pub struct Ledger {
 impl Ledger {
     pub fn user(&self) -> Option<UserId> {
         self.row.map(|r| r.user)
+    }
+
+    /// What a violation about this order names: the order, its product and,
+    /// once known, its user.
+    pub fn entities(&self, order: OrderId) -> Vec<Entity> {
+        let mut ents = vec![Entity::Order(order), Entity::Product(self.product)];
+        ents.extend(self.user().map(Entity::User));
+        ents
     }
 
     /// The order's amounts once known: (points, card).
