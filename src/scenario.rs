@@ -30,6 +30,8 @@ pub struct Scenario {
     pub description: String,
     /// How `--scenario` named it: a built-in name or a path.
     pub origin: String,
+    /// The factor its fault rates were scaled by (`--fault-scale`).
+    pub fault_scale: f64,
     pub seeds: u64,
     pub fault_phase_us: u64,
     pub heal_budget_us: u64,
@@ -42,6 +44,16 @@ pub struct Scenario {
     pub gateway: GatewaySpec,
     pub orchestration: OrchestrationSpec,
     pub faults: FaultSpec,
+    pub availability: AvailabilitySpec,
+}
+
+/// The availability probe of `compare`: this service goes down at
+/// `down_at_us` for `down_for_us`, with no other fault.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AvailabilitySpec {
+    pub service: domain::Service,
+    pub down_at_us: u64,
+    pub down_for_us: u64,
 }
 
 pub type Range = (u64, u64);
@@ -123,6 +135,10 @@ pub struct OrchestrationSpec {
     /// The value of the coupon a system-caused failure earns under the
     /// compensation-coupon strategy.
     pub apology_coupon: u64,
+    /// Under ux-retry: how many times a declined payment is offered again,
+    /// and how long the user takes to pay again.
+    pub pay_again: u32,
+    pub pay_again_after_us: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -193,6 +209,8 @@ struct Raw {
     gateway: RawGateway,
     #[serde(default)]
     orchestration: RawOrchestration,
+    #[serde(default)]
+    availability: RawAvailability,
     #[serde(default)]
     faults: RawFaults,
 }
@@ -274,6 +292,16 @@ struct RawOrchestration {
     lock_retry_ms: S<u64>,
     lock_wait_max_ms: S<u64>,
     apology_coupon: S<u64>,
+    pay_again: S<u64>,
+    pay_again_after_ms: S<u64>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawAvailability {
+    service: S<String>,
+    down_at_ms: S<u64>,
+    down_for_ms: S<u64>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -361,6 +389,19 @@ impl Ctx<'_> {
         let (_, span) = self.pick(f.0, f.1, f.2);
         let v = self.count(f, min)?;
         v.checked_mul(MS).ok_or_else(|| self.err(&span, f.2, "a smaller number of milliseconds"))
+    }
+
+    /// One of our services, by name.
+    fn service(
+        &self,
+        (user, default, field): Field<'_, String>,
+    ) -> Result<domain::Service, ScenarioError> {
+        let (v, span) = self.pick(user, default, field);
+        let ours = domain::Service::OURS;
+        ours.iter().copied().find(|s| s.name() == v).ok_or_else(|| {
+            let names: Vec<_> = ours.iter().map(|s| s.name()).collect();
+            self.err(&span, field, format!("one of {}, found {v:?}", names.join(", ")))
+        })
     }
 
     fn small(&self, f: Field<'_, u64>, min: u64) -> Result<u32, ScenarioError> {
@@ -475,6 +516,41 @@ fn default_raw() -> Raw {
 }
 
 impl Scenario {
+    /// The scenario with every fault rate and fault count scaled by
+    /// `scale` (0: no fault at all). Card declines are the customer's, not
+    /// faults, and stay as they are; so do the workload's double submits.
+    pub fn scaled(&self, scale: f64) -> Scenario {
+        let ppm = |p: u32| ((p as f64 * scale).round() as u64).min(1_000_000) as u32;
+        let count = |(lo, hi): Range| {
+            ((lo as f64 * scale).floor() as u64, (hi as f64 * scale).ceil() as u64)
+        };
+        let mut s = self.clone();
+        s.fault_scale = self.fault_scale * scale;
+        let n = &mut s.network;
+        (n.loss_ppm, n.duplicate_ppm, n.delay_ppm) =
+            (ppm(n.loss_ppm), ppm(n.duplicate_ppm), ppm(n.delay_ppm));
+        let pg = &mut s.pg;
+        (pg.timeout_before_ppm, pg.timeout_after_ppm, pg.slow_ppm) =
+            (ppm(pg.timeout_before_ppm), ppm(pg.timeout_after_ppm), ppm(pg.slow_ppm));
+        let f = &mut s.faults;
+        for r in [
+            &mut f.crashes,
+            &mut f.partitions,
+            &mut f.rebalances,
+            &mut f.cache_flushes,
+            &mut f.poisons,
+            &mut f.broker_outages,
+            &mut f.pauses,
+        ] {
+            *r = count(*r);
+        }
+        f.commit_fail_ppm = ppm(f.commit_fail_ppm);
+        if scale != 1.0 {
+            s.name = format!("{}×{scale}", self.name);
+        }
+        s
+    }
+
     /// Load a built-in scenario by name, or a file by path.
     pub fn load(name_or_path: &str) -> Result<Scenario, ScenarioError> {
         if let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == name_or_path) {
@@ -516,6 +592,7 @@ impl Scenario {
             name,
             description,
             origin: origin.to_string(),
+            fault_scale: 1.0,
             seeds: cx.count(f!(run.seeds), 1)?,
             fault_phase_us: cx.ms(f!(run.fault_phase_ms), 0)?,
             heal_budget_us: cx.ms(f!(run.heal_budget_ms), 1)?,
@@ -575,6 +652,8 @@ impl Scenario {
                 lock_retry_us: cx.ms(f!(orchestration.lock_retry_ms), 1)?,
                 lock_wait_max_us: cx.ms(f!(orchestration.lock_wait_max_ms), 1)?,
                 apology_coupon: cx.count(f!(orchestration.apology_coupon), 1)?,
+                pay_again: cx.small(f!(orchestration.pay_again), 0)?,
+                pay_again_after_us: cx.ms(f!(orchestration.pay_again_after_ms), 0)?,
             },
             faults: FaultSpec {
                 crashes: cx.range(f!(faults.crashes), 1)?,
@@ -596,6 +675,11 @@ impl Scenario {
                 pauses: cx.range(f!(faults.pauses), 1)?,
                 pause_at_us: cx.range(f!(faults.pause_at_ms), MS)?,
                 pause_for_us: cx.range(f!(faults.pause_for_ms), MS)?,
+            },
+            availability: AvailabilitySpec {
+                service: cx.service(f!(availability.service))?,
+                down_at_us: cx.ms(f!(availability.down_at_ms), 0)?,
+                down_for_us: cx.ms(f!(availability.down_for_ms), 1)?,
             },
         })
     }

@@ -43,8 +43,12 @@ pub fn hex(digest: u64) -> String {
 /// The command line that reproduces one seed.
 pub fn repro(scenario: &Scenario, strategy: Strategy, bug: Option<Bug>, seed: u64) -> String {
     let bug = bug.map(|b| format!(" --bug {}", b.name())).unwrap_or_default();
+    let scale = match scenario.fault_scale {
+        1.0 => String::new(),
+        s => format!(" --fault-scale {s}"),
+    };
     format!(
-        "sagasim replay --seed {seed} --scenario {} --strategy {}{bug}",
+        "sagasim replay --seed {seed} --scenario {}{scale} --strategy {}{bug}",
         scenario.origin,
         strategy.name()
     )

@@ -47,14 +47,20 @@ id!(
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RequestKey(pub u64);
 
-/// The idempotency key Payment sends to the payment gateway for one order's
-/// charge; the refund of that charge names the same key.
+/// The idempotency key Payment sends to the payment gateway for one attempt
+/// at an order's charge; the refund of that charge names the same key. A
+/// "pay again" after a decline is a new attempt, under a new key, since the
+/// PG answers a known key with its first answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PgKey(pub u64);
 
 impl PgKey {
     pub fn of(order: OrderId) -> PgKey {
-        PgKey(order.0 as u64)
+        PgKey::attempt(order, 0)
+    }
+
+    pub fn attempt(order: OrderId, attempt: u32) -> PgKey {
+        PgKey((attempt as u64) << 32 | order.0 as u64)
     }
 }
 

@@ -18,7 +18,9 @@
 //! - [`safety`]: the safety switches and the planted bugs that flip them.
 //! - [`strategy`]: the coordination strategies.
 //! - [`workload`]: users, products, coupons and submissions of one run.
-//! - [`invariant`]: the invariants and the incremental checker.
+//! - [`invariant`]: the invariants and the incremental checker; [`meter`]:
+//!   what a run measured beyond pass or fail (inconsistency windows,
+//!   exposure, compensations, refunds, coupons, revenue).
 //!
 //! Architecture invariant: this crate depends on std and serde only; no
 //! clock, no randomness, no I/O, and no hash-map iteration.
@@ -29,6 +31,7 @@ pub mod gateway;
 pub mod ids;
 pub mod invariant;
 pub mod message;
+pub mod meter;
 pub mod monolith;
 pub mod orchestrator;
 pub mod order;

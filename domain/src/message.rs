@@ -271,7 +271,9 @@ pub enum Msg {
     /// Payment → payment gateway: what became of the charge under `key`?
     Status { key: PgKey, order: OrderId },
     /// Payment gateway → Payment.
-    PgReply { order: OrderId, op: PgOp, result: PgResult },
+    /// The PG's answer, naming the key it was asked under, as real PGs echo
+    /// the idempotency key: an answer about an earlier attempt is told apart.
+    PgReply { order: OrderId, key: Option<PgKey>, op: PgOp, result: PgResult },
     /// Orchestrator → a service: take a step of an order's saga.
     Command { order: OrderId, cmd: Command },
     /// A service → orchestrator: the step's result. `cmd` names the command
@@ -321,6 +323,8 @@ pub enum Command {
         user: UserId,
         card: u64,
         points: u64,
+        /// 0, then one more for each "pay again" after a decline.
+        attempt: u32,
     },
     /// Payment: refund the card (compensation).
     Refund,
@@ -373,7 +377,11 @@ pub enum CmdResult {
     },
     CouponUnusable,
     Paid,
-    Declined,
+    /// The charge attempt declined: a late answer about an earlier attempt
+    /// is told apart from the attempt the saga waits for.
+    Declined {
+        attempt: u32,
+    },
     Short,
     /// The rows are locked by another prepared transaction: ask again.
     Busy,

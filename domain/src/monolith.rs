@@ -81,7 +81,8 @@ pub fn place(
         tx.write(Write::Order(OrderWrite::UseCoupon { coupon: c, order }));
     }
     tx.write(Write::User(UserWrite::Deduct { user, order, amount: points }));
-    let payment = Payment { user, card, points, state: PaymentState::Charging, cancel: false };
+    let payment =
+        Payment { user, card, points, state: PaymentState::Charging, cancel: false, attempt: 0 };
     tx.write(Write::Payment(PaymentWrite::Create { order, row: payment }));
     if card > 0 {
         return (order, Taken::Charge(order));

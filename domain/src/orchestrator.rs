@@ -55,6 +55,9 @@ pub struct Saga {
     pub saved: bool,
     /// The value of the coupon a system-caused failure earns (0: none).
     pub apology: u64,
+    /// "Pay again" offers left after a decline, and the charge attempt.
+    pub pay_again: u32,
+    pub attempt: u32,
     pub phase: Phase,
     /// Why the order failed, once it has.
     pub why: Option<Refusal>,
@@ -107,16 +110,28 @@ pub enum Next {
     Ignore,
     /// Ask the same step again shortly (its rows are locked).
     Wait,
+    /// Send this command once the user has read a decline and chosen to
+    /// pay again (after the strategy's think time).
+    PayAgain(Service, Command),
 }
 
-/// A request arrives from the gateway. `apology` is the value of the coupon
-/// a system-caused failure earns (0 for none).
+/// What a strategy built on the orchestrator adds to a saga.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// §2.5 compensation coupon: the coupon a system-caused failure earns
+    /// (0: none).
+    pub apology: u64,
+    /// §2.5 UX retry: how many times a declined payment is offered again.
+    pub pay_again: u32,
+}
+
+/// A request arrives from the gateway.
 pub fn place(
     e: &EntryTables,
     key: Option<RequestKey>,
     req: &Request,
     safety: &Safety,
-    apology: u64,
+    policy: Policy,
     tx: &mut impl Tx,
 ) -> (OrderId, Next) {
     let order = match entry::open(e, key, req, safety, tx) {
@@ -130,7 +145,9 @@ pub fn place(
         points: 0,
         card: 0,
         saved: false,
-        apology,
+        apology: policy.apology,
+        pay_again: policy.pay_again,
+        attempt: 0,
         phase: Phase::Reserve,
         why: None,
     };
@@ -151,7 +168,7 @@ pub fn command(s: &Saga) -> Next {
     let (svc, cmd) = match s.phase {
         Phase::Reserve => (Service::Product, Command::Reserve { product, qty }),
         Phase::Create => (Service::Order, Command::Create { req: s.req, price: s.price }),
-        Phase::Pay => (Service::Payment, Command::Pay { user, card: s.card, points: s.points }),
+        Phase::Pay => (Service::Payment, pay(s)),
         Phase::Deduct => (Service::User, Command::Deduct { user, points: s.points }),
         Phase::Confirm => (Service::Order, Command::Confirm),
         Phase::Complete => (Service::Payment, Command::Complete),
@@ -167,6 +184,10 @@ pub fn command(s: &Saga) -> Next {
         Phase::Done => return Next::Ignore,
     };
     Next::Send(svc, cmd)
+}
+
+fn pay(s: &Saga) -> Command {
+    Command::Pay { user: s.req.user, card: s.card, points: s.points, attempt: s.attempt }
 }
 
 fn kind(phase: Phase) -> Option<CmdKind> {
@@ -239,6 +260,19 @@ pub fn on_done(
     let Some(&s) = t.sagas.get(&order) else { return Next::Ignore };
     if kind(s.phase) != Some(cmd) {
         return Next::Ignore;
+    }
+    if let (Phase::Pay, CmdResult::Declined { attempt }) = (s.phase, result) {
+        if attempt < s.attempt {
+            // About an attempt the user already paid again after.
+            return Next::Ignore;
+        }
+    }
+    if matches!((s.phase, result), (Phase::Pay, CmdResult::Declined { .. })) && s.pay_again > 0 {
+        // §2.5 UX retry: the user is shown the decline and pays again; the
+        // reservations stay held meanwhile.
+        let s = Saga { pay_again: s.pay_again - 1, attempt: s.attempt + 1, ..s };
+        tx.write(Write::Saga(SagaWrite::Put { order, saga: s }));
+        return Next::PayAgain(Service::Payment, pay(&s));
     }
     put(order, advance(s, result), tx)
 }

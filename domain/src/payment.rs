@@ -72,6 +72,9 @@ pub struct Payment {
     /// A refund was asked for while the charge was in flight: once the
     /// charge settles it is refunded (the semantic lock).
     pub cancel: bool,
+    /// The charge attempt in flight or last made: each "pay again" after a
+    /// decline is a new attempt under its own PG key.
+    pub attempt: u32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -81,9 +84,23 @@ pub struct PaymentTables {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PaymentWrite {
-    Create { order: OrderId, row: Payment },
-    SetState { order: OrderId, state: PaymentState },
-    RequestCancel { order: OrderId },
+    Create {
+        order: OrderId,
+        row: Payment,
+    },
+    SetState {
+        order: OrderId,
+        state: PaymentState,
+    },
+    RequestCancel {
+        order: OrderId,
+    },
+    /// "Pay again" after a decline: a declined payment charges once more,
+    /// as attempt `attempt`.
+    Retry {
+        order: OrderId,
+        attempt: u32,
+    },
 }
 
 impl PaymentTables {
@@ -95,6 +112,10 @@ impl PaymentTables {
             PaymentWrite::SetState { order, state } => {
                 let p = self.payments.get_mut(&order).expect("state is set on an existing payment");
                 p.state = state;
+            }
+            PaymentWrite::Retry { order, attempt } => {
+                let p = self.payments.get_mut(&order).expect("a retry is of an existing payment");
+                (p.state, p.attempt) = (PaymentState::Charging, attempt);
             }
             PaymentWrite::RequestCancel { order } => {
                 self.payments
@@ -122,7 +143,14 @@ pub fn on_event(t: &PaymentTables, ev: &Event, tx: &mut impl Tx) -> Option<PgCal
     let state = t.payments.get(&ev.order()).map(|p| p.state);
     match *ev {
         Event::OrderCreated { order, user, card, points } if state.is_none() => {
-            let row = Payment { user, card, points, state: PaymentState::Charging, cancel: false };
+            let row = Payment {
+                user,
+                card,
+                points,
+                state: PaymentState::Charging,
+                cancel: false,
+                attempt: 0,
+            };
             tx.write(Write::Payment(PaymentWrite::Create { order, row }));
             if card == 0 {
                 tx.write(set(order, PaymentState::Charged));
@@ -161,11 +189,16 @@ pub enum Mode {
 pub fn on_reply(
     t: &PaymentTables,
     order: OrderId,
+    key: Option<PgKey>,
     result: PgResult,
     mode: Mode,
     tx: &mut impl Tx,
 ) -> Outcome {
     let Some(p) = t.payments.get(&order) else { return Outcome::Ignored };
+    if key.is_some_and(|k| k != PgKey::attempt(order, p.attempt)) {
+        // About an earlier charge attempt, which was declined.
+        return Outcome::Ignored;
+    }
     let events = mode == Mode::Events;
     match (p.state, result) {
         (PaymentState::Charging, PgResult::Approved) if p.cancel => {
@@ -189,7 +222,7 @@ pub fn on_reply(
             let reply = if p.cancel {
                 (CmdKind::Refund, CmdResult::Ok)
             } else {
-                (CmdKind::Pay, CmdResult::Declined)
+                (CmdKind::Pay, CmdResult::Declined { attempt: p.attempt })
             };
             Outcome::Settled(Some(reply))
         }
@@ -219,7 +252,7 @@ pub fn on_timeout(
     match (p.state, op) {
         (PaymentState::Charging, PgOp::Charge | PgOp::Status) if !safety.pg_resolve_timeouts => {
             // The planted bug: silence taken for a decline.
-            on_reply(t, order, PgResult::Declined, mode, tx)
+            on_reply(t, order, None, PgResult::Declined, mode, tx)
         }
         (PaymentState::Charging, _) => Outcome::Retry(PgOp::Charge),
         (PaymentState::Refunding, _) => Outcome::Retry(PgOp::Refund),
@@ -237,10 +270,17 @@ pub fn on_command(
     tx: &mut impl Tx,
 ) -> (Option<CmdResult>, Option<PgCall>) {
     let state = t.payments.get(&order).map(|p| p.state);
-    let row = |user, card, points, state| Payment { user, card, points, state, cancel: false };
+    let row = |user, card, points, state| Payment {
+        user,
+        card,
+        points,
+        state,
+        cancel: false,
+        attempt: 0,
+    };
     let create = |r| Write::Payment(PaymentWrite::Create { order, row: r });
     match (*cmd, state) {
-        (Command::Pay { user, card, points }, None) => {
+        (Command::Pay { user, card, points, .. }, None) => {
             tx.write(create(row(user, card, points, PaymentState::Charging)));
             if card == 0 {
                 tx.write(set(order, PaymentState::Charged));
@@ -252,7 +292,16 @@ pub fn on_command(
             (Some(CmdResult::Paid), None)
         }
         (Command::Pay { .. }, Some(PaymentState::Charging)) => (None, None),
-        (Command::Pay { .. }, Some(_)) => (Some(CmdResult::Declined), None),
+        // "Pay again": a declined payment charges once more, under a new key.
+        (Command::Pay { attempt, .. }, Some(PaymentState::Declined))
+            if attempt > t.payments[&order].attempt && !t.payments[&order].cancel =>
+        {
+            tx.write(Write::Payment(PaymentWrite::Retry { order, attempt }));
+            (None, Some(PgCall { order, op: PgOp::Charge }))
+        }
+        (Command::Pay { .. }, Some(_)) => {
+            (Some(CmdResult::Declined { attempt: t.payments[&order].attempt }), None)
+        }
         // Refunded before the charge was ever asked for: the late charge
         // will find the payment void.
         (Command::Refund, None) => {
@@ -273,6 +322,12 @@ pub fn on_command(
             (None, Some(PgCall { order, op: PgOp::Refund }))
         }
         (Command::Refund, Some(PaymentState::Refunding)) => (None, None),
+        // Void the payment for good: a "pay again" still in the network
+        // must not charge an order that was compensated.
+        (Command::Refund, Some(PaymentState::Declined)) if !t.payments[&order].cancel => {
+            tx.write(Write::Payment(PaymentWrite::RequestCancel { order }));
+            (Some(CmdResult::Ok), None)
+        }
         (Command::Refund, Some(_)) => (Some(CmdResult::Ok), None),
         (Command::Complete, Some(PaymentState::Charged)) => {
             tx.write(set(order, PaymentState::Completed));
@@ -309,7 +364,7 @@ pub fn recover(t: &PaymentTables) -> Vec<PgCall> {
 /// The message for a call. A retried charge carries its key unless the
 /// planted bug strips it.
 pub fn request(t: &PaymentTables, call: PgCall, retry: bool, safety: &Safety) -> Msg {
-    let key = PgKey::of(call.order);
+    let key = PgKey::attempt(call.order, t.payments[&call.order].attempt);
     match call.op {
         PgOp::Charge => {
             let amount = t.payments[&call.order].card;

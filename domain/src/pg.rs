@@ -101,6 +101,7 @@ pub struct PgAction {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prepared {
     order: OrderId,
+    key: Option<PgKey>,
     op: PgOp,
     writes: Vec<PgWrite>,
     result: PgResult,
@@ -110,27 +111,33 @@ pub struct Prepared {
 
 /// Read a request against the tables.
 pub fn prepare(t: &PgTables, msg: &Msg) -> Prepared {
-    let p =
-        |order, op, result| Prepared { order, op, writes: Vec::new(), result, new_charge: None };
+    let p = |order, key, op, result| Prepared {
+        order,
+        key,
+        op,
+        writes: Vec::new(),
+        result,
+        new_charge: None,
+    };
     match *msg {
         Msg::Charge { key, order, amount } => match key.and_then(|k| t.keys.get(&k)) {
-            Some(Some(_)) => p(order, PgOp::Charge, PgResult::Approved),
-            Some(None) => p(order, PgOp::Charge, PgResult::Declined),
+            Some(Some(_)) => p(order, key, PgOp::Charge, PgResult::Approved),
+            Some(None) => p(order, key, PgOp::Charge, PgResult::Declined),
             None => Prepared {
                 new_charge: Some((key, amount)),
-                ..p(order, PgOp::Charge, PgResult::Approved)
+                ..p(order, key, PgOp::Charge, PgResult::Approved)
             },
         },
         Msg::Refund { key, order } => match t.keys.get(&key) {
             Some(Some(i)) => {
                 let c = t.charges[*i];
-                let mut r = p(order, PgOp::Refund, PgResult::Refunded);
+                let mut r = p(order, Some(key), PgOp::Refund, PgResult::Refunded);
                 if !c.refunded {
                     r.writes.push(PgWrite::Refund { charge: *i as u32, order, amount: c.amount });
                 }
                 r
             }
-            _ => p(order, PgOp::Refund, PgResult::Unknown),
+            _ => p(order, Some(key), PgOp::Refund, PgResult::Unknown),
         },
         Msg::Status { key, order } => {
             let result = match t.keys.get(&key) {
@@ -139,7 +146,7 @@ pub fn prepare(t: &PgTables, msg: &Msg) -> Prepared {
                 Some(None) => PgResult::Declined,
                 None => PgResult::Unknown,
             };
-            p(order, PgOp::Status, result)
+            p(order, Some(key), PgOp::Status, result)
         }
         ref other => panic!("the payment gateway does not understand {other:?}"),
     }
@@ -152,7 +159,7 @@ pub fn finish(p: Prepared, faults: &PgFaults, port: &mut impl PgPort) -> PgActio
     if port.fault("pg-timeout-before", faults.timeout_before_ppm) {
         return PgAction::default();
     }
-    let Prepared { order, op, mut writes, mut result, new_charge } = p;
+    let Prepared { order, key: asked, op, mut writes, mut result, new_charge } = p;
     if let Some((key, amount)) = new_charge {
         if port.fault("pg-decline", faults.decline_ppm) {
             writes.push(PgWrite::Decline { key, order });
@@ -166,5 +173,5 @@ pub fn finish(p: Prepared, faults: &PgFaults, port: &mut impl PgPort) -> PgActio
     }
     let delay =
         if port.fault("pg-slow", faults.slow_ppm) { port.random_us(faults.slow_max_us) } else { 0 };
-    PgAction { writes, reply: Some((Msg::PgReply { order, op, result }, delay)) }
+    PgAction { writes, reply: Some((Msg::PgReply { order, key: asked, op, result }, delay)) }
 }

@@ -24,16 +24,21 @@ pub enum Strategy {
     /// system caused (a stock-out, a step that never answered) earns the
     /// user a discount coupon.
     CompensationCoupon,
+    /// §2.5 "UX retry": the orchestration, and a declined payment is
+    /// offered to the user again ("pay again") up to N times before the
+    /// order is compensated.
+    UxRetry,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 6] = [
+    pub const ALL: [Strategy; 7] = [
         Strategy::Monolith,
         Strategy::Choreography,
         Strategy::Orchestration,
         Strategy::TwoPhaseCommit,
         Strategy::SyncCancel,
         Strategy::CompensationCoupon,
+        Strategy::UxRetry,
     ];
 
     /// A coordinator node drives the order (and is where orders enter).
@@ -44,6 +49,7 @@ impl Strategy {
                 | Strategy::TwoPhaseCommit
                 | Strategy::SyncCancel
                 | Strategy::CompensationCoupon
+                | Strategy::UxRetry
         )
     }
 
@@ -61,6 +67,7 @@ impl Strategy {
             Strategy::TwoPhaseCommit => "two-phase-commit",
             Strategy::SyncCancel => "sync-cancel",
             Strategy::CompensationCoupon => "compensation-coupon",
+            Strategy::UxRetry => "ux-retry",
         }
     }
 
@@ -81,6 +88,10 @@ impl Strategy {
             Strategy::CompensationCoupon => {
                 "§2.5 compensation coupon: the orchestration, and a failure the system caused \
                  (stock-out, a step that never answered) issues the user a discount coupon"
+            }
+            Strategy::UxRetry => {
+                "§2.5 UX retry: the orchestration, and a declined card is offered to the user \
+                 again (\"pay again\", a new charge attempt) up to N times before compensating"
             }
             Strategy::SyncCancel => {
                 "§2.5 synchronous cancel API: orchestrated steps, but a failure's cancel calls are \

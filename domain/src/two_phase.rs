@@ -228,7 +228,9 @@ pub fn command(x: &Xa) -> Next {
             (Service::Order, Command::PrepareOrder { req: x.req, price: x.price })
         }
         Step::PreparePoints => (Service::User, Command::PreparePoints { user, points: x.points }),
-        Step::Pay => (Service::Payment, Command::Pay { user, card: x.card, points: x.points }),
+        Step::Pay => {
+            (Service::Payment, Command::Pay { user, card: x.card, points: x.points, attempt: 0 })
+        }
         Step::CommitStock => (Service::Product, Command::CommitTx),
         Step::CommitOrder => (Service::Order, Command::CommitTx),
         Step::CommitPoints => (Service::User, Command::CommitTx),

@@ -164,7 +164,14 @@ fn use_coupon(order: OrderId) -> Write {
     Write::Order(OrderWrite::UseCoupon { coupon: C0, order })
 }
 fn pay(order: OrderId, user: UserId) -> Write {
-    let row = Payment { user, card: 150, points: 50, state: PaymentState::Charging, cancel: false };
+    let row = Payment {
+        user,
+        card: 150,
+        points: 50,
+        state: PaymentState::Charging,
+        cancel: false,
+        attempt: 0,
+    };
     Write::Payment(PaymentWrite::Create { order, row })
 }
 fn pay_set(order: OrderId, state: PaymentState) -> Write {

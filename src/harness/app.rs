@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 use domain::client::Client;
 use domain::gateway::{self, KeyEntry};
 use domain::message::{CmdKind, CmdResult, PgResult};
+use domain::meter::Meter;
 use domain::payment::{self, Calls, Mode, Outcome, PgCall};
 use domain::pg::{self, PgFaults};
 use domain::ports::TxBuf;
 use domain::{
-    Checker, Consumed, EndState, Msg, OrderId, RequestKey, Safety, Service, Store, Strategy,
+    Checker, Consumed, EndState, Msg, OrderId, PgKey, RequestKey, Safety, Service, Store, Strategy,
     Tables, Topic, Violation,
 };
 use sim::trace::stable_hash;
@@ -35,6 +36,10 @@ pub struct Coverage {
     pub compensations_dropped: u64,
     /// Apology coupons issued for system-caused failures.
     pub apologies: u64,
+    /// Calls our services made: saga commands and PG requests.
+    pub rpcs: u64,
+    /// Time coordinators waited for rows locked by another transaction.
+    pub lock_wait_us: u64,
 }
 
 /// Where everything runs.
@@ -75,8 +80,11 @@ pub struct Settings {
     /// again, and how many "busy" answers end in an abort (the lock wait).
     pub lock_retry_us: u64,
     pub max_busy: u32,
-    /// The value of the coupon a system-caused failure earns (0: none).
-    pub apology: u64,
+    /// What the strategy adds to the orchestrator's sagas: an apology
+    /// coupon, "pay again" offers.
+    pub policy: domain::orchestrator::Policy,
+    /// The user's think time before paying again after a decline.
+    pub pay_again_after_us: u64,
 }
 
 impl Settings {
@@ -109,6 +117,7 @@ pub struct SagaApp {
     pub topics: [TopicId; 12],
     pub client: Client,
     pub checker: Checker,
+    pub meter: Meter,
     pub coverage: Coverage,
     /// Poison records to publish, by gateway timer tag.
     pub poisons: Vec<(u64, Topic)>,
@@ -124,6 +133,7 @@ pub(crate) fn store<'a>(cx: &'a Cx<'_, SagaApp>) -> &'a Store {
 impl SagaApp {
     pub fn new(settings: Settings, client: Client, checker: Checker) -> SagaApp {
         SagaApp {
+            meter: Meter::new(client.arrivals()),
             settings,
             per_step_checks: true,
             nodes: Nodes::default(),
@@ -171,6 +181,7 @@ impl SagaApp {
         }
         for w in &self.tx.writes {
             self.checker.observe(w);
+            self.meter.observe(w);
         }
         true
     }
@@ -187,6 +198,7 @@ impl SagaApp {
         if retry {
             self.coverage.pg_retries += 1;
         }
+        self.coverage.rpcs += 1;
         let tag = vol.calls.start(call);
         cx.send(self.nodes.of(Service::Pg), msg);
         cx.set_timer(self.settings.pg_timeout_us, tag);
@@ -237,11 +249,12 @@ impl SagaApp {
         vol: &mut Vol,
         cx: &mut Cx<'_, Self>,
         order: OrderId,
+        key: Option<PgKey>,
         result: PgResult,
     ) {
         self.tx.clear();
         let t = store(cx).payment().expect("PG replies go where payments are");
-        let out = payment::on_reply(t, order, result, self.settings.mode(), &mut self.tx);
+        let out = payment::on_reply(t, order, key, result, self.settings.mode(), &mut self.tx);
         self.settle_payment(vol, cx, order, out);
     }
 
@@ -392,7 +405,9 @@ impl App for SagaApp {
             Msg::Charge { .. } | Msg::Refund { .. } | Msg::Status { .. } => {
                 self.on_pg_request(cx, from, &msg)
             }
-            Msg::PgReply { order, result, .. } => self.on_pg_reply(vol, cx, order, result),
+            Msg::PgReply { order, key, result, .. } => {
+                self.on_pg_reply(vol, cx, order, key, result)
+            }
             Msg::Event(_) | Msg::Malformed { .. } => panic!("events travel through the broker"),
         }
     }
@@ -427,6 +442,7 @@ impl App for SagaApp {
     }
 
     fn after_step(&mut self, view: &View<'_, Self>) -> Option<Violation> {
+        self.meter.after_step(view.now_us(), &self.checker);
         if !self.per_step_checks {
             self.checker.skip_step();
             return None;

@@ -8,6 +8,7 @@ pub mod workload;
 
 use domain::client::{Client, RetryPolicy};
 use domain::message::Refusal;
+use domain::meter::Measures;
 use domain::monolith::MonolithTables;
 use domain::order::{Coupon, CouponState, OrderState, OrderTables};
 use domain::pg::PgFaults;
@@ -36,6 +37,8 @@ pub struct RunSpec<'a> {
     pub trace: bool,
     /// Check invariants after every step; off only to measure their cost.
     pub per_step_checks: bool,
+    /// A service to take down for a while (the availability probe).
+    pub outage: Option<crate::scenario::AvailabilitySpec>,
 }
 
 impl<'a> RunSpec<'a> {
@@ -46,7 +49,7 @@ impl<'a> RunSpec<'a> {
         bug: Option<Bug>,
         seed: u64,
     ) -> RunSpec<'a> {
-        RunSpec { scenario, strategy, bug, seed, trace: false, per_step_checks: true }
+        RunSpec { scenario, strategy, bug, seed, trace: false, per_step_checks: true, outage: None }
     }
 }
 
@@ -71,6 +74,14 @@ pub struct RunReport {
     /// Orders refused for a cause the system owns: a stock-out, or a step
     /// that never answered.
     pub system_failures: u64,
+    /// What the run measured beyond pass or fail.
+    pub measures: Measures,
+    /// Submissions the client made, those whose final answer was a refusal
+    /// or never came, and a digest of their arrival times and requests (the
+    /// same for every strategy on one seed).
+    pub submissions: u64,
+    pub user_failures: u64,
+    pub workload_digest: u64,
 }
 
 fn kernel_options(s: &Scenario, safety: &Safety, trace: bool) -> KernelOptions {
@@ -225,10 +236,17 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
         lock_retry_us: s.orchestration.lock_retry_us,
         max_busy: (s.orchestration.lock_wait_max_us / s.orchestration.lock_retry_us.max(1)).max(1)
             as u32,
-        apology: match spec.strategy {
-            Strategy::CompensationCoupon => s.orchestration.apology_coupon,
-            _ => 0,
+        policy: domain::orchestrator::Policy {
+            apology: match spec.strategy {
+                Strategy::CompensationCoupon => s.orchestration.apology_coupon,
+                _ => 0,
+            },
+            pay_again: match spec.strategy {
+                Strategy::UxRetry => s.orchestration.pay_again,
+                _ => 0,
+            },
         },
+        pay_again_after_us: s.orchestration.pay_again_after_us,
         pg: PgFaults {
             decline_ppm: s.pg.decline_ppm,
             timeout_before_ppm: s.pg.timeout_before_ppm,
@@ -273,6 +291,14 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
     let mut fault_stream = Stream::new(spec.seed, Purpose::Faults);
     sim.schedule_faults(draw_schedule(&schedule_options(s, spec.strategy, &n), &mut fault_stream));
     sim.app.poisons = draw_poisons(s, &mut fault_stream);
+    if let Some(o) = spec.outage {
+        let node = n.of(o.service);
+        let at = |time_us, fault| FaultRecord { step: 0, time_us, fault };
+        sim.schedule_faults(vec![
+            at(o.down_at_us, sim::Fault::Crash { node }),
+            at(o.down_at_us + o.down_for_us, sim::Fault::Restart { node }),
+        ]);
+    }
     sim
 }
 
@@ -320,6 +346,13 @@ pub fn run(spec: &RunSpec<'_>) -> RunReport {
     let outcome = sim.run(phases);
     let counts = outcomes(&sim);
     let system_failures = system_failures(&sim);
+    let measures = sim.app.meter.finish(outcome.time_us, &sim.app.checker);
+    let client = &sim.app.client;
+    // What the user saw come back: an order accepted (under a choreography
+    // it may still be cancelled later), or anything else.
+    let accepted =
+        |a: &&Option<domain::Response>| matches!(a, Some(domain::Response::Accepted { .. }));
+    let user_failures = client.answers.iter().filter(|a| !accepted(a)).count() as u64;
     RunReport {
         seed: spec.seed,
         digest: outcome.digest,
@@ -334,5 +367,9 @@ pub fn run(spec: &RunSpec<'_>) -> RunReport {
         outcomes: counts,
         coverage: sim.app.coverage,
         system_failures,
+        measures,
+        submissions: client.arrivals().len() as u64,
+        user_failures,
+        workload_digest: sim::trace::stable_hash(client.arrivals()),
     }
 }

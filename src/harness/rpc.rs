@@ -31,8 +31,8 @@ impl SagaApp {
         let safety = self.settings.safety;
         let (order, next) = match &s.tables {
             Tables::Saga(_) => {
-                let apology = self.settings.apology;
-                orchestrator::place(&s.entry, key, &req, &safety, apology, &mut self.tx)
+                let policy = self.settings.policy;
+                orchestrator::place(&s.entry, key, &req, &safety, policy, &mut self.tx)
             }
             Tables::Xa(_) => two_phase::place(&s.entry, key, &req, &safety, &mut self.tx),
             _ => panic!("requests go to the coordinator"),
@@ -55,22 +55,17 @@ impl SagaApp {
     fn follow(&mut self, vol: &mut Vol, cx: &mut Cx<'_, Self>, order: OrderId, next: Next) {
         match next {
             Next::Ignore => {}
-            Next::Send(svc, cmd) => {
-                let kind = cmd.kind();
-                let (attempt, timeouts) = match vol.steps.get(&order) {
-                    Some(&(k, a, t)) if k == kind => (a + 1, t),
-                    Some(&(_, a, _)) => (a + 1, 0),
-                    None => (0, 0),
-                };
-                vol.steps.insert(order, (kind, attempt, timeouts));
-                cx.send(self.nodes.of(svc), Msg::Command { order, cmd });
-                cx.set_timer(self.settings.step_timeout_us, timer_tag(order, attempt));
+            Next::Send(svc, cmd) => self.send_step(vol, cx, order, svc, cmd, 0),
+            Next::PayAgain(svc, cmd) => {
+                let think_us = self.settings.pay_again_after_us;
+                self.send_step(vol, cx, order, svc, cmd, think_us)
             }
             Next::Wait => {
                 // The rows are locked: ask again shortly, as a new attempt.
                 let (kind, attempt, timeouts) =
                     vol.steps.get(&order).copied().unwrap_or((CmdKind::PrepareStock, 0, 0));
                 vol.steps.insert(order, (kind, attempt + 1, timeouts));
+                self.coverage.lock_wait_us += self.settings.lock_retry_us;
                 cx.set_timer(self.settings.lock_retry_us, timer_tag(order, attempt + 1));
             }
             Next::Finish(response) => {
@@ -80,6 +75,33 @@ impl SagaApp {
                 }
             }
         }
+    }
+
+    /// Send a saga step's command after `delay_us`, and time its answer.
+    fn send_step(
+        &mut self,
+        vol: &mut Vol,
+        cx: &mut Cx<'_, Self>,
+        order: OrderId,
+        svc: domain::Service,
+        cmd: Command,
+        delay_us: u64,
+    ) {
+        let kind = cmd.kind();
+        let (attempt, timeouts) = match vol.steps.get(&order) {
+            Some(&(k, a, t)) if k == kind => (a + 1, t),
+            Some(&(_, a, _)) => (a + 1, 0),
+            None => (0, 0),
+        };
+        vol.steps.insert(order, (kind, attempt, timeouts));
+        self.coverage.rpcs += 1;
+        let (to, msg) = (self.nodes.of(svc), Msg::Command { order, cmd });
+        if delay_us == 0 {
+            cx.send(to, msg);
+        } else {
+            cx.send_after(to, msg, delay_us);
+        }
+        cx.set_timer(delay_us + self.settings.step_timeout_us, timer_tag(order, attempt));
     }
 
     /// A service answered a step.
@@ -126,11 +148,13 @@ impl SagaApp {
             }
             Tables::Saga(t) if silent_enough && orchestrator::may_give_up(t, order) => {
                 self.coverage.steps_given_up += 1;
+                self.meter.gave_up(order, kind);
                 orchestrator::give_up(t, order, &mut self.tx)
             }
             Tables::Saga(t) => orchestrator::command(&t.sagas[&order]),
             Tables::Xa(t) if silent_enough && two_phase::may_give_up(t, order) => {
                 self.coverage.steps_given_up += 1;
+                self.meter.gave_up(order, kind);
                 two_phase::give_up(t, order, &mut self.tx)
             }
             Tables::Xa(t) => two_phase::command(&t.txs[&order]),

@@ -101,6 +101,16 @@ impl Checker {
         self.ledgers.len()
     }
 
+    /// What committed writes did to one order so far.
+    pub fn ledger_of(&self, order: OrderId) -> Option<&Ledger> {
+        self.ledgers.get(order.index())
+    }
+
+    /// The orders the current step's writes touched (with repeats).
+    pub fn touched_orders(&self) -> &[OrderId] {
+        &self.dirty_orders
+    }
+
     fn flag(&mut self, v: Violation) {
         self.pending.get_or_insert(v);
     }
@@ -121,6 +131,14 @@ impl Checker {
             }
             Write::Payment(PaymentWrite::SetState { order, state }) => {
                 self.payment_state(order, state)
+            }
+            Write::Payment(PaymentWrite::Retry { order, .. }) => {
+                // "Pay again" reopens a declined payment, and nothing else:
+                // from a declined payment it is a fresh start.
+                if self.ledgers[order.index()].payment == Some(PaymentState::Declined) {
+                    self.ledger(order).payment = None;
+                }
+                self.payment_state(order, PaymentState::Charging)
             }
             Write::User(UserWrite::Refund { user, order, amount }) => {
                 self.ledger(order).points_held -= amount as i64;

@@ -5,7 +5,7 @@
 //! only the orders, products and users that step touched.
 
 mod checker;
-mod ledger;
+pub mod ledger;
 
 pub use checker::{Checker, EndState, StateView};
 
