@@ -39,12 +39,23 @@ pub struct Target {
     /// A planted bug (see `sagasim list bugs`).
     #[arg(long, value_parser = parse_bug)]
     pub bug: Option<Bug>,
+    /// Scale every fault rate and count by this factor (0: no faults).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_scale)]
+    pub fault_scale: f64,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Text,
     Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportFormat {
+    Text,
+    Md,
+    Json,
+    Html,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +103,32 @@ pub enum Command {
         seed: u64,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+    },
+    /// Measure strategies against each other on the same seeds: outcomes,
+    /// latency, consistency, work, contention, exposure, availability,
+    /// business cost and violations. A violation is data here: the exit
+    /// code is 0 unless the usage is wrong.
+    Compare {
+        #[arg(long, default_value = "default")]
+        scenario: String,
+        /// Comma-separated strategy names, or `all`.
+        #[arg(long, default_value = "all", value_parser = parse_strategies)]
+        strategies: StrategyList,
+        /// N (seeds 0..N) or A..B; default: 200.
+        #[arg(long, default_value = "200")]
+        seeds: SeedRange,
+        /// Worker threads (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Fault scales for the intensity curves, comma-separated (e.g.
+        /// 0,0.5,1,2,4); 1, the scenario as written, is always measured.
+        #[arg(long, value_delimiter = ',', value_parser = parse_scale)]
+        fault_scale: Vec<f64>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: ReportFormat,
+        /// Write the report here (atomically) instead of to standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
     /// Measure speed: events/s per core against a bare event loop, seeds/s,
     /// per-step invariant cost, scaling over cores.
@@ -143,6 +180,32 @@ fn parse_strategy(s: &str) -> Result<Strategy, String> {
         let all: Vec<_> = Strategy::ALL.iter().map(|s| s.name()).collect();
         format!("unknown strategy `{s}`; expected one of: {}", all.join(", "))
     })
+}
+
+fn parse_scale(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && (0.0..=1000.0).contains(&x) => Ok(x),
+        _ => Err(format!("`{s}` is not a fault scale: expected a number from 0 to 1000")),
+    }
+}
+
+/// Strategies chosen on the command line, in the order given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StrategyList(pub Vec<Strategy>);
+
+fn parse_strategies(s: &str) -> Result<StrategyList, String> {
+    if s.trim() == "all" {
+        return Ok(StrategyList(Strategy::ALL.to_vec()));
+    }
+    let mut list = Vec::new();
+    for name in s.split(',') {
+        let strategy = parse_strategy(name.trim())?;
+        if list.contains(&strategy) {
+            return Err(format!("strategy `{}` is listed twice", strategy.name()));
+        }
+        list.push(strategy);
+    }
+    Ok(StrategyList(list))
 }
 
 fn parse_bug(s: &str) -> Result<Bug, String> {
@@ -240,7 +303,7 @@ fn load(target: &Target) -> Result<Scenario, ExitCode> {
         );
         return Err(ExitCode::from(2));
     }
-    load_named(&target.scenario)
+    Ok(load_named(&target.scenario)?.scaled(target.fault_scale))
 }
 
 fn load_named(name: &str) -> Result<Scenario, ExitCode> {
@@ -364,6 +427,56 @@ fn run_bench(
     written.map(|_| ExitCode::SUCCESS).map_err(|_| ExitCode::from(2))
 }
 
+/// Write a report to `path` through a temporary file renamed into place, so
+/// a reader never sees half a report.
+fn write_atomically(
+    path: &std::path::Path,
+    render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let mut file = io::BufWriter::new(std::fs::File::create(&tmp)?);
+    render(&mut file)?;
+    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+fn run_compare(
+    scenario: &str,
+    strategies: StrategyList,
+    seeds: SeedRange,
+    jobs: Option<usize>,
+    scales: Vec<f64>,
+    format: ReportFormat,
+    out: Option<std::path::PathBuf>,
+) -> Result<ExitCode, ExitCode> {
+    let s = load_named(scenario)?;
+    let spec = crate::compare::CompareSpec {
+        scenario: &s,
+        strategies: strategies.0,
+        seeds: (seeds.0, seeds.1),
+        jobs: jobs.unwrap_or_else(all_cores),
+        scales,
+    };
+    let r = crate::compare::compare(&spec);
+    let render = |w: &mut dyn Write| -> io::Result<()> {
+        let mut w = w;
+        match format {
+            ReportFormat::Text => reports::text::compare(&mut w, &r),
+            ReportFormat::Md => reports::markdown::compare(&mut w, &r),
+            ReportFormat::Json => reports::json::write(&mut w, &r),
+            ReportFormat::Html => reports::html::compare(&mut w, &r),
+        }
+    };
+    let written = match &out {
+        Some(path) => write_atomically(path, render).map_err(|e| {
+            eprintln!("error: cannot write {}: {e}", path.display());
+        }),
+        None => render(&mut io::stdout().lock()).map_err(|_| ()),
+    };
+    written.map(|_| ExitCode::SUCCESS).map_err(|_| ExitCode::from(2))
+}
+
 /// Run the command line; returns the process exit code.
 pub fn main_with(cli: Cli) -> ExitCode {
     let result = match cli.command {
@@ -371,6 +484,9 @@ pub fn main_with(cli: Cli) -> ExitCode {
             run_bench(&scenario, strategy, seeds, jobs, format)
         }
         Command::Run { target, seed, trace, format } => run_one(&target, seed, trace, format),
+        Command::Compare { scenario, strategies, seeds, jobs, fault_scale, format, out } => {
+            run_compare(&scenario, strategies, seeds, jobs, fault_scale, format, out)
+        }
         Command::Replay { target, seed, format } => {
             run_one(&target, seed, format == Format::Text, format)
         }

@@ -7,10 +7,13 @@
 //! - [`harness`]: one run: workload drawn from the seed, the domain wired
 //!   onto kernel nodes, the run's report.
 //! - [`sweep`]: many seeds over worker threads, panics isolated per seed.
+//! - [`compare`]: strategies measured on the same seeds, at several fault
+//!   scales, with a fault-free baseline and an availability probe.
 //! - [`bench`]: speed against the floor of a bare event loop.
 
 pub mod bench;
 pub mod cli;
+pub mod compare;
 pub mod harness;
 pub mod scenario;
 pub mod sweep;

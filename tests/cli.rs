@@ -209,3 +209,85 @@ fn list_shows_every_category() {
     let bugs = sagasim(&["list", "bugs"]);
     assert_eq!(String::from_utf8_lossy(&bugs.stdout).lines().count(), domain::Bug::ALL.len());
 }
+
+#[test]
+fn compare_reports_violations_as_data_and_exits_0() {
+    let o = sagasim(&[
+        "compare",
+        "--strategies",
+        "orchestration,sync-cancel",
+        "--seeds",
+        "20",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["schema"], "sagasim.compare/1");
+    let strategies = v["strategies"].as_array().expect("strategies");
+    assert_eq!(strategies.len(), 2);
+    assert_eq!(strategies[1]["strategy"], "sync-cancel");
+    let violations = strategies[1]["violations"].as_array().expect("violations");
+    assert!(!violations.is_empty(), "sync-cancel breaks under the default faults");
+    // Each violation count links to a seed that reproduces it.
+    let repro = violations[0]["repro"].as_str().expect("repro");
+    let args: Vec<&str> = repro.split_whitespace().skip(1).collect();
+    let replayed = sagasim(&args);
+    assert_eq!(code(&replayed), 1, "{repro} reproduces a failure");
+    let invariant = violations[0]["invariant"].as_str().expect("invariant");
+    assert!(String::from_utf8_lossy(&replayed.stdout).contains(invariant));
+}
+
+#[test]
+fn compare_refuses_bad_usage_with_exit_2() {
+    for args in [
+        &["compare", "--strategies", "orchestration,nope"][..],
+        &["compare", "--strategies", "monolith,monolith"][..],
+        &["compare", "--fault-scale", "0,-1"][..],
+        &["compare", "--seeds", "5..5"][..],
+        &["compare", "--scenario", "no-such-scenario"][..],
+    ] {
+        let o = sagasim(args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("error"), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn compare_writes_its_report_to_a_file() {
+    let dir = std::env::temp_dir().join(format!("sagasim-compare-out-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let out = dir.join("report.md");
+    let o = sagasim(&[
+        "compare",
+        "--strategies",
+        "monolith,choreography",
+        "--seeds",
+        "5",
+        "--format",
+        "md",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(o.stdout.is_empty(), "the report goes to the file, not stdout");
+    let text = std::fs::read_to_string(&out).expect("report written");
+    assert!(text.contains("| monolith") && text.contains("| choreography"));
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary file is left behind");
+}
+
+#[test]
+fn a_fault_scale_reaches_run_and_replay() {
+    let calm = sagasim(&["run", "--strategy", "sync-cancel", "--fault-scale", "0", "--seed", "0"]);
+    assert_eq!(code(&calm), 0, "{}", stderr(&calm));
+    let faults = |o: &Output| json(o)["faults"].as_u64().expect("faults");
+    let args = ["run", "--seed", "0", "--format", "json", "--fault-scale"];
+    let none = sagasim(&[&args[..], &["0"]].concat());
+    let many = sagasim(&[&args[..], &["4"]].concat());
+    assert!(faults(&none) < faults(&many));
+}

@@ -2,12 +2,30 @@
 //! `impl Write`; nothing here runs a simulation.
 //!
 //! Map:
-//! - [`result`]: the result types with their versioned JSON schema names.
+//! - [`result`]: the result types with their versioned JSON schema names;
+//!   [`compare`]: the result of comparing strategies.
 //! - [`text`]: terminal text.
 //! - [`json`]: pretty-printed JSON.
+//! - [`html`]: the compare result as one self-contained HTML page with SVG
+//!   charts (drawn by the private `charts` on the private `svg` primitives);
+//!   [`markdown`]: the same as GitHub-flavoured Markdown.
+//! - [`view`]: the compare report's sections, tables and chart data, shared
+//!   by both; [`findings`]: the "what this shows" sentences generated from
+//!   the numbers; [`numbers`]: number formatting for all of them; the
+//!   test-only `fixture` builds comparisons for their tests.
 
+mod charts;
+pub mod compare;
+pub mod findings;
+#[cfg(test)]
+mod fixture;
+pub mod html;
 pub mod json;
+pub mod markdown;
+pub mod numbers;
 pub mod result;
+mod svg;
 pub mod text;
+pub mod view;
 
 pub use result::{Failure, Outcomes, RunResult, SweepResult, RUN_SCHEMA, SWEEP_SCHEMA};
