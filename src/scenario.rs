@@ -730,12 +730,36 @@ mod tests {
             prop_assert_eq!(s.broker.partitions, partitions as u32);
         }
 
+        /// Scaling faults scales every fault and nothing else: ×0 leaves
+        /// none, ×1 is the scenario, and more scale never means fewer
+        /// faults.
+        #[test]
+        fn fault_scales_are_monotone(a in 0.0f64..8.0, b in 0.0f64..8.0, which in 0usize..7) {
+            let (name, _) = BUILT_IN[which];
+            let s = Scenario::load(name).expect("built in");
+            prop_assert_eq!(&s.scaled(1.0), &s);
+            let none = s.scaled(0.0);
+            let f = &none.faults;
+            for r in [f.crashes, f.partitions, f.rebalances, f.cache_flushes, f.poisons, f.broker_outages, f.pauses] {
+                prop_assert_eq!(r, (0, 0));
+            }
+            prop_assert_eq!((none.network.loss_ppm, none.pg.timeout_after_ppm, f.commit_fail_ppm), (0, 0, 0));
+            prop_assert_eq!(none.pg.decline_ppm, s.pg.decline_ppm);
+            prop_assert_eq!(&none.workload, &s.workload);
+            let (lo, hi) = (s.scaled(a.min(b)), s.scaled(a.max(b)));
+            prop_assert!(lo.faults.crashes.1 <= hi.faults.crashes.1);
+            prop_assert!(lo.faults.partitions.0 <= hi.faults.partitions.0);
+            prop_assert!(lo.network.duplicate_ppm <= hi.network.duplicate_ppm);
+            prop_assert!(lo.pg.slow_ppm <= hi.pg.slow_ppm);
+            prop_assert_eq!(hi.fault_scale, a.max(b));
+        }
+
         /// An invalid value is reported at its own line and field, wherever
         /// it stands in the file.
         #[test]
         fn an_invalid_value_is_reported_where_it_stands(
             padding in 0usize..20,
-            which in 0usize..5,
+            which in 0usize..6,
         ) {
             let (section, key, value) = [
                 ("network", "loss", "2.0"),
@@ -743,6 +767,7 @@ mod tests {
                 ("workload", "users", "0"),
                 ("broker", "fetch_timeout_ms", "\"soon\""),
                 ("client", "retries", "3"),
+                ("availability", "service", "\"coupons\""),
             ][which];
             let text = format!("{}[{section}]\n{key} = {value}\n", "# comment\n".repeat(padding));
             let e = Scenario::parse(&text, "bad.toml", "bad.toml").expect_err("invalid");
