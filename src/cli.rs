@@ -5,6 +5,7 @@
 //! budget; 2 bad usage or a bad scenario file.
 
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 
@@ -12,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use domain::{Bug, Invariant, Strategy};
 use reports::{RunResult, RUN_SCHEMA};
 
+use crate::failure_file;
 use crate::harness::{self, RunSpec};
 use crate::scenario::{Scenario, BUILT_IN};
 use crate::sweep::{self, SweepSpec};
@@ -80,6 +82,10 @@ pub enum Command {
         trace: bool,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Write a failure file here if the seed fails (default under `CI`:
+        /// `failures/`).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Run many seeds; fail on the first violation found, printing how to
     /// reproduce each failing seed.
@@ -94,13 +100,22 @@ pub enum Command {
         jobs: Option<usize>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Write a failure file per failing seed into this folder (default
+        /// under `CI`: `failures/`).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Rerun one seed exactly, printing its trace.
     Replay {
+        /// A failure file (written by `run` or `sweep --out`): replays its
+        /// inline scenario, strategy, bug and seed, and says whether the
+        /// same violation and digest came back.
+        #[arg(conflicts_with_all = ["seed", "scenario", "strategy", "bug", "fault_scale"])]
+        file: Option<PathBuf>,
         #[command(flatten)]
         target: Target,
-        #[arg(long)]
-        seed: u64,
+        #[arg(long, required_unless_present = "file")]
+        seed: Option<u64>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
@@ -362,9 +377,42 @@ fn end_name(end: sim::End) -> &'static str {
     }
 }
 
-fn run_one(target: &Target, seed: u64, trace: bool, format: Format) -> Result<ExitCode, ExitCode> {
-    let scenario = load(target)?;
-    let spec = RunSpec { trace, ..RunSpec::new(&scenario, target.strategy, target.bug, seed) };
+/// Where failure files go: `--out`, or `failures/` under CI, or nowhere.
+fn failure_dir(out: Option<PathBuf>) -> Option<PathBuf> {
+    out.or_else(|| std::env::var_os("CI").map(|_| PathBuf::from("failures")))
+}
+
+/// Write the failure file of a failing seed; say where on stderr.
+fn save_failure(
+    dir: &Path,
+    spec: (&Scenario, Strategy, Option<Bug>),
+    failure: &reports::Failure,
+) -> Result<(), ExitCode> {
+    let (scenario, strategy, bug) = spec;
+    let saved = failure_file::record(scenario, strategy, bug, failure.seed, failure)
+        .and_then(|f| failure_file::write(dir, &f));
+    match saved {
+        Ok(path) => {
+            eprintln!("failure file: {}", path.display());
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("error: cannot write a failure file into {}: {e}", dir.display());
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// One seed of one target: run it, print it, and save its failure.
+fn run_seed_and_print(
+    target: (&Scenario, Strategy, Option<Bug>),
+    seed: u64,
+    trace: bool,
+    format: Format,
+    out_dir: Option<&Path>,
+) -> Result<RunResult, ExitCode> {
+    let (scenario, strategy, bug) = target;
+    let spec = RunSpec { trace, ..RunSpec::new(scenario, strategy, bug, seed) };
     let (result, trace) = run_result(&spec, sweep::run_guarded(&spec, &harness::run));
     let mut out = io::stdout().lock();
     let written = match format {
@@ -377,7 +425,60 @@ fn run_one(target: &Target, seed: u64, trace: bool, format: Format) -> Result<Ex
         Format::Json => reports::json::write(&mut out, &result),
     };
     written.map_err(|_| ExitCode::from(2))?;
-    Ok(ExitCode::from(if result.failure.is_some() { 1 } else { 0 }))
+    if let (Some(dir), Some(f)) = (out_dir, &result.failure) {
+        save_failure(dir, target, f)?;
+    }
+    Ok(result)
+}
+
+fn exit_of(result: &RunResult) -> ExitCode {
+    ExitCode::from(if result.failure.is_some() { 1 } else { 0 })
+}
+
+fn run_one(
+    target: &Target,
+    seed: u64,
+    trace: bool,
+    format: Format,
+    out: Option<PathBuf>,
+) -> Result<ExitCode, ExitCode> {
+    let scenario = load(target)?;
+    let dir = failure_dir(out);
+    let t = (&scenario, target.strategy, target.bug);
+    run_seed_and_print(t, seed, trace, format, dir.as_deref()).map(|r| exit_of(&r))
+}
+
+/// Replay a failure file, and say whether it reproduced.
+fn replay_file(path: &Path, format: Format) -> Result<ExitCode, ExitCode> {
+    let loaded = failure_file::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    let t = (&loaded.scenario, loaded.strategy, loaded.bug);
+    let result = run_seed_and_print(t, loaded.file.seed, format == Format::Text, format, None)?;
+    let want = &loaded.file.failure;
+    let same = |f: &reports::Failure| f.invariant == want.invariant && f.digest == want.digest;
+    match &result.failure {
+        Some(f) if same(f) => eprintln!(
+            "reproduced: {} at step {}, digest {}, as {} records",
+            f.invariant,
+            f.step,
+            f.digest,
+            path.display()
+        ),
+        got => eprintln!(
+            "NOT reproduced: {} records {} at step {} with digest {}; this run {}",
+            path.display(),
+            want.invariant,
+            want.step,
+            want.digest,
+            got.as_ref().map_or("violated nothing".to_string(), |f| format!(
+                "gave {} at step {} with digest {}",
+                f.invariant, f.step, f.digest
+            ))
+        ),
+    }
+    Ok(exit_of(&result))
 }
 
 fn run_sweep(
@@ -385,6 +486,7 @@ fn run_sweep(
     seeds: Option<SeedRange>,
     jobs: Option<usize>,
     format: Format,
+    out_dir: Option<PathBuf>,
 ) -> Result<ExitCode, ExitCode> {
     let scenario = load(target)?;
     let SeedRange(first, last) = seeds.unwrap_or(SeedRange(0, scenario.seeds));
@@ -403,6 +505,11 @@ fn run_sweep(
         Format::Json => reports::json::write(&mut out, &result),
     };
     written.map_err(|_| ExitCode::from(2))?;
+    if let Some(dir) = failure_dir(out_dir) {
+        for f in &result.failures {
+            save_failure(&dir, (&scenario, target.strategy, target.bug), f)?;
+        }
+    }
     Ok(ExitCode::from(if result.violations > 0 { 1 } else { 0 }))
 }
 
@@ -429,7 +536,7 @@ fn run_bench(
 
 /// Write a report to `path` through a temporary file renamed into place, so
 /// a reader never sees half a report.
-fn write_atomically(
+pub(crate) fn write_atomically(
     path: &std::path::Path,
     render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
@@ -483,14 +590,20 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Bench { scenario, strategy, seeds, jobs, format } => {
             run_bench(&scenario, strategy, seeds, jobs, format)
         }
-        Command::Run { target, seed, trace, format } => run_one(&target, seed, trace, format),
+        Command::Run { target, seed, trace, format, out } => {
+            run_one(&target, seed, trace, format, out)
+        }
         Command::Compare { scenario, strategies, seeds, jobs, fault_scale, format, out } => {
             run_compare(&scenario, strategies, seeds, jobs, fault_scale, format, out)
         }
-        Command::Replay { target, seed, format } => {
-            run_one(&target, seed, format == Format::Text, format)
+        Command::Replay { file: Some(file), format, .. } => replay_file(&file, format),
+        Command::Replay { file: None, target, seed, format } => {
+            let seed = seed.expect("clap requires --seed without a file");
+            run_one(&target, seed, format == Format::Text, format, None)
         }
-        Command::Sweep { target, seeds, jobs, format } => run_sweep(&target, seeds, jobs, format),
+        Command::Sweep { target, seeds, jobs, format, out } => {
+            run_sweep(&target, seeds, jobs, format, out)
+        }
         Command::List { what } => list(what, &mut io::stdout().lock())
             .map(|_| ExitCode::SUCCESS)
             .map_err(|_| ExitCode::from(2)),

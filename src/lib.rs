@@ -6,7 +6,8 @@
 //! - [`scenario`]: scenario files, parsed and validated once.
 //! - [`harness`]: one run: workload drawn from the seed, the domain wired
 //!   onto kernel nodes, the run's report.
-//! - [`sweep`]: many seeds over worker threads, panics isolated per seed.
+//! - [`sweep`]: many seeds over worker threads, panics isolated per seed;
+//!   [`failure_file`]: a failing seed as a file that stands alone.
 //! - [`compare`]: strategies measured on the same seeds, at several fault
 //!   scales, with a fault-free baseline and an availability probe.
 //! - [`bench`]: speed against the floor of a bare event loop.
@@ -14,6 +15,7 @@
 pub mod bench;
 pub mod cli;
 pub mod compare;
+pub mod failure_file;
 pub mod harness;
 pub mod scenario;
 pub mod sweep;

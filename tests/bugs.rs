@@ -142,3 +142,30 @@ fn no_inbox_and_no_outbox_are_found_within_500_seeds_and_all_reproduce() {
         check_reproduces(&found);
     }
 }
+
+/// Every planted bug's failure file replays, through the binary, to the same
+/// invariant and digest, from the file alone.
+#[test]
+fn every_planted_bug_s_failure_file_replays_to_the_same_digest() {
+    let dir = std::env::temp_dir().join(format!("sagasim-failure-files-{}", std::process::id()));
+    for c in CASES {
+        let s = Scenario::load(c.scenario).expect("built-in");
+        let found = failures(c.bug, c.strategy, c.scenario, 50);
+        let f = found.first().unwrap_or_else(|| panic!("{} fails within 50 seeds", c.bug.name()));
+        let file = sagasim::failure_file::record(&s, c.strategy, Some(c.bug), f.seed, f)
+            .expect("the scenario's text is at hand");
+        assert!(!file.faults.is_empty(), "the file records the run's fault decisions");
+        let path = sagasim::failure_file::write(&dir, &file).expect("written");
+        let out = Command::new(env!("CARGO_BIN_EXE_sagasim"))
+            .arg("replay")
+            .arg(&path)
+            .args(["--format", "json"])
+            .output()
+            .expect("the binary runs");
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        let r: RunResult = serde_json::from_slice(&out.stdout).expect("a run result");
+        let again = r.failure.expect("the violation again");
+        assert_eq!((&again.invariant, &again.digest), (&f.invariant, &f.digest));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("reproduced:"));
+    }
+}

@@ -6,8 +6,11 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// Run the binary as a user at a terminal would: not under CI, where
+/// failing seeds would leave failure files in the working directory.
 fn sagasim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sagasim")).args(args).output().expect("the binary runs")
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sagasim"));
+    command.args(args).env_remove("CI").output().expect("the binary runs")
 }
 
 fn code(o: &Output) -> i32 {
@@ -290,4 +293,53 @@ fn a_fault_scale_reaches_run_and_replay() {
     let none = sagasim(&[&args[..], &["0"]].concat());
     let many = sagasim(&[&args[..], &["4"]].concat());
     assert!(faults(&none) < faults(&many));
+}
+
+#[test]
+fn under_ci_failure_files_go_to_failures_by_default() {
+    let dir = std::env::temp_dir().join(format!("sagasim-ci-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let o = Command::new(env!("CARGO_BIN_EXE_sagasim"))
+        .args(["run", "--bug", "no-inbox", "--seed", "0"])
+        .env("CI", "true")
+        .current_dir(&dir)
+        .output()
+        .expect("the binary runs");
+    assert_eq!(code(&o), 1);
+    let written = dir.join("failures/default-choreography-no-inbox-seed0.json");
+    assert!(written.exists(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("failure file: failures/"));
+}
+
+#[test]
+fn a_damaged_or_older_failure_file_is_refused_with_exit_2() {
+    let dir = std::env::temp_dir().join(format!("sagasim-bad-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let o =
+        sagasim(&["sweep", "--bug", "no-inbox", "--seeds", "1", "--out", dir.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    let good = dir.join("default-choreography-no-inbox-seed0.json");
+    let text = std::fs::read_to_string(&good).expect("sweep --out wrote a failure file");
+    let replayed = sagasim(&["replay", good.to_str().unwrap()]);
+    assert_eq!(code(&replayed), 1, "{}", stderr(&replayed));
+    assert!(stderr(&replayed).contains("reproduced:"));
+    let cases = [
+        ("cut", text[..text.len() / 2].to_string(), "not a failure file"),
+        ("old", text.replace("sagasim.failure/1", "sagasim.failure/0"), "schema"),
+        ("noschema", "{}".to_string(), "schema"),
+        ("seedless", text.replace("\"seed\": 0,", ""), "damaged"),
+        ("badstrategy", text.replace("\"choreography\"", "\"telepathy\""), "unknown strategy"),
+        ("badtoml", text.replace("orders = 200", "orders = -1"), "scenario is invalid"),
+        ("missing", String::new(), "cannot read"),
+    ];
+    for (name, body, says) in cases {
+        let path = dir.join(format!("{name}.json"));
+        if name != "missing" {
+            std::fs::write(&path, body).expect("write");
+        }
+        let o = sagasim(&["replay", path.to_str().unwrap()]);
+        assert_eq!(code(&o), 2, "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{name}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{name}: {}", stderr(&o));
+    }
 }

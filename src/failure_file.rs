@@ -1,0 +1,189 @@
+//! Failure files: one failing seed as a JSON file that stands alone. It
+//! carries the scenario's TOML inline (so a changed or missing scenario file
+//! does not matter), the strategy, the planted bug, the seed, the fault
+//! decisions the run took, and the violation with its trace digest.
+//! `sagasim replay FILE` reruns it and says whether it reproduced.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use domain::{Bug, Strategy};
+use reports::Failure;
+use serde::{Deserialize, Serialize};
+use sim::FaultRecord;
+
+use crate::harness::{self, RunSpec};
+use crate::scenario::{Scenario, BUILT_IN};
+use crate::sweep;
+
+pub const FAILURE_SCHEMA: &str = "sagasim.failure/1";
+
+/// The scenario of a failure, inline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InlineScenario {
+    pub name: String,
+    /// How it was named when the failure was found: a built-in or a path.
+    pub origin: String,
+    pub fault_scale: f64,
+    /// The scenario file's text (fields it leaves out come from `default`).
+    pub toml: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FailureFile {
+    pub schema: String,
+    pub scenario: InlineScenario,
+    pub strategy: String,
+    pub bug: Option<String>,
+    pub seed: u64,
+    pub failure: Failure,
+    /// Every fault decision the failing run took, in order.
+    pub faults: Vec<FaultRecord>,
+}
+
+/// Why a failure file cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileError {
+    pub file: String,
+    pub what: String,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file, self.what)
+    }
+}
+
+/// The text of a scenario as `--scenario` named it.
+fn scenario_text(origin: &str) -> std::io::Result<String> {
+    match BUILT_IN.iter().find(|(n, _)| *n == origin) {
+        Some((_, text)) => Ok(text.to_string()),
+        None => std::fs::read_to_string(origin),
+    }
+}
+
+/// The failure file of one failing seed. The seed is run again to record
+/// its fault decisions (runs are deterministic, so it fails the same way).
+pub fn record(
+    scenario: &Scenario,
+    strategy: Strategy,
+    bug: Option<Bug>,
+    seed: u64,
+    failure: &Failure,
+) -> std::io::Result<FailureFile> {
+    let spec = RunSpec::new(scenario, strategy, bug, seed);
+    let faults = sweep::run_guarded(&spec, &harness::run).map(|r| r.faults).unwrap_or_default();
+    Ok(FailureFile {
+        schema: FAILURE_SCHEMA.to_string(),
+        scenario: InlineScenario {
+            name: scenario.name.clone(),
+            origin: scenario.origin.clone(),
+            fault_scale: scenario.fault_scale,
+            toml: scenario_text(&scenario.origin)?,
+        },
+        strategy: strategy.name().to_string(),
+        bug: bug.map(|b| b.name().to_string()),
+        seed,
+        failure: failure.clone(),
+        faults,
+    })
+}
+
+/// Where a failure's file goes in `dir`.
+pub fn path_in(dir: &Path, f: &FailureFile) -> PathBuf {
+    let bug = f.bug.as_deref().map(|b| format!("-{b}")).unwrap_or_default();
+    let name: String = format!("{}-{}{bug}-seed{}.json", f.scenario.name, f.strategy, f.seed)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .collect();
+    dir.join(name)
+}
+
+/// Write a failure file into `dir` (created if missing); returns its path.
+pub fn write(dir: &Path, f: &FailureFile) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = path_in(dir, f);
+    crate::cli::write_atomically(&path, |out| {
+        serde_json::to_writer_pretty(&mut *out, f).map_err(std::io::Error::other)?;
+        writeln!(out)
+    })?;
+    Ok(path)
+}
+
+/// What a failure file asks to run again.
+pub struct Loaded {
+    pub file: FailureFile,
+    pub scenario: Scenario,
+    pub strategy: Strategy,
+    pub bug: Option<Bug>,
+}
+
+/// Read and check a failure file: its schema, its inline scenario, its
+/// strategy and bug.
+pub fn load(path: &Path) -> Result<Loaded, FileError> {
+    let name = path.display().to_string();
+    let err = |what: String| FileError { file: name.clone(), what };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| err(format!("cannot read the file: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| err(format!("not a failure file: {e}")))?;
+    match value.get("schema").and_then(|s| s.as_str()) {
+        Some(FAILURE_SCHEMA) => {}
+        Some(other) => {
+            return Err(err(format!(
+                "schema `{other}` is not `{FAILURE_SCHEMA}`, the one this sagasim reads"
+            )))
+        }
+        None => return Err(err(format!("no `schema` field: expected `{FAILURE_SCHEMA}`"))),
+    }
+    let file: FailureFile = serde_json::from_value(value)
+        .map_err(|e| err(format!("damaged {FAILURE_SCHEMA} file: {e}")))?;
+    let inline = format!("{name} (inline scenario)");
+    let scenario = Scenario::parse(&file.scenario.toml, &inline, &file.scenario.origin)
+        .map_err(|e| err(format!("its scenario is invalid: {e}")))?
+        .scaled(file.scenario.fault_scale);
+    let strategy = Strategy::parse(&file.strategy)
+        .ok_or_else(|| err(format!("unknown strategy `{}`", file.strategy)))?;
+    let bug = match &file.bug {
+        Some(b) => Some(Bug::parse(b).ok_or_else(|| err(format!("unknown bug `{b}`")))?),
+        None => None,
+    };
+    if bug.is_some_and(|b| !b.strategies().contains(&strategy)) {
+        return Err(err(format!("bug `{:?}` does not apply to {}", file.bug, file.strategy)));
+    }
+    Ok(Loaded { file, scenario, strategy, bug })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_safe_and_say_what_failed() {
+        let f = FailureFile {
+            schema: FAILURE_SCHEMA.to_string(),
+            scenario: InlineScenario {
+                name: "default×0.5".to_string(),
+                origin: "default".to_string(),
+                fault_scale: 0.5,
+                toml: String::new(),
+            },
+            strategy: "choreography".to_string(),
+            bug: Some("no-inbox".to_string()),
+            seed: 7,
+            failure: Failure {
+                seed: 7,
+                invariant: "no-double-charge".to_string(),
+                step: 1,
+                time_us: 2,
+                digest: "0".repeat(16),
+                entities: Vec::new(),
+                detail: String::new(),
+                repro: String::new(),
+            },
+            faults: Vec::new(),
+        };
+        let p = path_in(Path::new("failures"), &f);
+        assert_eq!(p, Path::new("failures/default_0.5-choreography-no-inbox-seed7.json"));
+    }
+}
