@@ -4,6 +4,7 @@
 //! Exit codes: 0 nothing violated; 1 a violation, a panic or a blown step
 //! budget; 2 bad usage or a bad scenario file.
 
+use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,10 +14,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use domain::{Bug, Invariant, Strategy};
 use reports::{RunResult, RUN_SCHEMA};
 
-use crate::failure_file;
 use crate::harness::{self, RunSpec};
 use crate::scenario::{Scenario, BUILT_IN};
+use crate::shrink::struck as shrink_struck;
 use crate::sweep::{self, SweepSpec};
+use crate::{failure_file, trace_view};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -50,6 +52,15 @@ pub struct Target {
 pub enum Format {
     Text,
     Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplayFormat {
+    Text,
+    Json,
+    Mermaid,
+    /// The Trace Event Format (Perfetto, chrome://tracing).
+    ChromeTrace,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,8 +127,22 @@ pub enum Command {
         target: Target,
         #[arg(long, required_unless_present = "file")]
         seed: Option<u64>,
+        /// text: the steps, then the result; json: a JSON line per step,
+        /// then the result as the last line; mermaid: a sequence diagram.
         #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        format: ReplayFormat,
+        /// Keep only the steps about this order (and node and link faults).
+        #[arg(long)]
+        order: Option<u32>,
+    },
+    /// Shrink a failure file: the fewest faults, then the smallest workload
+    /// (orders, users, products, fault phase), that still violate the same
+    /// invariant; writes a failure file `replay` reproduces.
+    Shrink {
+        file: PathBuf,
+        /// Where to write the shrunk file (default: beside it, `.shrunk.json`).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Measure strategies against each other on the same seeds: outcomes,
     /// latency, consistency, work, contention, exposure, availability,
@@ -332,7 +357,7 @@ fn load_named(name: &str) -> Result<Scenario, ExitCode> {
 fn run_result(
     spec: &RunSpec<'_>,
     run: Result<harness::RunReport, String>,
-) -> (RunResult, Vec<String>) {
+) -> (RunResult, Vec<sim::TraceRecord>) {
     let mut result = RunResult {
         schema: RUN_SCHEMA.to_string(),
         scenario: spec.scenario.name.clone(),
@@ -403,26 +428,116 @@ fn save_failure(
     }
 }
 
+/// How a seed's run is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Print {
+    /// The result as text, after the trace's lines if asked.
+    Text {
+        trace: bool,
+    },
+    /// The result as one JSON object (`run --format json`).
+    Result,
+    /// A JSON line per trace record, then the result.
+    Steps,
+    Mermaid,
+    ChromeTrace,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Show {
+    print: Print,
+    /// Keep only the trace records about this order.
+    order: Option<u32>,
+}
+
+impl Show {
+    fn replay(format: ReplayFormat, order: Option<u32>) -> Show {
+        let print = match format {
+            ReplayFormat::Text => Print::Text { trace: true },
+            ReplayFormat::Json => Print::Steps,
+            ReplayFormat::Mermaid => Print::Mermaid,
+            ReplayFormat::ChromeTrace => Print::ChromeTrace,
+        };
+        Show { print, order }
+    }
+}
+
+/// A shrunk failure's plan: the fault decisions allowed and the submissions
+/// kept (none: the seed's own).
+#[derive(Clone, Copy, Default)]
+struct Plan<'a> {
+    faults: Option<&'a BTreeSet<u64>>,
+    arrivals: Option<&'a BTreeSet<u64>>,
+}
+
+impl<'a> Plan<'a> {
+    fn of(loaded: &'a failure_file::Loaded) -> Plan<'a> {
+        Plan { faults: loaded.mask.as_ref(), arrivals: loaded.arrivals.as_ref() }
+    }
+}
+
+/// The entities a violation names, before and after the step that broke
+/// it (each run again to that point: runs are deterministic).
+fn entity_states(
+    out: &mut impl Write,
+    spec: &RunSpec<'_>,
+    entities: &[domain::Entity],
+    step: u64,
+) -> io::Result<()> {
+    let before = harness::entity_states(spec, entities, step.saturating_sub(1));
+    let after = harness::entity_states(spec, entities, step);
+    writeln!(out, "state before step {step}:")?;
+    for line in before {
+        writeln!(out, "  {line}")?;
+    }
+    writeln!(out, "state after step {step}:")?;
+    for line in after {
+        writeln!(out, "  {line}")?;
+    }
+    Ok(())
+}
+
 /// One seed of one target: run it, print it, and save its failure.
 fn run_seed_and_print(
     target: (&Scenario, Strategy, Option<Bug>),
     seed: u64,
-    trace: bool,
-    format: Format,
+    show: Show,
     out_dir: Option<&Path>,
+    plan: Plan<'_>,
 ) -> Result<RunResult, ExitCode> {
     let (scenario, strategy, bug) = target;
-    let spec = RunSpec { trace, ..RunSpec::new(scenario, strategy, bug, seed) };
-    let (result, trace) = run_result(&spec, sweep::run_guarded(&spec, &harness::run));
+    let trace = !matches!(show.print, Print::Text { trace: false } | Print::Result);
+    let spec = RunSpec {
+        trace,
+        fault_mask: plan.faults,
+        arrivals: plan.arrivals,
+        ..RunSpec::new(scenario, strategy, bug, seed)
+    };
+    let run = sweep::run_guarded(&spec, &harness::run);
+    let entities = run.as_ref().ok().and_then(|r| r.violation.as_ref()).map(|v| v.entities.clone());
+    let (result, records) = run_result(&spec, run);
+    let records = trace_view::filter(records, show.order);
     let mut out = io::stdout().lock();
-    let written = match format {
-        Format::Text => {
-            for line in &trace {
-                writeln!(out, "{line}").map_err(|_| ExitCode::from(2))?;
-            }
-            reports::text::run(&mut out, &result)
+    let written = match show.print {
+        Print::Text { trace } => trace_view::text(&mut out, &records)
+            .and_then(|_| reports::text::run(&mut out, &result))
+            .and_then(|_| match (trace, entities, &result.failure) {
+                (true, Some(ents), Some(f)) if !ents.is_empty() => {
+                    entity_states(&mut out, &spec, &ents, f.step)
+                }
+                _ => Ok(()),
+            }),
+        Print::Result => reports::json::write(&mut out, &result),
+        Print::Steps => trace_view::json_lines(&mut out, &records).and_then(|_| {
+            serde_json::to_writer(&mut out, &result).map_err(io::Error::other)?;
+            writeln!(out)
+        }),
+        Print::ChromeTrace => trace_view::chrome_trace(&mut out, &records),
+        Print::Mermaid => {
+            let violated =
+                result.failure.as_ref().map(|f| format!("{}: {}", f.invariant, f.detail));
+            trace_view::mermaid(&mut out, &records, show.order, violated.as_deref())
         }
-        Format::Json => reports::json::write(&mut out, &result),
     };
     written.map_err(|_| ExitCode::from(2))?;
     if let (Some(dir), Some(f)) = (out_dir, &result.failure) {
@@ -438,24 +553,97 @@ fn exit_of(result: &RunResult) -> ExitCode {
 fn run_one(
     target: &Target,
     seed: u64,
-    trace: bool,
-    format: Format,
+    show: Show,
     out: Option<PathBuf>,
 ) -> Result<ExitCode, ExitCode> {
     let scenario = load(target)?;
     let dir = failure_dir(out);
     let t = (&scenario, target.strategy, target.bug);
-    run_seed_and_print(t, seed, trace, format, dir.as_deref()).map(|r| exit_of(&r))
+    run_seed_and_print(t, seed, show, dir.as_deref(), Plan::default()).map(|r| exit_of(&r))
+}
+
+fn run_shrink(path: &Path, out: Option<PathBuf>) -> Result<ExitCode, ExitCode> {
+    let loaded = failure_file::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    let f = &loaded.file;
+    let target = crate::shrink::Target {
+        scenario: loaded.scenario.clone(),
+        strategy: loaded.strategy,
+        bug: loaded.bug,
+        seed: f.seed,
+        invariant: f.failure.invariant.clone(),
+    };
+    // The faults that struck (a file shrunk before: those its plan allows).
+    let plan = Plan::of(&loaded);
+    let spec = RunSpec {
+        fault_mask: plan.faults,
+        arrivals: plan.arrivals,
+        ..RunSpec::new(&loaded.scenario, loaded.strategy, loaded.bug, f.seed)
+    };
+    let (decisions, arrivals) = match sweep::run_guarded(&spec, &harness::run) {
+        Ok(r) => (
+            shrink_struck(&r),
+            match plan.arrivals {
+                Some(a) => a.iter().copied().collect(),
+                None => (0..r.submissions).collect(),
+            },
+        ),
+        Err(_) => (Vec::new(), Vec::new()),
+    };
+    let Some(shrunk) = crate::shrink::shrink(&target, decisions, arrivals) else {
+        eprintln!(
+            "error: {} does not fail with {} any more: nothing to shrink",
+            path.display(),
+            f.failure.invariant
+        );
+        return Err(ExitCode::from(1));
+    };
+    let mut stdout = io::stdout().lock();
+    let written: io::Result<()> = (|| {
+        for s in &shrunk.stages {
+            writeln!(stdout, "{:<16} {:>6} -> {}", s.what, s.from, s.to)?;
+        }
+        writeln!(stdout, "{} runs", shrunk.runs)
+    })();
+    written.map_err(|_| ExitCode::from(2))?;
+    let scenario = shrunk.size.apply(&loaded.scenario);
+    let failure = sweep::failure_of(&shrunk.report, &scenario, loaded.strategy, loaded.bug)
+        .expect("a shrunk run fails");
+    let mut file = f.clone();
+    file.failure = reports::Failure { repro: format!("sagasim replay {}", "FILE"), ..failure };
+    file.faults = shrunk.report.faults.clone();
+    file.shrunk = Some(failure_file::ShrunkPlan {
+        orders: shrunk.size.orders,
+        users: shrunk.size.users,
+        products: shrunk.size.products,
+        fault_phase_us: shrunk.size.fault_phase_us,
+        fault_mask: shrunk.mask.iter().copied().collect(),
+        arrivals: shrunk.arrivals.iter().copied().collect(),
+    });
+    let out = out.unwrap_or_else(|| path.with_extension("shrunk.json"));
+    file.failure.repro = format!("sagasim replay {}", out.display());
+    let written = write_atomically(&out, |w| {
+        serde_json::to_writer_pretty(&mut *w, &file).map_err(io::Error::other)?;
+        writeln!(w)
+    });
+    written.map_err(|e| {
+        eprintln!("error: cannot write {}: {e}", out.display());
+        ExitCode::from(2)
+    })?;
+    eprintln!("shrunk failure file: {}", out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Replay a failure file, and say whether it reproduced.
-fn replay_file(path: &Path, format: Format) -> Result<ExitCode, ExitCode> {
+fn replay_file(path: &Path, show: Show) -> Result<ExitCode, ExitCode> {
     let loaded = failure_file::load(path).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
     let t = (&loaded.scenario, loaded.strategy, loaded.bug);
-    let result = run_seed_and_print(t, loaded.file.seed, format == Format::Text, format, None)?;
+    let result = run_seed_and_print(t, loaded.file.seed, show, None, Plan::of(&loaded))?;
     let want = &loaded.file.failure;
     let same = |f: &reports::Failure| f.invariant == want.invariant && f.digest == want.digest;
     match &result.failure {
@@ -591,15 +779,22 @@ pub fn main_with(cli: Cli) -> ExitCode {
             run_bench(&scenario, strategy, seeds, jobs, format)
         }
         Command::Run { target, seed, trace, format, out } => {
-            run_one(&target, seed, trace, format, out)
+            let print = match format {
+                Format::Text => Print::Text { trace },
+                Format::Json => Print::Result,
+            };
+            run_one(&target, seed, Show { print, order: None }, out)
         }
+        Command::Shrink { file, out } => run_shrink(&file, out),
         Command::Compare { scenario, strategies, seeds, jobs, fault_scale, format, out } => {
             run_compare(&scenario, strategies, seeds, jobs, fault_scale, format, out)
         }
-        Command::Replay { file: Some(file), format, .. } => replay_file(&file, format),
-        Command::Replay { file: None, target, seed, format } => {
+        Command::Replay { file: Some(file), format, order, .. } => {
+            replay_file(&file, Show::replay(format, order))
+        }
+        Command::Replay { file: None, target, seed, format, order } => {
             let seed = seed.expect("clap requires --seed without a file");
-            run_one(&target, seed, format == Format::Text, format, None)
+            run_one(&target, seed, Show::replay(format, order), None)
         }
         Command::Sweep { target, seeds, jobs, format, out } => {
             run_sweep(&target, seeds, jobs, format, out)

@@ -4,6 +4,7 @@
 //! decisions the run took, and the violation with its trace digest.
 //! `sagasim replay FILE` reruns it and says whether it reproduced.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -37,8 +38,23 @@ pub struct FailureFile {
     pub bug: Option<String>,
     pub seed: u64,
     pub failure: Failure,
-    /// Every fault decision the failing run took, in order.
+    /// Every fault that struck in the failing run, in order.
     pub faults: Vec<FaultRecord>,
+    /// Set by `sagasim shrink`: the smaller workload, and the fault
+    /// decisions (numbered in the order the run takes them) still allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrunk: Option<ShrunkPlan>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShrunkPlan {
+    pub orders: u64,
+    pub users: u64,
+    pub products: u64,
+    pub fault_phase_us: u64,
+    pub fault_mask: Vec<u64>,
+    /// The submissions kept, by index in the drawn workload.
+    pub arrivals: Vec<u64>,
 }
 
 /// Why a failure file cannot be used.
@@ -86,6 +102,7 @@ pub fn record(
         seed,
         failure: failure.clone(),
         faults,
+        shrunk: None,
     })
 }
 
@@ -113,9 +130,14 @@ pub fn write(dir: &Path, f: &FailureFile) -> std::io::Result<PathBuf> {
 /// What a failure file asks to run again.
 pub struct Loaded {
     pub file: FailureFile,
+    /// The scenario, at the shrunk size if the file was shrunk.
     pub scenario: Scenario,
     pub strategy: Strategy,
     pub bug: Option<Bug>,
+    /// The fault decisions allowed and the submissions kept, if the file
+    /// was shrunk.
+    pub mask: Option<BTreeSet<u64>>,
+    pub arrivals: Option<BTreeSet<u64>>,
 }
 
 /// Read and check a failure file: its schema, its inline scenario, its
@@ -151,7 +173,25 @@ pub fn load(path: &Path) -> Result<Loaded, FileError> {
     if bug.is_some_and(|b| !b.strategies().contains(&strategy)) {
         return Err(err(format!("bug `{:?}` does not apply to {}", file.bug, file.strategy)));
     }
-    Ok(Loaded { file, scenario, strategy, bug })
+    let (scenario, mask, arrivals) = match &file.shrunk {
+        Some(p) if [p.orders, p.users, p.products].contains(&0) => {
+            return Err(err(
+                "damaged shrunk plan: orders, users and products must be at least 1".into()
+            ))
+        }
+        Some(p) => {
+            let size = crate::shrink::Size {
+                orders: p.orders,
+                users: p.users,
+                products: p.products,
+                fault_phase_us: p.fault_phase_us,
+            };
+            let set = |v: &[u64]| v.iter().copied().collect::<BTreeSet<u64>>();
+            (size.apply(&scenario), Some(set(&p.fault_mask)), Some(set(&p.arrivals)))
+        }
+        None => (scenario, None, None),
+    };
+    Ok(Loaded { file, scenario, strategy, bug, mask, arrivals })
 }
 
 #[cfg(test)]
@@ -182,6 +222,7 @@ mod tests {
                 repro: String::new(),
             },
             faults: Vec::new(),
+            shrunk: None,
         };
         let p = path_in(Path::new("failures"), &f);
         assert_eq!(p, Path::new("failures/default_0.5-choreography-no-inbox-seed7.json"));

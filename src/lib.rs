@@ -7,7 +7,10 @@
 //! - [`harness`]: one run: workload drawn from the seed, the domain wired
 //!   onto kernel nodes, the run's report.
 //! - [`sweep`]: many seeds over worker threads, panics isolated per seed;
-//!   [`failure_file`]: a failing seed as a file that stands alone.
+//!   [`failure_file`]: a failing seed as a file that stands alone;
+//!   [`shrink`]: the smallest fault plan and workload that still fail;
+//!   [`trace_view`]: a replay's trace filtered and rendered (text, JSON
+//!   lines, Mermaid).
 //! - [`compare`]: strategies measured on the same seeds, at several fault
 //!   scales, with a fault-free baseline and an availability probe.
 //! - [`bench`]: speed against the floor of a bare event loop.
@@ -18,4 +21,6 @@ pub mod compare;
 pub mod failure_file;
 pub mod harness;
 pub mod scenario;
+pub mod shrink;
 pub mod sweep;
+pub mod trace_view;

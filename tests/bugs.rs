@@ -81,8 +81,14 @@ fn reproduce(f: &Failure) -> (RunResult, i32) {
         .args(["--format", "json"])
         .output()
         .expect("the binary runs");
-    let result = serde_json::from_slice(&out.stdout).expect("replay prints a run result");
-    (result, out.status.code().expect("exited"))
+    (result_line(&out.stdout), out.status.code().expect("exited"))
+}
+
+/// `replay --format json` prints a JSON line per step, then the result.
+fn result_line(stdout: &[u8]) -> RunResult {
+    let text = String::from_utf8_lossy(stdout);
+    let last = text.lines().last().expect("replay prints lines");
+    serde_json::from_str(last).expect("the last line is the run result")
 }
 
 fn check_reproduces(found: &[Failure]) {
@@ -163,9 +169,65 @@ fn every_planted_bug_s_failure_file_replays_to_the_same_digest() {
             .output()
             .expect("the binary runs");
         assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
-        let r: RunResult = serde_json::from_slice(&out.stdout).expect("a run result");
+        let r = result_line(&out.stdout);
         let again = r.failure.expect("the violation again");
         assert_eq!((&again.invariant, &again.digest), (&f.invariant, &f.digest));
         assert!(String::from_utf8_lossy(&out.stderr).contains("reproduced:"));
+    }
+}
+
+/// Check a Mermaid sequence diagram against the small grammar sagasim
+/// writes: a header, participants, messages and notes, with every
+/// participant used declared first. Returns the messages drawn.
+fn check_mermaid(text: &str) -> usize {
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("sequenceDiagram"));
+    let ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let mut declared: Vec<String> = Vec::new();
+    let mut messages = 0;
+    for line in lines {
+        let line = line.strip_prefix("    ").unwrap_or_else(|| panic!("indented: {line}"));
+        if let Some(rest) = line.strip_prefix("participant ") {
+            let (id, alias) = rest.split_once(" as ").expect("participant ID as NAME");
+            assert!(ident(id) && !alias.is_empty(), "{line}");
+            declared.push(id.to_string());
+            continue;
+        }
+        let (head, text) = line.split_once(": ").unwrap_or_else(|| panic!("no text: {line}"));
+        assert!(!text.is_empty() && !text.contains(';') && !text.contains('#'), "{line}");
+        let ids: Vec<&str> = match head.strip_prefix("Note over ") {
+            Some(over) => over.split(',').collect(),
+            None => {
+                messages += 1;
+                head.split("->>").collect()
+            }
+        };
+        assert!(ids.len() <= 2, "{line}");
+        for id in ids {
+            assert!(declared.iter().any(|d| d == id), "{id} is used before it is declared: {line}");
+        }
+    }
+    messages
+}
+
+/// Every planted bug's failure, replayed for the order it names, draws as a
+/// Mermaid diagram that parses, names every participant it uses, and ends
+/// with the violation.
+#[test]
+fn every_planted_bug_s_failure_draws_as_a_mermaid_diagram() {
+    for c in CASES {
+        let found = failures(c.bug, c.strategy, c.scenario, 50);
+        let f = found.first().unwrap_or_else(|| panic!("{} fails within 50 seeds", c.bug.name()));
+        let mut args = f.repro.split_whitespace().skip(1).map(str::to_string).collect::<Vec<_>>();
+        args.extend(["--format".to_string(), "mermaid".to_string()]);
+        if let Some(order) = f.entities.iter().find_map(|e| e.strip_prefix("order ")) {
+            args.extend(["--order".to_string(), order.to_string()]);
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_sagasim")).args(&args).output().expect("runs");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let text = String::from_utf8(out.stdout).expect("utf-8");
+        assert!(check_mermaid(&text) > 0, "{}: nothing drawn", c.bug.name());
+        let last = text.lines().last().expect("a last line");
+        assert!(last.contains(&format!("VIOLATED {}", f.invariant)), "{}: {last}", c.bug.name());
     }
 }

@@ -343,3 +343,36 @@ fn a_damaged_or_older_failure_file_is_refused_with_exit_2() {
         assert!(!stderr(&o).contains("panicked"), "{name}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn a_replay_ends_with_the_named_entities_before_and_after_the_breaking_step() {
+    let o = sagasim(&["replay", "--seed", "0", "--bug", "no-inbox", "--order", "9"]);
+    assert_eq!(code(&o), 1);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let (_, states) = out.split_once("state before step 673:").expect("the state before");
+    let (before, after) = states.split_once("state after step 673:").expect("the state after");
+    let user =
+        |s: &str| s.lines().find(|l| l.trim_start().starts_with("user ")).map(str::to_string);
+    let (b, a) = (user(before).expect("the user before"), user(after).expect("the user after"));
+    assert_ne!(b, a, "the breaking step deducted the points again");
+    assert!(before.contains("order 9: order Order {"), "{before}");
+    // Filtered to order 9: no step about another order's request alone.
+    assert!(!out.contains("Placed { id: 0,"), "{out}");
+}
+
+#[test]
+fn a_replay_writes_a_chrome_trace_perfetto_opens() {
+    let o = sagasim(&["replay", "--seed", "0", "--bug", "no-inbox", "--format", "chrome-trace"]);
+    assert_eq!(code(&o), 1);
+    let v = json(&o);
+    let events = v["traceEvents"].as_array().expect("traceEvents");
+    let of = |ph: &str| events.iter().filter(|e| e["ph"] == ph).collect::<Vec<_>>();
+    let tracks: Vec<&str> = of("M").iter().filter_map(|e| e["args"]["name"].as_str()).collect();
+    for node in ["client", "gateway", "product", "order", "payment", "user", "broker", "pg"] {
+        assert!(tracks.contains(&node), "a track for {node}: {tracks:?}");
+    }
+    assert!(of("X").len() > 100, "a span per step");
+    assert!(of("X").iter().all(|e| e["ts"].is_u64() && e["tid"].is_u64()));
+    assert!(!of("i").is_empty(), "faults as instant events");
+    assert!(!of("s").is_empty() && !of("t").is_empty(), "flows per order");
+}

@@ -89,7 +89,7 @@ fn a_crashed_coordinator_blocks_its_participants_until_it_recovers() {
         let r = harness::run(&spec);
         assert_eq!(r.violation, None, "seed {seed}");
         let mut down = false;
-        for line in &r.trace {
+        for line in r.trace.iter().map(|r| r.text.as_str()) {
             if line.contains(&format!("fault Crash {{ node: {coordinator:?} }}")) {
                 down = true;
             } else if line.contains(&format!("fault Restart {{ node: {coordinator:?} }}")) {

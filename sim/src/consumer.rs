@@ -129,7 +129,10 @@ impl<A: App> World<A> {
         let key = core.broker.topic(s.topic).logs[s.partition as usize][offset as usize].0;
         let dlq = core.broker.dead_letter_topic(node).expect("dead-lettering members have a topic");
         core.stats.dead_letters += 1;
-        core.trace.line(|| format!("         dead-letter {stream:?} offset {offset}"));
+        let name = &core.nodes[node.index()].name;
+        core.trace.record(crate::trace::TraceKind::Note, name, None, || {
+            format!("dead-letter {stream:?} offset {offset}")
+        });
         let (_, _, subs) = core.broker.append(dlq, key, msg);
         let subs = subs.to_vec();
         for s in subs {

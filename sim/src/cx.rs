@@ -7,7 +7,7 @@ use crate::cache::Cache;
 use crate::fault::Fault;
 use crate::node::{Node, NodeId};
 use crate::seed::Stream;
-use crate::world::{Core, Local, Packet, ProduceRecord, World};
+use crate::world::{Class, Core, Decision, Local, Packet, ProduceRecord, World};
 
 /// A commit that failed: nothing was applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,9 +58,9 @@ impl<'a, A: App> Cx<'a, A> {
         let ppm = self.core.options.commit_fail_ppm;
         // One draw per commit whatever the outcome, so the stream stays aligned.
         let fails = self.core.streams.faults.chance(ppm) && self.core.net.faults_on;
-        if fails {
+        let decision = Decision::Counted(Class::Commit);
+        if fails && self.core.admit(Fault::CommitFail { node: self.node }, decision) {
             self.core.stats.commit_failures += 1;
-            self.core.record_fault(Fault::CommitFail { node: self.node });
             return Err(CommitFailed);
         }
         let db = self.db.as_deref_mut().expect("only service nodes have a database");
@@ -74,18 +74,19 @@ impl<'a, A: App> Cx<'a, A> {
     /// in the fault plan under `what`.
     pub fn inject(&mut self, what: &str, ppm: u32) -> bool {
         let hit = self.core.streams.faults.chance(ppm) && self.core.net.faults_on;
-        if hit {
-            let what = what.to_string();
-            self.core.record_fault(Fault::Injected { node: self.node, what });
-        }
-        hit
+        let decision = Decision::Counted(Class::Injected);
+        hit && self
+            .core
+            .admit(Fault::Injected { node: self.node, what: what.to_string() }, decision)
     }
 
-    /// Record an application-level fault decided elsewhere (a scheduled
-    /// one, say).
-    pub fn record_injected(&mut self, what: &str) {
-        let what = what.to_string();
-        self.core.record_fault(Fault::Injected { node: self.node, what });
+    /// An application-level fault decided elsewhere (a scheduled one, say)
+    /// is due: record it, and return true, unless the fault mask switches
+    /// it off.
+    #[must_use]
+    pub fn record_injected(&mut self, what: &str) -> bool {
+        let decision = Decision::Counted(Class::Injected);
+        self.core.admit(Fault::Injected { node: self.node, what: what.to_string() }, decision)
     }
 
     /// The cache served by `node`. Asking for a node that is not a cache is a
@@ -139,7 +140,8 @@ impl<'a, A: App> Cx<'a, A> {
 
     /// Add a readable trace line (formatted only when a trace is kept).
     pub fn trace(&mut self, f: impl FnOnce() -> String) {
-        self.core.trace.line(f);
+        let name = &self.core.nodes[self.node.index()].name;
+        self.core.trace.record(crate::trace::TraceKind::Note, name, None, f);
     }
 
     pub fn tracing(&self) -> bool {

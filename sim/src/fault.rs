@@ -74,6 +74,23 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// The nodes the fault strikes: one, or the two ends of a link.
+    pub fn nodes(&self) -> (NodeId, Option<NodeId>) {
+        match *self {
+            Fault::Drop { from, to }
+            | Fault::Duplicate { from, to }
+            | Fault::Delay { from, to, .. } => (from, Some(to)),
+            Fault::Partition { a, b } | Fault::Heal { a, b } => (a, Some(b)),
+            Fault::Crash { node }
+            | Fault::Restart { node }
+            | Fault::Rebalance { node }
+            | Fault::Pause { node, .. }
+            | Fault::Flush { node }
+            | Fault::CommitFail { node }
+            | Fault::Injected { node, .. } => (node, None),
+        }
+    }
+
     /// A short kebab-case name, as `sagasim list faults` shows it.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -101,6 +118,10 @@ pub struct FaultRecord {
     pub time_us: u64,
     #[serde(flatten)]
     pub fault: Fault,
+    /// The decision's key for the kernel's fault mask (absent for the heal
+    /// phase's restarts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<u64>,
 }
 
 /// What the scheduled-fault draw may produce. Ranges are inclusive.
@@ -155,7 +176,7 @@ fn each<T: Copy>(
 /// leaves a node down for the heal phase to discover.
 pub fn draw_schedule(o: &ScheduleOptions, s: &mut Stream) -> Vec<FaultRecord> {
     let mut out = Vec::new();
-    let mut at = |time_us, fault| out.push(FaultRecord { step: 0, time_us, fault });
+    let mut at = |time_us, fault| out.push(FaultRecord { step: 0, time_us, fault, decision: None });
     let window = |s: &mut Stream, start: (u64, u64), length: (u64, u64)| {
         let t = s.range(start.0, start.1);
         (t, t + s.range(length.0, length.1).max(1))

@@ -47,4 +47,5 @@ pub use db::Database;
 pub use fault::{Fault, FaultRecord, ScheduleOptions};
 pub use node::{NodeId, Role};
 pub use sim::{End, Outcome, Phases, Sim};
-pub use world::KernelOptions;
+pub use trace::{TraceKind, TraceRecord};
+pub use world::{decision_key, KernelOptions};

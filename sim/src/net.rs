@@ -45,6 +45,9 @@ impl Default for NetOptions {
 pub struct Route {
     pub delays_us: [Option<u64>; 2],
     pub fault: Option<Fault>,
+    /// The delivery delay had no fault struck: what a suppressed fault
+    /// (see `Core::admit`) leaves.
+    pub plain_us: u64,
 }
 
 pub struct Network {
@@ -97,24 +100,26 @@ impl Network {
         let dup = net.chance(self.options.duplicate_ppm);
         let delayed = net.chance(self.options.delay_ppm);
         let extra = net.range(1, self.options.delay_max_us.max(1));
+        let route = |delays_us, fault| Route { delays_us, fault, plain_us: first };
         if self.is_cut(from, to) {
-            return Route { delays_us: [None, None], fault: None };
+            return route([None, None], None);
         }
         if !self.faults_on {
-            return Route { delays_us: [Some(first), None], fault: None };
+            return route([Some(first), None], None);
         }
         if lost {
-            return Route { delays_us: [None, None], fault: Some(Fault::Drop { from, to }) };
+            return route([None, None], Some(Fault::Drop { from, to }));
         }
         if dup {
-            let fault = Some(Fault::Duplicate { from, to });
-            return Route { delays_us: [Some(first), Some(second)], fault };
+            return route([Some(first), Some(second)], Some(Fault::Duplicate { from, to }));
         }
         if delayed {
-            let fault = Some(Fault::Delay { from, to, extra_us: extra });
-            return Route { delays_us: [Some(first + extra), None], fault };
+            return route(
+                [Some(first + extra), None],
+                Some(Fault::Delay { from, to, extra_us: extra }),
+            );
         }
-        Route { delays_us: [Some(first), None], fault: None }
+        route([Some(first), None], None)
     }
 }
 

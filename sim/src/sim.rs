@@ -10,8 +10,8 @@ use crate::cx::{Cx, View};
 use crate::fault::{Fault, FaultRecord};
 use crate::net::Network;
 use crate::node::{Node, NodeId, Role};
-use crate::trace::stable_hash;
-use crate::world::{ConsumerSide, Core, Event, KernelOptions, Runtime, Stats, World};
+use crate::trace::{stable_hash, TraceKind};
+use crate::world::{ConsumerSide, Core, Decision, Event, KernelOptions, Runtime, Stats, World};
 
 /// The time and step limits of a run.
 #[derive(Clone, Copy, Debug)]
@@ -49,7 +49,7 @@ pub struct Outcome<V> {
     pub heal_at_us: Option<u64>,
     pub stats: Stats,
     pub faults: Vec<FaultRecord>,
-    pub trace: Vec<String>,
+    pub trace: Vec<crate::trace::TraceRecord>,
 }
 
 pub struct Sim<A: App> {
@@ -162,25 +162,27 @@ impl<A: App> Sim<A> {
         };
         core.trace.fold(word);
         if core.trace.is_recording() {
-            let (step, now) = (core.stats.steps, core.now_us);
-            let names = &core.nodes;
-            let line = match ev {
-                Event::Packet { from, to, packet } => format!(
-                    "{:>7} {:>10}us {} -> {}: {packet:?}",
-                    step,
-                    now,
-                    names[from.index()].name,
-                    names[to.index()].name
-                ),
+            core.trace.begin_step(core.stats.steps, core.now_us);
+            let name = |n: &NodeId| core.nodes[n.index()].name.as_str();
+            let t = &mut core.trace;
+            match ev {
+                Event::Packet { from, to, packet } => {
+                    t.record(TraceKind::Packet, name(to), Some(name(from)), || {
+                        format!("{packet:?}")
+                    })
+                }
                 Event::Local { node, local, .. } => {
-                    format!("{:>7} {:>10}us {}: {local:?}", step, now, names[node.index()].name)
+                    t.record(TraceKind::Local, name(node), None, || format!("{local:?}"))
                 }
                 Event::FetchTimeout { stream, seq } => {
-                    format!("{:>7} {:>10}us broker: fetch timeout {stream:?} #{seq}", step, now)
+                    t.record(TraceKind::FetchTimeout, "broker", None, || {
+                        format!("fetch timeout {stream:?} #{seq}")
+                    })
                 }
-                Event::Fault(i) => format!("{:>7} {:>10}us fault #{i}", step, now),
-            };
-            core.trace.line(|| line);
+                Event::Fault(i) => {
+                    t.record(TraceKind::Scheduled, "", None, || format!("fault #{i}"))
+                }
+            }
         }
     }
 
@@ -225,7 +227,7 @@ impl<A: App> Sim<A> {
             Event::Fault(i) => {
                 if !self.healed {
                     let fault = self.world.core.scheduled[i].fault.clone();
-                    self.apply_fault(fault);
+                    self.strike(fault, Some(i));
                 }
             }
         }
@@ -249,43 +251,59 @@ impl<A: App> Sim<A> {
         }
     }
 
-    /// Apply a fault now, and record it.
-    pub fn apply_fault(&mut self, fault: Fault) {
+    /// Apply a fault now and record it: the schedule's fault number
+    /// `scheduled` unless the fault mask switches it off, or, with none, a
+    /// heal-phase restart, which always happens.
+    fn strike(&mut self, fault: Fault, scheduled: Option<usize>) {
         let core = &mut self.world.core;
+        let admit = |core: &mut Core<A::Msg>, fault: Fault| match scheduled {
+            Some(i) => core.admit(fault, Decision::Scheduled(i)),
+            None => {
+                core.record(fault, None);
+                true
+            }
+        };
         match fault {
             Fault::Crash { node } => {
                 if !core.nodes[node.index()].up {
                     return;
                 }
-                core.record_fault(fault);
-                self.crash(node);
+                if admit(core, fault) {
+                    self.crash(node);
+                }
             }
             Fault::Restart { node } => {
                 if core.nodes[node.index()].up {
                     return;
                 }
-                core.record_fault(fault);
-                self.restart(node);
+                if admit(core, fault) {
+                    self.restart(node);
+                }
             }
             Fault::Partition { a, b } => {
-                core.net.partition(a, b);
-                core.record_fault(fault);
+                if admit(core, fault) {
+                    core.net.partition(a, b);
+                }
             }
             Fault::Heal { a, b } => {
-                core.net.heal(a, b);
-                core.record_fault(fault);
+                if admit(core, fault) {
+                    core.net.heal(a, b);
+                }
             }
             Fault::Rebalance { node } => {
-                core.record_fault(fault);
-                for s in core.broker.reset_member(node) {
-                    core.pump(s);
+                if admit(core, fault) {
+                    for s in core.broker.reset_member(node) {
+                        core.pump(s);
+                    }
                 }
             }
             Fault::Pause { node, for_us } => {
                 if !core.nodes[node.index()].up {
                     return;
                 }
-                core.record_fault(fault);
+                if !admit(core, fault) {
+                    return;
+                }
                 core.nodes[node.index()].paused_until = core.now_us + for_us;
                 // Its session expires: its partitions go to a new generation.
                 for s in core.broker.reset_member(node) {
@@ -293,7 +311,9 @@ impl<A: App> Sim<A> {
                 }
             }
             Fault::Flush { node } => {
-                core.record_fault(fault);
+                if !admit(core, fault) {
+                    return;
+                }
                 if let Some(c) = &mut self.world.caches[node.index()] {
                     c.restart();
                 }
@@ -367,7 +387,7 @@ impl<A: App> Sim<A> {
         self.world.core.net.heal_all();
         for i in 0..self.world.core.nodes.len() {
             if !self.world.core.nodes[i].up {
-                self.apply_fault(Fault::Restart { node: NodeId(i as u16) });
+                self.strike(Fault::Restart { node: NodeId(i as u16) }, None);
             }
         }
     }
@@ -410,7 +430,7 @@ impl<A: App> Sim<A> {
             heal_at_us,
             stats: core.stats,
             faults: std::mem::take(&mut core.faults),
-            trace: core.trace.take_lines(),
+            trace: core.trace.take_records(),
         }
     }
 

@@ -8,6 +8,8 @@
 
 use std::hash::{Hash, Hasher};
 
+use serde::{Deserialize, Serialize};
+
 /// A fast, fixed 64-bit hasher (FxHash-style word mixing with a final
 /// avalanche). Not for hash tables facing attackers: only for digests.
 #[derive(Clone, Debug)]
@@ -77,18 +79,93 @@ pub fn stable_hash<T: Hash + ?Sized>(value: &T) -> u64 {
     h.finish()
 }
 
+/// What a trace record is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TraceKind {
+    /// A packet reached `node` from `peer` (the step's event).
+    Packet,
+    /// A timer or other local event of `node` (the step's event).
+    Local,
+    /// The broker's fetch timer.
+    FetchTimeout,
+    /// A scheduled fault's turn came (the step's event).
+    Scheduled,
+    /// A fault struck `node` (and `peer`, for a link).
+    Fault,
+    /// Something the step did, said by the node's code: a commit, a lock.
+    Note,
+}
+
+/// One readable record of a step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceRecord {
+    pub step: u64,
+    pub time_us: u64,
+    pub kind: TraceKind,
+    /// The node it happened at (empty when none), and the other end.
+    pub node: String,
+    pub peer: Option<String>,
+    pub text: String,
+}
+
+impl TraceRecord {
+    /// The record as a line of `sagasim replay`'s text trace: a step's event
+    /// with its step and time, what the step did indented under it.
+    pub fn line(&self) -> String {
+        let at = format!("{:>7} {:>10}us", self.step, self.time_us);
+        match (self.kind, &self.peer) {
+            (TraceKind::Packet, Some(from)) => {
+                format!("{at} {from} -> {}: {}", self.node, self.text)
+            }
+            (TraceKind::Local, _) => format!("{at} {}: {}", self.node, self.text),
+            (TraceKind::FetchTimeout, _) => format!("{at} broker: {}", self.text),
+            (TraceKind::Scheduled, _) => format!("{at} {}", self.text),
+            _ => format!("         {}", self.text),
+        }
+    }
+}
+
 /// The run's trace.
 #[derive(Clone, Debug, Default)]
 pub struct Trace {
     digest: StableHasher,
-    /// Readable lines; `None` unless the caller asked for a trace, so a sweep
-    /// formats no strings on its hot path.
-    lines: Option<Vec<String>>,
+    /// Readable records; `None` unless the caller asked for a trace, so a
+    /// sweep formats no strings on its hot path.
+    records: Option<Vec<TraceRecord>>,
+    /// The step under way and its time, stamped on its records.
+    step: u64,
+    time_us: u64,
 }
 
 impl Trace {
-    pub fn new(keep_lines: bool) -> Trace {
-        Trace { digest: StableHasher::default(), lines: keep_lines.then(Vec::new) }
+    pub fn new(keep: bool) -> Trace {
+        Trace { records: keep.then(Vec::new), ..Trace::default() }
+    }
+
+    /// A new step begins: its records carry this step and time.
+    pub fn begin_step(&mut self, step: u64, time_us: u64) {
+        (self.step, self.time_us) = (step, time_us);
+    }
+
+    /// Add a record; `text` runs only when records are kept.
+    pub fn record(
+        &mut self,
+        kind: TraceKind,
+        node: &str,
+        peer: Option<&str>,
+        text: impl FnOnce() -> String,
+    ) {
+        if let Some(records) = &mut self.records {
+            records.push(TraceRecord {
+                step: self.step,
+                time_us: self.time_us,
+                kind,
+                node: node.to_string(),
+                peer: peer.map(str::to_string),
+                text: text(),
+            });
+        }
     }
 
     /// Fold one step's facts into the digest.
@@ -102,18 +179,11 @@ impl Trace {
     }
 
     pub fn is_recording(&self) -> bool {
-        self.lines.is_some()
+        self.records.is_some()
     }
 
-    /// Add a readable line; the closure runs only when lines are kept.
-    pub fn line(&mut self, f: impl FnOnce() -> String) {
-        if let Some(lines) = &mut self.lines {
-            lines.push(f());
-        }
-    }
-
-    pub fn take_lines(&mut self) -> Vec<String> {
-        self.lines.take().unwrap_or_default()
+    pub fn take_records(&mut self) -> Vec<TraceRecord> {
+        self.records.take().unwrap_or_default()
     }
 }
 

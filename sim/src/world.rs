@@ -16,6 +16,7 @@ use crate::node::{Node, NodeId, Role};
 use crate::queue::EventQueue;
 use crate::seed::Streams;
 use crate::trace::Trace;
+use crate::trace::TraceKind;
 
 /// Kernel settings; field names carry their unit last.
 #[derive(Clone, Debug)]
@@ -47,6 +48,10 @@ pub struct KernelOptions {
     /// Consumers commit a batch's offset as soon as it arrives, before
     /// handling it (at-most-once; only a planted bug does this).
     pub commit_before_process: bool,
+    /// Fault decisions allowed to strike, by their number in the order the
+    /// run takes them (every decision that would strike counts, allowed or
+    /// not); `None` allows every one. Shrinking switches faults off here.
+    pub fault_mask: Option<std::collections::BTreeSet<u64>>,
 }
 
 impl Default for KernelOptions {
@@ -66,6 +71,7 @@ impl Default for KernelOptions {
             retry_backoff_us: 10_000,
             dead_letter_retry_us: 500_000,
             commit_before_process: false,
+            fault_mask: None,
         }
     }
 }
@@ -217,6 +223,32 @@ pub struct Stats {
     /// Offset commits refused because they came from an older generation
     /// (a zombie consumer).
     pub fenced_commits: u64,
+    /// Fault decisions numbered (struck, or switched off by the mask).
+    pub fault_decisions: u64,
+}
+
+/// The classes of fault decisions numbered one after another as a run
+/// takes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    Network = 0,
+    Commit = 1,
+    Injected = 2,
+}
+
+/// How a fault decision is named for the fault mask: a scheduled fault by
+/// its place in the schedule (drawn before the run, so the name holds
+/// whatever else the run does), any other by its class and its number
+/// within the class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Scheduled(usize),
+    Counted(Class),
+}
+
+/// A decision's key: class in the top 16 bits, number below.
+pub fn decision_key(class: u64, n: u64) -> u64 {
+    class << 48 | n
 }
 
 /// Everything but the nodes' application state: split out so that a callback
@@ -233,8 +265,10 @@ pub struct Core<M> {
     pub runtime: Vec<Runtime<M>>,
     pub consumers: Vec<ConsumerSide<M>>,
     pub trace: Trace,
-    /// Every fault decision, in the order taken.
+    /// Every fault that struck, in the order decided.
     pub faults: Vec<FaultRecord>,
+    /// Fault decisions taken so far per counted class (see `Decision`).
+    pub decisions: [u64; 3],
     /// Scheduled faults, by the index their events carry.
     pub scheduled: Vec<FaultRecord>,
     pub stats: Stats,
@@ -279,6 +313,7 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
             runtime: Vec::new(),
             consumers: Vec::new(),
             faults: Vec::new(),
+            decisions: [0; 3],
             scheduled: Vec::new(),
             stats: Stats::default(),
         }
@@ -290,11 +325,36 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
         self.queue.push(time_us, tb, event);
     }
 
-    pub fn record_fault(&mut self, fault: Fault) {
+    /// A fault is about to strike: name the decision and, if the fault mask
+    /// allows it, record it and return true. A fault not allowed does not
+    /// happen, and leaves no record.
+    pub fn admit(&mut self, fault: Fault, decision: Decision) -> bool {
+        self.stats.fault_decisions += 1;
+        let key = match decision {
+            Decision::Scheduled(i) => decision_key(0, i as u64),
+            Decision::Counted(class) => {
+                let n = &mut self.decisions[class as usize];
+                *n += 1;
+                decision_key(class as u64 + 1, *n - 1)
+            }
+        };
+        if self.options.fault_mask.as_ref().is_some_and(|m| !m.contains(&key)) {
+            return false;
+        }
+        self.record(fault, Some(key));
+        true
+    }
+
+    /// Record a fault that struck; `decision`: its key for the fault mask
+    /// (none for the heal phase's restarts, which no mask switches off).
+    pub fn record(&mut self, fault: Fault, decision: Option<u64>) {
         self.trace.fold(crate::trace::stable_hash(&fault));
         let (step, time_us) = (self.stats.steps, self.now_us);
-        self.trace.line(|| format!("         fault {fault:?}"));
-        self.faults.push(FaultRecord { step, time_us, fault });
+        let (a, b) = fault.nodes();
+        let b = b.map(|b| self.nodes[b.index()].name.as_str());
+        let t = &mut self.trace;
+        t.record(TraceKind::Fault, &self.nodes[a.index()].name, b, || format!("fault {fault:?}"));
+        self.faults.push(FaultRecord { step, time_us, fault, decision });
     }
 
     /// Send a packet over the network.
@@ -306,11 +366,14 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
     pub fn send_delayed(&mut self, from: NodeId, to: NodeId, packet: Packet<M>, extra_us: u64) {
         self.stats.packets_sent += 1;
         let route = self.net.route(from, to, &mut self.streams.network, &mut self.streams.latency);
+        let mut delays = route.delays_us;
         if let Some(f) = route.fault {
-            self.record_fault(f);
+            if !self.admit(f, Decision::Counted(Class::Network)) {
+                delays = [Some(route.plain_us), None];
+            }
         }
         let at = self.now_us + extra_us;
-        match route.delays_us {
+        match delays {
             [Some(a), Some(b)] => {
                 self.push(at + b, Event::Packet { from, to, packet: packet.clone() });
                 self.push(at + a, Event::Packet { from, to, packet });

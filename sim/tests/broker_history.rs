@@ -344,13 +344,10 @@ fn redelivers_what_was_consumed_but_not_committed_after_a_crash() {
     let topic = sim.create_topic("t");
     sim.subscribe(consumer, topic);
     sim.app.producer = producer;
+    let at = |time_us, fault| sim::FaultRecord { step: 0, time_us, fault, decision: None };
     sim.schedule_faults(vec![
-        sim::FaultRecord { step: 0, time_us: 30_000, fault: sim::Fault::Crash { node: consumer } },
-        sim::FaultRecord {
-            step: 0,
-            time_us: 40_000,
-            fault: sim::Fault::Restart { node: consumer },
-        },
+        at(30_000, sim::Fault::Crash { node: consumer }),
+        at(40_000, sim::Fault::Restart { node: consumer }),
     ]);
     sim.start();
     let outcome =

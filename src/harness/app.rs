@@ -172,7 +172,7 @@ impl SagaApp {
         cx.fold(stable_hash(&(&self.tx.writes, &self.tx.events)));
         if cx.tracing() {
             let (w, e) = (&self.tx.writes, &self.tx.events);
-            cx.trace(|| format!("         commit writes={w:?} events={e:?}"));
+            cx.trace(|| format!("commit writes={w:?} events={e:?}"));
         }
         if !outbox {
             for e in &self.tx.events {
@@ -431,8 +431,9 @@ impl App for SagaApp {
             self.client.on_timer(tag, &mut ClientAdapter { cx, gateway });
         } else if node == self.nodes.gateway {
             if let Some(&(_, topic)) = self.poisons.iter().find(|(t, _)| *t == tag) {
-                cx.record_injected("poison");
-                cx.publish_direct(self.topics[topic as usize], tag, Msg::Malformed { id: tag });
+                if cx.record_injected("poison") {
+                    cx.publish_direct(self.topics[topic as usize], tag, Msg::Malformed { id: tag });
+                }
             }
         } else if self.is_orchestrator(node) {
             self.on_step_timeout(vol, cx, tag);

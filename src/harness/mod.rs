@@ -39,6 +39,11 @@ pub struct RunSpec<'a> {
     pub per_step_checks: bool,
     /// A service to take down for a while (the availability probe).
     pub outage: Option<crate::scenario::AvailabilitySpec>,
+    /// The fault decisions allowed to strike (shrinking); `None`: all.
+    pub fault_mask: Option<&'a std::collections::BTreeSet<u64>>,
+    /// The submissions kept, by their index in the drawn workload
+    /// (shrinking); `None`: all.
+    pub arrivals: Option<&'a std::collections::BTreeSet<u64>>,
 }
 
 impl<'a> RunSpec<'a> {
@@ -49,7 +54,17 @@ impl<'a> RunSpec<'a> {
         bug: Option<Bug>,
         seed: u64,
     ) -> RunSpec<'a> {
-        RunSpec { scenario, strategy, bug, seed, trace: false, per_step_checks: true, outage: None }
+        RunSpec {
+            scenario,
+            strategy,
+            bug,
+            seed,
+            trace: false,
+            per_step_checks: true,
+            outage: None,
+            fault_mask: None,
+            arrivals: None,
+        }
     }
 }
 
@@ -68,7 +83,7 @@ pub struct RunReport {
     pub heal_at_us: Option<u64>,
     pub stats: Stats,
     pub faults: Vec<FaultRecord>,
-    pub trace: Vec<String>,
+    pub trace: Vec<sim::TraceRecord>,
     pub outcomes: Outcomes,
     pub coverage: Coverage,
     /// Orders refused for a cause the system owns: a stock-out, or a step
@@ -84,7 +99,8 @@ pub struct RunReport {
     pub workload_digest: u64,
 }
 
-fn kernel_options(s: &Scenario, safety: &Safety, trace: bool) -> KernelOptions {
+fn kernel_options(spec: &RunSpec<'_>, safety: &Safety) -> KernelOptions {
+    let (s, trace) = (spec.scenario, spec.trace);
     KernelOptions {
         net: NetOptions {
             latency_min_us: s.network.latency_us.0,
@@ -104,6 +120,7 @@ fn kernel_options(s: &Scenario, safety: &Safety, trace: bool) -> KernelOptions {
         commit_fail_ppm: s.faults.commit_fail_ppm,
         max_attempts: safety.dead_letter.then_some(s.broker.max_attempts),
         commit_before_process: !safety.commit_after_process,
+        fault_mask: spec.fault_mask.cloned(),
         ..KernelOptions::default()
     }
 }
@@ -221,7 +238,14 @@ fn draw_poisons(s: &Scenario, stream: &mut Stream) -> Vec<(u64, Topic)> {
 /// Build the simulation of one run, ready to start.
 pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
     let s = spec.scenario;
-    let workload = workload::draw(&s.workload, spec.seed);
+    let mut workload = workload::draw(&s.workload, spec.seed);
+    if let Some(keep) = spec.arrivals {
+        let mut i = 0u64;
+        workload.arrivals.retain(|_| {
+            i += 1;
+            keep.contains(&(i - 1))
+        });
+    }
     let policy = RetryPolicy {
         timeout_us: s.client.timeout_us,
         backoff_base_us: s.client.backoff_base_us,
@@ -260,7 +284,7 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
     };
     let client = Client::new(policy, workload.arrivals.clone());
     let app = SagaApp::new(settings, client, Checker::new(&workload));
-    let mut sim = Sim::new(app, spec.seed, kernel_options(s, &safety, spec.trace));
+    let mut sim = Sim::new(app, spec.seed, kernel_options(spec, &safety));
     let mut n = Nodes {
         client: sim.add_node("client", Role::Client, None),
         gateway: sim.add_node("gateway", Role::Client, None),
@@ -293,7 +317,7 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
     sim.app.poisons = draw_poisons(s, &mut fault_stream);
     if let Some(o) = spec.outage {
         let node = n.of(o.service);
-        let at = |time_us, fault| FaultRecord { step: 0, time_us, fault };
+        let at = |time_us, fault| FaultRecord { step: 0, time_us, fault, decision: None };
         sim.schedule_faults(vec![
             at(o.down_at_us, sim::Fault::Crash { node }),
             at(o.down_at_us + o.down_for_us, sim::Fault::Restart { node }),
@@ -372,4 +396,51 @@ pub fn run(spec: &RunSpec<'_>) -> RunReport {
         user_failures,
         workload_digest: sim::trace::stable_hash(client.arrivals()),
     }
+}
+
+/// What the tables hold about one entity, as a line: an order's row,
+/// payment, reservation and points; a product's stock and sales; a user's
+/// balance; a coupon.
+fn describe(sim: &Sim<SagaApp>, e: &domain::Entity) -> String {
+    use domain::{Entity, StateView};
+    let view = sim.view();
+    let stores = ports::Stores { view: &view, nodes: sim.app.nodes };
+    let order_t = stores.store(Service::Order).order().expect("order tables");
+    let product_t = stores.store(Service::Product).product().expect("product tables");
+    let user_t = stores.store(Service::User).user().expect("user tables");
+    let payment_t = stores.store(Service::Payment).payment().expect("payment tables");
+    let some = |x: Option<String>| x.unwrap_or_else(|| "none".to_string());
+    match *e {
+        Entity::Order(o) => format!(
+            "{e}: order {}; payment {}; reservation {}; points {}",
+            some(order_t.orders.get(&o).map(|r| format!("{r:?}"))),
+            some(payment_t.payments.get(&o).map(|p| format!("{p:?}"))),
+            some(product_t.reservations.get(&o).map(|r| format!("{r:?}"))),
+            some(user_t.decided.get(&o).map(|d| format!("{d:?}"))),
+        ),
+        Entity::Product(p) => format!(
+            "{e}: {:?}, sold {}",
+            product_t.products.get(p.index()),
+            product_t.sales.get(p.index()).copied().unwrap_or(0)
+        ),
+        Entity::User(u) => format!("{e}: balance {:?}", user_t.balances.get(u.index())),
+        Entity::Coupon(c) => format!("{e}: {:?}", order_t.coupons.get(c.index())),
+        Entity::Key(_) => format!("{e}: recorded with its order (see the trace)"),
+    }
+}
+
+/// The entities a violation names, as the tables held them after `steps`
+/// steps of the run `spec` describes: call it with the violating step, and
+/// with the step before it, to see what that step changed.
+pub fn entity_states(spec: &RunSpec<'_>, entities: &[domain::Entity], steps: u64) -> Vec<String> {
+    let s = spec.scenario;
+    let mut sim = build(&RunSpec { trace: false, ..*spec });
+    sim.start();
+    let phases = Phases {
+        fault_phase_us: s.fault_phase_us,
+        heal_budget_us: s.heal_budget_us,
+        step_budget: steps,
+    };
+    sim.run(phases);
+    entities.iter().map(|e| describe(&sim, e)).collect()
 }

@@ -237,9 +237,7 @@ impl SagaApp {
         if result == Some(CmdResult::Busy) {
             self.coverage.lock_waits += 1;
             cx.trace(|| {
-                format!(
-                    "         blocked: order {order}'s rows are locked by a prepared transaction"
-                )
+                format!("blocked: order {order}'s rows are locked by a prepared transaction")
             });
         }
         if let Some(result) = result {
