@@ -78,6 +78,7 @@ pub enum ListWhat {
     Bugs,
     Invariants,
     Faults,
+    Coverage,
 }
 
 #[derive(Subcommand, Debug)]
@@ -317,6 +318,14 @@ fn list(what: Option<ListWhat>, out: &mut impl Write) -> io::Result<()> {
                 domain::invariant::When::Both => "every step and at quiescence",
             };
             writeln!(out, "  {:>2} {:<25} ({when}) {}", i.number(), i.name(), i.describe())?;
+        }
+    }
+    if show(ListWhat::Coverage) {
+        if all {
+            writeln!(out, "coverage points (for run.expect):")?;
+        }
+        for p in crate::coverage::POINTS {
+            writeln!(out, "  {p}")?;
         }
     }
     if show(ListWhat::Faults) {
@@ -698,7 +707,8 @@ fn run_sweep(
             save_failure(&dir, (&scenario, target.strategy, target.bug), f)?;
         }
     }
-    Ok(ExitCode::from(if result.violations > 0 { 1 } else { 0 }))
+    let failed = result.violations > 0 || !result.expected_missing.is_empty();
+    Ok(ExitCode::from(if failed { 1 } else { 0 }))
 }
 
 fn all_cores() -> usize {

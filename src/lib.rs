@@ -7,6 +7,7 @@
 //! - [`harness`]: one run: workload drawn from the seed, the domain wired
 //!   onto kernel nodes, the run's report.
 //! - [`sweep`]: many seeds over worker threads, panics isolated per seed;
+//!   [`coverage`]: the saga paths and fault kinds a run hit;
 //!   [`failure_file`]: a failing seed as a file that stands alone;
 //!   [`shrink`]: the smallest fault plan and workload that still fail;
 //!   [`trace_view`]: a replay's trace filtered and rendered (text, JSON
@@ -18,6 +19,7 @@
 pub mod bench;
 pub mod cli;
 pub mod compare;
+pub mod coverage;
 pub mod failure_file;
 pub mod harness;
 pub mod scenario;

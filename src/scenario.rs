@@ -33,6 +33,9 @@ pub struct Scenario {
     /// The factor its fault rates were scaled by (`--fault-scale`).
     pub fault_scale: f64,
     pub seeds: u64,
+    /// Coverage points a sweep must hit in at least one seed ("sometimes"
+    /// assertions; see `sagasim::coverage::POINTS`).
+    pub expect: Vec<String>,
     pub fault_phase_us: u64,
     pub heal_budget_us: u64,
     pub step_budget: u64,
@@ -219,6 +222,7 @@ struct Raw {
 #[serde(deny_unknown_fields)]
 struct RawRun {
     seeds: S<u64>,
+    expect: S<Vec<String>>,
     fault_phase_ms: S<u64>,
     heal_budget_ms: S<u64>,
     step_budget: S<u64>,
@@ -389,6 +393,25 @@ impl Ctx<'_> {
         let (_, span) = self.pick(f.0, f.1, f.2);
         let v = self.count(f, min)?;
         v.checked_mul(MS).ok_or_else(|| self.err(&span, f.2, "a smaller number of milliseconds"))
+    }
+
+    /// Coverage points, each one `sagasim::coverage::POINTS` names.
+    fn coverage_points(
+        &self,
+        (user, default, field): Field<'_, Vec<String>>,
+    ) -> Result<Vec<String>, ScenarioError> {
+        let (v, span) = self.pick(user, default, field);
+        match v.iter().find(|p| crate::coverage::bit(p).is_none()) {
+            Some(bad) => Err(self.err(
+                &span,
+                field,
+                format!(
+                    "coverage points from: {}; found {bad:?}",
+                    crate::coverage::POINTS.join(", ")
+                ),
+            )),
+            None => Ok(v),
+        }
     }
 
     /// One of our services, by name.
@@ -594,6 +617,7 @@ impl Scenario {
             origin: origin.to_string(),
             fault_scale: 1.0,
             seeds: cx.count(f!(run.seeds), 1)?,
+            expect: cx.coverage_points(f!(run.expect))?,
             fault_phase_us: cx.ms(f!(run.fault_phase_ms), 0)?,
             heal_budget_us: cx.ms(f!(run.heal_budget_ms), 1)?,
             step_budget: cx.count(f!(run.step_budget), 1)?,

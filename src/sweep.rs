@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use domain::{Bug, Strategy};
-use reports::{Failure, SweepResult, SWEEP_SCHEMA};
+use reports::{CoverageCount, Failure, SweepResult, SWEEP_SCHEMA};
 use sim::End;
 
 use crate::harness::{self, RunReport, RunSpec};
@@ -34,6 +34,8 @@ pub struct SeedResult {
     pub faults: u64,
     pub outcomes: harness::Outcomes,
     pub failure: Option<Failure>,
+    /// The coverage points the run hit (see [`crate::coverage`]).
+    pub hits: u32,
 }
 
 pub fn hex(digest: u64) -> String {
@@ -126,6 +128,7 @@ pub fn run_seed(spec: &SweepSpec<'_>, seed: u64, runner: &Runner) -> SeedResult 
             faults: r.faults.len() as u64,
             outcomes: r.outcomes,
             failure: failure_of(&r, spec.scenario, spec.strategy, spec.bug),
+            hits: crate::coverage::hits(&r),
         },
         Err(message) => SeedResult {
             seed,
@@ -134,6 +137,7 @@ pub fn run_seed(spec: &SweepSpec<'_>, seed: u64, runner: &Runner) -> SeedResult 
             faults: 0,
             outcomes: harness::Outcomes::default(),
             failure: Some(panic_failure(&run, message)),
+            hits: 0,
         },
     }
 }
@@ -187,6 +191,17 @@ pub fn summarise(spec: &SweepSpec<'_>, results: &[SeedResult], wall_s: f64) -> S
         faults += r.faults;
     }
     let failures: Vec<Failure> = results.iter().filter_map(|r| r.failure.clone()).collect();
+    let coverage: Vec<CoverageCount> = crate::coverage::POINTS
+        .iter()
+        .enumerate()
+        .map(|(i, p)| CoverageCount {
+            point: p.to_string(),
+            seeds: results.iter().filter(|r| r.hits & (1 << i) != 0).count() as u64,
+        })
+        .collect();
+    let hit = |name: &String| coverage.iter().any(|c| &c.point == name && c.seeds > 0);
+    let expected_missing: Vec<String> =
+        spec.scenario.expect.iter().filter(|e| !hit(e)).cloned().collect();
     let per_s = |x: f64| if wall_s > 0.0 { x / wall_s } else { 0.0 };
     SweepResult {
         schema: SWEEP_SCHEMA.to_string(),
@@ -200,6 +215,8 @@ pub fn summarise(spec: &SweepSpec<'_>, results: &[SeedResult], wall_s: f64) -> S
         events,
         faults,
         outcomes,
+        coverage,
+        expected_missing,
         wall_s,
         events_per_s: per_s(events as f64),
         seeds_per_s: per_s(results.len() as f64),

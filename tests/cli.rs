@@ -376,3 +376,40 @@ fn a_replay_writes_a_chrome_trace_perfetto_opens() {
     assert!(!of("i").is_empty(), "faults as instant events");
     assert!(!of("s").is_empty() && !of("t").is_empty(), "flows per order");
 }
+
+#[test]
+fn a_sweep_reports_coverage_and_fails_on_an_expected_path_never_hit() {
+    let o = sagasim(&["sweep", "--seeds", "30", "--format", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let seeds = |point: &str| {
+        v["coverage"]
+            .as_array()
+            .expect("coverage")
+            .iter()
+            .find(|c| c["point"] == point)
+            .expect(point)["seeds"]
+            .as_u64()
+            .expect("seeds")
+    };
+    assert!(seeds("compensation ran") > 0 && seeds("crash") > 0);
+    assert_eq!(seeds("lock wait"), 0, "the choreography takes no locks");
+    let text = sagasim(&["sweep", "--seeds", "10"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("warning: no seed hit:"));
+    let expects = scenario_file("expects", "[run]\nexpect = [\"lock wait\"]\n");
+    let path = expects.to_str().expect("utf-8");
+    let choreo = sagasim(&["sweep", "--scenario", path, "--seeds", "10"]);
+    assert_eq!(code(&choreo), 1, "no seed waited on a lock");
+    assert!(String::from_utf8_lossy(&choreo.stdout).contains("expects \"lock wait\""));
+    let two_pc =
+        sagasim(&["sweep", "--scenario", path, "--seeds", "10", "--strategy", "two-phase-commit"]);
+    assert_eq!(code(&two_pc), 0, "{}", String::from_utf8_lossy(&two_pc.stdout));
+    let bad = scenario_file("badexpect", "[run]\nexpect = [\"telepathy\"]\n");
+    let o = sagasim(&["sweep", "--scenario", bad.to_str().expect("utf-8")]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("run.expect") && stderr(&o).contains("telepathy"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -28,4 +28,6 @@ mod svg;
 pub mod text;
 pub mod view;
 
-pub use result::{Failure, Outcomes, RunResult, SweepResult, RUN_SCHEMA, SWEEP_SCHEMA};
+pub use result::{
+    CoverageCount, Failure, Outcomes, RunResult, SweepResult, RUN_SCHEMA, SWEEP_SCHEMA,
+};

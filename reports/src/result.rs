@@ -61,6 +61,13 @@ pub struct RunResult {
     pub failure: Option<Failure>,
 }
 
+/// How many seeds of a sweep hit one coverage point.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoverageCount {
+    pub point: String,
+    pub seeds: u64,
+}
+
 /// A sweep over many seeds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SweepResult {
@@ -78,6 +85,11 @@ pub struct SweepResult {
     pub events: u64,
     pub faults: u64,
     pub outcomes: Outcomes,
+    /// Per coverage point (a saga path or fault kind): the seeds that hit it.
+    pub coverage: Vec<CoverageCount>,
+    /// Points the scenario expects (`run.expect`) that no seed hit: the
+    /// sweep fails.
+    pub expected_missing: Vec<String>,
     pub wall_s: f64,
     pub events_per_s: f64,
     pub seeds_per_s: f64,

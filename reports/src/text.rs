@@ -43,7 +43,33 @@ pub fn sweep(out: &mut impl Write, r: &SweepResult) -> io::Result<()> {
         "{:.2} s wall, {:.0} seeds/s, {:.0} events/s",
         r.wall_s, r.seeds_per_s, r.events_per_s
     )?;
-    writeln!(out, "{}", if r.violations == 0 { "OK: no violation" } else { "FAILED" })
+    coverage(out, r)?;
+    let ok = r.violations == 0 && r.expected_missing.is_empty();
+    writeln!(out, "{}", if ok { "OK: no violation" } else { "FAILED" })
+}
+
+/// The share of seeds that hit each coverage point, and the points none hit.
+fn coverage(out: &mut impl Write, r: &SweepResult) -> io::Result<()> {
+    let share = |n: u64| crate::numbers::pct(n as f64 / r.runs.max(1) as f64);
+    let hit: Vec<String> = r
+        .coverage
+        .iter()
+        .filter(|c| c.seeds > 0)
+        .map(|c| format!("{} {}", c.point, share(c.seeds)))
+        .collect();
+    writeln!(out, "coverage (share of seeds): {}", hit.join(", "))?;
+    let never: Vec<&str> =
+        r.coverage.iter().filter(|c| c.seeds == 0).map(|c| c.point.as_str()).collect();
+    if !never.is_empty() {
+        writeln!(out, "warning: no seed hit: {}", never.join(", "))?;
+    }
+    for e in &r.expected_missing {
+        writeln!(
+            out,
+            "FAILED: the scenario expects \"{e}\" to be hit (run.expect), and no seed hit it"
+        )?;
+    }
+    Ok(())
 }
 
 pub fn run(out: &mut impl Write, r: &RunResult) -> io::Result<()> {
