@@ -675,6 +675,18 @@ fn replay_file(path: &Path, show: Show) -> Result<ExitCode, ExitCode> {
             ))
         ),
     }
+    let plan = Plan::of(&loaded);
+    let spec = RunSpec {
+        fault_mask: plan.faults,
+        arrivals: plan.arrivals,
+        ..RunSpec::new(&loaded.scenario, loaded.strategy, loaded.bug, loaded.file.seed)
+    };
+    if let Ok(r) = sweep::run_guarded(&spec, &harness::run) {
+        match failure_file::divergence(&loaded.file.faults, &r.faults) {
+            Some(d) => eprintln!("{d}"),
+            None => eprintln!("the run took the {} recorded faults, in order", r.faults.len()),
+        }
+    }
     Ok(exit_of(&result))
 }
 

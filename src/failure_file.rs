@@ -194,9 +194,57 @@ pub fn load(path: &Path) -> Result<Loaded, FileError> {
     Ok(Loaded { file, scenario, strategy, bug, mask, arrivals })
 }
 
+/// Where a run's faults first part from the ones a failure file recorded:
+/// `None` if the run took exactly the recorded faults, else a sentence
+/// naming the step and both faults. A seed stops reproducing when the code
+/// changes; this says where.
+pub fn divergence(recorded: &[FaultRecord], got: &[FaultRecord]) -> Option<String> {
+    let same = |a: &FaultRecord, b: &FaultRecord| {
+        (a.step, a.time_us, &a.fault) == (b.step, b.time_us, &b.fault)
+    };
+    let i = recorded.iter().zip(got).take_while(|(a, b)| same(a, b)).count();
+    let show = |f: &FaultRecord| format!("{:?} at step {}", f.fault, f.step);
+    match (recorded.get(i), got.get(i)) {
+        (None, None) => None,
+        (Some(r), Some(g)) => Some(format!(
+            "the run diverged from the recording at step {}: fault #{i} was {}, now {}",
+            r.step.min(g.step),
+            show(r),
+            show(g)
+        )),
+        (Some(r), None) => Some(format!(
+            "the run diverged from the recording at step {}: fault #{i}, {}, never came",
+            r.step,
+            show(r)
+        )),
+        (None, Some(g)) => Some(format!(
+            "the run diverged from the recording at step {}: an extra fault #{i}, {}",
+            g.step,
+            show(g)
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn divergence_names_the_first_fault_that_differs() {
+        let f = |step, node| FaultRecord {
+            step,
+            time_us: step * 10,
+            fault: sim::Fault::Crash { node: sim::NodeId(node) },
+            decision: None,
+        };
+        let recorded = vec![f(5, 1), f(9, 2), f(12, 3)];
+        assert_eq!(divergence(&recorded, &recorded), None);
+        let moved = vec![f(5, 1), f(8, 2), f(12, 3)];
+        let d = divergence(&recorded, &moved).expect("diverged");
+        assert!(d.contains("at step 8") && d.contains("fault #1"), "{d}");
+        let short = divergence(&recorded, &recorded[..2]).expect("diverged");
+        assert!(short.contains("at step 12") && short.contains("never came"), "{short}");
+    }
 
     #[test]
     fn file_names_are_safe_and_say_what_failed() {

@@ -413,3 +413,26 @@ fn a_sweep_reports_coverage_and_fails_on_an_expected_path_never_hit() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_replay_says_where_the_run_parts_from_the_recorded_faults() {
+    let dir = std::env::temp_dir().join(format!("sagasim-diverge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let o =
+        sagasim(&["sweep", "--bug", "no-inbox", "--seeds", "1", "--out", dir.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    let file = dir.join("default-choreography-no-inbox-seed0.json");
+    let same = sagasim(&["replay", file.to_str().unwrap()]);
+    assert!(stderr(&same).contains("recorded faults, in order"), "{}", stderr(&same));
+    // As if the code had changed: the recording says the fourth fault
+    // struck later than this run has it.
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let step = v["faults"][3]["step"].as_u64().unwrap();
+    v["faults"][3]["step"] = (step + 7).into();
+    let moved = dir.join("moved.json");
+    std::fs::write(&moved, v.to_string()).unwrap();
+    let o = sagasim(&["replay", moved.to_str().unwrap()]);
+    let said = stderr(&o);
+    assert!(said.contains(&format!("diverged from the recording at step {step}")), "{said}");
+    assert!(said.contains("fault #3"), "{said}");
+}
