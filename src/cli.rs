@@ -620,8 +620,10 @@ fn run_shrink(path: &Path, out: Option<PathBuf>) -> Result<ExitCode, ExitCode> {
     let scenario = shrunk.size.apply(&loaded.scenario);
     let failure = sweep::failure_of(&shrunk.report, &scenario, loaded.strategy, loaded.bug)
         .expect("a shrunk run fails");
+    let out = out.unwrap_or_else(|| path.with_extension("shrunk.json"));
     let mut file = f.clone();
-    file.failure = reports::Failure { repro: format!("sagasim replay {}", "FILE"), ..failure };
+    file.failure =
+        reports::Failure { repro: format!("sagasim replay {}", out.display()), ..failure };
     file.faults = shrunk.report.faults.clone();
     file.shrunk = Some(failure_file::ShrunkPlan {
         orders: shrunk.size.orders,
@@ -631,8 +633,6 @@ fn run_shrink(path: &Path, out: Option<PathBuf>) -> Result<ExitCode, ExitCode> {
         fault_mask: shrunk.mask.iter().copied().collect(),
         arrivals: shrunk.arrivals.iter().copied().collect(),
     });
-    let out = out.unwrap_or_else(|| path.with_extension("shrunk.json"));
-    file.failure.repro = format!("sagasim replay {}", out.display());
     let written = write_atomically(&out, |w| {
         serde_json::to_writer_pretty(&mut *w, &file).map_err(io::Error::other)?;
         writeln!(w)

@@ -436,3 +436,28 @@ fn a_replay_says_where_the_run_parts_from_the_recorded_faults() {
     assert!(said.contains(&format!("diverged from the recording at step {step}")), "{said}");
     assert!(said.contains("fault #3"), "{said}");
 }
+
+#[test]
+fn shrink_writes_a_smaller_failure_file_that_replays() {
+    let dir = std::env::temp_dir().join(format!("sagasim-shrink-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let o =
+        sagasim(&["sweep", "--bug", "no-inbox", "--seeds", "1", "--out", dir.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    let file = dir.join("default-choreography-no-inbox-seed0.json");
+    let small = dir.join("small.json");
+    let o = sagasim(&["shrink", file.to_str().unwrap(), "--out", small.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(said.contains("faults") && said.contains("submissions"), "{said}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&small).unwrap()).unwrap();
+    let plan = &v["shrunk"];
+    assert!(plan["fault_mask"].as_array().unwrap().len() <= 5);
+    assert!(plan["arrivals"].as_array().unwrap().len() <= 10);
+    assert_eq!(v["failure"]["invariant"], "no-double-charge");
+    let replayed = sagasim(&["replay", small.to_str().unwrap()]);
+    assert_eq!(code(&replayed), 1);
+    assert!(stderr(&replayed).contains("reproduced:"), "{}", stderr(&replayed));
+    let missing = sagasim(&["shrink", dir.join("nope.json").to_str().unwrap()]);
+    assert_eq!(code(&missing), 2);
+}
