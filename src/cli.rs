@@ -186,6 +186,11 @@ pub enum Command {
         jobs: Option<usize>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Measure detection power instead: for each planted bug, the seeds
+        /// (of `--seeds`) a sweep of its scenario takes to find it, the
+        /// failing share, and the size its first failure shrinks to.
+        #[arg(long)]
+        bugs: bool,
     },
     /// List what can be chosen.
     List {
@@ -794,10 +799,25 @@ fn run_compare(
     written.map(|_| ExitCode::SUCCESS).map_err(|_| ExitCode::from(2))
 }
 
+fn run_detection(seeds: u64, jobs: Option<usize>, format: Format) -> Result<ExitCode, ExitCode> {
+    let jobs = jobs.unwrap_or_else(all_cores);
+    let ds: Vec<crate::detection::Detection> =
+        Bug::ALL.iter().map(|&b| crate::detection::detect(b, seeds.max(1), jobs)).collect();
+    let mut out = io::stdout().lock();
+    let written = match format {
+        Format::Text => crate::detection::render_text(&ds, &mut out),
+        Format::Json => reports::json::write(&mut out, &ds),
+    };
+    written.map(|_| ExitCode::SUCCESS).map_err(|_| ExitCode::from(2))
+}
+
 /// Run the command line; returns the process exit code.
 pub fn main_with(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Bench { scenario, strategy, seeds, jobs, format } => {
+        Command::Bench { bugs: true, seeds, jobs, format, .. } => {
+            run_detection(seeds, jobs, format)
+        }
+        Command::Bench { scenario, strategy, seeds, jobs, format, bugs: false } => {
             run_bench(&scenario, strategy, seeds, jobs, format)
         }
         Command::Run { target, seed, trace, format, out } => {

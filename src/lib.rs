@@ -14,12 +14,14 @@
 //!   lines, Mermaid).
 //! - [`compare`]: strategies measured on the same seeds, at several fault
 //!   scales, with a fault-free baseline and an availability probe.
-//! - [`bench`]: speed against the floor of a bare event loop.
+//! - [`bench`]: speed against the floor of a bare event loop;
+//!   [`detection`]: detection power, per planted bug.
 
 pub mod bench;
 pub mod cli;
 pub mod compare;
 pub mod coverage;
+pub mod detection;
 pub mod failure_file;
 pub mod harness;
 pub mod scenario;

@@ -461,3 +461,22 @@ fn shrink_writes_a_smaller_failure_file_that_replays() {
     let missing = sagasim(&["shrink", dir.join("nope.json").to_str().unwrap()]);
     assert_eq!(code(&missing), 2);
 }
+
+#[test]
+fn bench_bugs_reports_detection_power_for_every_planted_bug() {
+    let o = sagasim(&["bench", "--bugs", "--seeds", "12", "--format", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let rows = json(&o);
+    let rows = rows.as_array().expect("a row per bug");
+    assert_eq!(rows.len(), domain::Bug::ALL.len());
+    for r in rows {
+        if let Some(first) = r["seeds_to_first"].as_u64() {
+            assert!((1..=12).contains(&first), "{r}");
+            assert!(r["failing"].as_u64().unwrap() >= 1);
+            assert!(r["shrunk_faults"].as_u64() <= r["faults"].as_u64(), "{r}");
+            assert!(r["shrunk_submissions"].as_u64() <= r["submissions"].as_u64(), "{r}");
+        }
+    }
+    let no_inbox = rows.iter().find(|r| r["bug"] == "no-inbox").expect("no-inbox");
+    assert_eq!(no_inbox["seeds_to_first"], 1);
+}
