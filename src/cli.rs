@@ -4,7 +4,6 @@
 //! Exit codes: 0 nothing violated; 1 a violation, a panic or a blown step
 //! budget; 2 bad usage or a bad scenario file.
 
-use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,7 +15,6 @@ use reports::{RunResult, RUN_SCHEMA};
 
 use crate::harness::{self, RunSpec};
 use crate::scenario::{Scenario, BUILT_IN};
-use crate::shrink::struck as shrink_struck;
 use crate::sweep::{self, SweepSpec};
 use crate::{failure_file, trace_view};
 
@@ -476,20 +474,6 @@ impl Show {
     }
 }
 
-/// A shrunk failure's plan: the fault decisions allowed and the submissions
-/// kept (none: the seed's own).
-#[derive(Clone, Copy, Default)]
-struct Plan<'a> {
-    faults: Option<&'a BTreeSet<u64>>,
-    arrivals: Option<&'a BTreeSet<u64>>,
-}
-
-impl<'a> Plan<'a> {
-    fn of(loaded: &'a failure_file::Loaded) -> Plan<'a> {
-        Plan { faults: loaded.mask.as_ref(), arrivals: loaded.arrivals.as_ref() }
-    }
-}
-
 /// The entities a violation names, before and after the step that broke
 /// it (each run again to that point: runs are deterministic).
 fn entity_states(
@@ -511,24 +495,18 @@ fn entity_states(
     Ok(())
 }
 
-/// One seed of one target: run it, print it, and save its failure.
+/// One run: make it, print it, and save its failure. Returns its result
+/// and the faults that struck.
 fn run_seed_and_print(
-    target: (&Scenario, Strategy, Option<Bug>),
-    seed: u64,
+    spec: RunSpec<'_>,
     show: Show,
     out_dir: Option<&Path>,
-    plan: Plan<'_>,
-) -> Result<RunResult, ExitCode> {
-    let (scenario, strategy, bug) = target;
+) -> Result<(RunResult, Vec<sim::FaultRecord>), ExitCode> {
     let trace = !matches!(show.print, Print::Text { trace: false } | Print::Result);
-    let spec = RunSpec {
-        trace,
-        fault_mask: plan.faults,
-        arrivals: plan.arrivals,
-        ..RunSpec::new(scenario, strategy, bug, seed)
-    };
+    let spec = RunSpec { trace, ..spec };
     let run = sweep::run_guarded(&spec, &harness::run);
     let entities = run.as_ref().ok().and_then(|r| r.violation.as_ref()).map(|v| v.entities.clone());
+    let faults = run.as_ref().map(|r| r.faults.clone()).unwrap_or_default();
     let (result, records) = run_result(&spec, run);
     let records = trace_view::filter(records, show.order);
     let mut out = io::stdout().lock();
@@ -555,9 +533,9 @@ fn run_seed_and_print(
     };
     written.map_err(|_| ExitCode::from(2))?;
     if let (Some(dir), Some(f)) = (out_dir, &result.failure) {
-        save_failure(dir, target, f)?;
+        save_failure(dir, (spec.scenario, spec.strategy, spec.bug), f)?;
     }
-    Ok(result)
+    Ok((result, faults))
 }
 
 fn exit_of(result: &RunResult) -> ExitCode {
@@ -572,8 +550,8 @@ fn run_one(
 ) -> Result<ExitCode, ExitCode> {
     let scenario = load(target)?;
     let dir = failure_dir(out);
-    let t = (&scenario, target.strategy, target.bug);
-    run_seed_and_print(t, seed, show, dir.as_deref(), Plan::default()).map(|r| exit_of(&r))
+    let spec = RunSpec::new(&scenario, target.strategy, target.bug, seed);
+    run_seed_and_print(spec, show, dir.as_deref()).map(|(r, _)| exit_of(&r))
 }
 
 fn run_shrink(path: &Path, out: Option<PathBuf>) -> Result<ExitCode, ExitCode> {
@@ -590,22 +568,9 @@ fn run_shrink(path: &Path, out: Option<PathBuf>) -> Result<ExitCode, ExitCode> {
         invariant: f.failure.invariant.clone(),
     };
     // The faults that struck (a file shrunk before: those its plan allows).
-    let plan = Plan::of(&loaded);
-    let spec = RunSpec {
-        fault_mask: plan.faults,
-        arrivals: plan.arrivals,
-        ..RunSpec::new(&loaded.scenario, loaded.strategy, loaded.bug, f.seed)
-    };
-    let (decisions, arrivals) = match sweep::run_guarded(&spec, &harness::run) {
-        Ok(r) => (
-            shrink_struck(&r),
-            match plan.arrivals {
-                Some(a) => a.iter().copied().collect(),
-                None => (0..r.submissions).collect(),
-            },
-        ),
-        Err(_) => (Vec::new(), Vec::new()),
-    };
+    let (decisions, arrivals) = sweep::run_guarded(&loaded.spec(), &harness::run)
+        .map(|r| crate::shrink::starting_point(&r, loaded.arrivals.as_ref()))
+        .unwrap_or_default();
     let Some(shrunk) = crate::shrink::shrink(&target, decisions, arrivals) else {
         eprintln!(
             "error: {} does not fail with {} any more: nothing to shrink",
@@ -656,8 +621,7 @@ fn replay_file(path: &Path, show: Show) -> Result<ExitCode, ExitCode> {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
-    let t = (&loaded.scenario, loaded.strategy, loaded.bug);
-    let result = run_seed_and_print(t, loaded.file.seed, show, None, Plan::of(&loaded))?;
+    let (result, faults) = run_seed_and_print(loaded.spec(), show, None)?;
     let want = &loaded.file.failure;
     let same = |f: &reports::Failure| f.invariant == want.invariant && f.digest == want.digest;
     match &result.failure {
@@ -680,17 +644,9 @@ fn replay_file(path: &Path, show: Show) -> Result<ExitCode, ExitCode> {
             ))
         ),
     }
-    let plan = Plan::of(&loaded);
-    let spec = RunSpec {
-        fault_mask: plan.faults,
-        arrivals: plan.arrivals,
-        ..RunSpec::new(&loaded.scenario, loaded.strategy, loaded.bug, loaded.file.seed)
-    };
-    if let Ok(r) = sweep::run_guarded(&spec, &harness::run) {
-        match failure_file::divergence(&loaded.file.faults, &r.faults) {
-            Some(d) => eprintln!("{d}"),
-            None => eprintln!("the run took the {} recorded faults, in order", r.faults.len()),
-        }
+    match failure_file::divergence(&loaded.file.faults, &faults) {
+        Some(d) => eprintln!("{d}"),
+        None => eprintln!("the run took the {} recorded faults, in order", faults.len()),
     }
     Ok(exit_of(&result))
 }

@@ -71,7 +71,7 @@ pub fn detect(bug: Bug, seeds: u64, jobs: usize) -> Detection {
     if let Some(first) = failing.first() {
         let r = harness::run(&RunSpec::new(&scenario, strategy, Some(bug), first.seed));
         let invariant = first.failure.as_ref().expect("a failing seed").invariant.clone();
-        let (faults, arrivals) = (shrink::struck(&r), (0..r.submissions).collect::<Vec<u64>>());
+        let (faults, arrivals) = shrink::starting_point(&r, None);
         (d.faults, d.submissions) = (faults.len() as u64, arrivals.len() as u64);
         let target =
             shrink::Target { scenario, strategy, bug: Some(bug), seed: first.seed, invariant };

@@ -140,6 +140,18 @@ pub struct Loaded {
     pub arrivals: Option<BTreeSet<u64>>,
 }
 
+impl Loaded {
+    /// The run the file asks for: its scenario, strategy, bug and seed, and
+    /// the plan of a shrunk file.
+    pub fn spec(&self) -> RunSpec<'_> {
+        RunSpec {
+            fault_mask: self.mask.as_ref(),
+            arrivals: self.arrivals.as_ref(),
+            ..RunSpec::new(&self.scenario, self.strategy, self.bug, self.file.seed)
+        }
+    }
+}
+
 /// Read and check a failure file: its schema, its inline scenario, its
 /// strategy and bug.
 pub fn load(path: &Path) -> Result<Loaded, FileError> {

@@ -189,6 +189,19 @@ pub fn struck(r: &harness::RunReport) -> Vec<u64> {
     r.faults.iter().filter_map(|f| f.decision).collect()
 }
 
+/// Where shrinking a failing run starts: the faults that struck, and the
+/// submissions it kept (`kept`, for a run already shrunk; else all).
+pub fn starting_point(
+    r: &harness::RunReport,
+    kept: Option<&BTreeSet<u64>>,
+) -> (Vec<u64>, Vec<u64>) {
+    let arrivals = match kept {
+        Some(a) => a.iter().copied().collect(),
+        None => (0..r.submissions).collect(),
+    };
+    (struck(r), arrivals)
+}
+
 type Knob = (&'static str, fn(&Size) -> u64, fn(&mut Size, u64));
 
 const KNOBS: [Knob; 3] = [

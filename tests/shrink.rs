@@ -8,7 +8,7 @@ use domain::{Bug, Strategy};
 use proptest::prelude::*;
 use sagasim::harness::{self, RunReport, RunSpec};
 use sagasim::scenario::Scenario;
-use sagasim::shrink::{shrink, struck, Shrunk, Target};
+use sagasim::shrink::{shrink, starting_point, struck, Shrunk, Target};
 use sagasim::sweep::failure_of;
 
 fn run(s: &Scenario, strategy: Strategy, bug: Option<Bug>, seed: u64) -> RunReport {
@@ -47,7 +47,8 @@ fn start(
     let r = run(&s, strategy, Some(bug), seed);
     let f = failure_of(&r, &s, strategy, Some(bug))?;
     let target = Target { scenario: s, strategy, bug: Some(bug), seed, invariant: f.invariant };
-    Some((target, struck(&r), (0..r.submissions).collect()))
+    let (faults, arrivals) = starting_point(&r, None);
+    Some((target, faults, arrivals))
 }
 
 /// Replay a shrunk plan from scratch, as `replay` of its file does.
