@@ -10,6 +10,7 @@ use serde::Serialize;
 use sim::queue::EventQueue;
 use sim::seed::{Purpose, Stream};
 
+use crate::explore::Explore;
 use crate::harness::{self, RunSpec};
 use crate::scenario::Scenario;
 use crate::sweep::{self, SweepSpec};
@@ -82,7 +83,14 @@ pub fn bench(s: &Scenario, strategy: Strategy, seeds: u64, jobs: usize) -> Bench
     let floor = floor_events_per_s(20_000_000);
     let (events_on, wall_on) = one_core(s, strategy, seeds, true);
     let (events_off, wall_off) = one_core(s, strategy, seeds, false);
-    let spec = SweepSpec { scenario: s, strategy, bug: None, seeds: (0, seeds), jobs };
+    let spec = SweepSpec {
+        scenario: s,
+        strategy,
+        bug: None,
+        seeds: (0, seeds),
+        jobs,
+        explore: Explore::AS_WRITTEN,
+    };
     let all = sweep::sweep(&spec);
     let seeds_per_s = seeds as f64 / wall_on;
     BenchResult {

@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use domain::{Bug, Invariant, Strategy};
 use reports::{RunResult, RUN_SCHEMA};
 
+use crate::explore::Explore;
 use crate::harness::{self, RunSpec};
 use crate::scenario::{Scenario, BUILT_IN};
 use crate::sweep::{self, SweepSpec};
@@ -44,6 +45,38 @@ pub struct Target {
     /// Scale every fault rate and count by this factor (0: no faults).
     #[arg(long, default_value_t = 1.0, value_parser = parse_scale)]
     pub fault_scale: f64,
+    /// Use the scenario's fault rates as they are in every seed, instead of
+    /// a per-seed swarm mix (each kind on or off, ×½ to ×4).
+    #[arg(long)]
+    pub no_swarm: bool,
+    /// How events due at about the same time are ordered: seeded
+    /// tie-breaks, or PCT-style node priorities with change points.
+    #[arg(long, value_enum, default_value = "seeded")]
+    pub schedule: ScheduleName,
+    /// PCT: change points plus one.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub pct_depth: u32,
+    /// PCT: how far past its time an event may be passed over.
+    #[arg(long, default_value_t = 5_000)]
+    pub pct_window_us: u64,
+}
+
+impl Target {
+    pub fn explore(&self) -> Explore {
+        let schedule = match self.schedule {
+            ScheduleName::Seeded => sim::Schedule::Seeded,
+            ScheduleName::Pct => {
+                sim::Schedule::Pct { depth: self.pct_depth, window_us: self.pct_window_us }
+            }
+        };
+        Explore { swarm: !self.no_swarm, schedule }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScheduleName {
+    Seeded,
+    Pct,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +153,10 @@ pub enum Command {
         /// A failure file (written by `run` or `sweep --out`): replays its
         /// inline scenario, strategy, bug and seed, and says whether the
         /// same violation and digest came back.
-        #[arg(conflicts_with_all = ["seed", "scenario", "strategy", "bug", "fault_scale"])]
+        #[arg(conflicts_with_all = [
+            "seed", "scenario", "strategy", "bug", "fault_scale", "no_swarm", "schedule",
+            "pct_depth", "pct_window_us",
+        ])]
         file: Option<PathBuf>,
         #[command(flatten)]
         target: Target,
@@ -184,11 +220,15 @@ pub enum Command {
         jobs: Option<usize>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
-        /// Measure detection power instead: for each planted bug, the seeds
-        /// (of `--seeds`) a sweep of its scenario takes to find it, the
-        /// failing share, and the size its first failure shrinks to.
+        /// Measure detection power instead: for each planted bug, with and
+        /// without swarm and under each schedule, the seeds (of `--seeds`)
+        /// a sweep of its scenario takes to find it, the failing share, and
+        /// the size its first failure shrinks to.
         #[arg(long)]
         bugs: bool,
+        /// With `--bugs`: only this planted bug.
+        #[arg(long, value_parser = parse_bug, requires = "bugs")]
+        bug: Option<Bug>,
     },
     /// List what can be chosen.
     List {
@@ -387,7 +427,7 @@ fn run_result(
     };
     match run {
         Ok(r) => {
-            result.failure = sweep::failure_of(&r, spec.scenario, spec.strategy, spec.bug);
+            result.failure = sweep::failure_of(&r, spec);
             result.digest = sweep::hex(r.digest);
             result.end = end_name(r.end).to_string();
             result.steps = r.step;
@@ -422,12 +462,11 @@ fn failure_dir(out: Option<PathBuf>) -> Option<PathBuf> {
 /// Write the failure file of a failing seed; say where on stderr.
 fn save_failure(
     dir: &Path,
-    spec: (&Scenario, Strategy, Option<Bug>),
+    spec: &RunSpec<'_>,
     failure: &reports::Failure,
 ) -> Result<(), ExitCode> {
-    let (scenario, strategy, bug) = spec;
-    let saved = failure_file::record(scenario, strategy, bug, failure.seed, failure)
-        .and_then(|f| failure_file::write(dir, &f));
+    let run = RunSpec { seed: failure.seed, trace: false, ..*spec };
+    let saved = failure_file::record(&run, failure).and_then(|f| failure_file::write(dir, &f));
     match saved {
         Ok(path) => {
             eprintln!("failure file: {}", path.display());
@@ -495,18 +534,26 @@ fn entity_states(
     Ok(())
 }
 
-/// One run: make it, print it, and save its failure. Returns its result
-/// and the faults that struck.
+/// What a printed run leaves for its caller: its result, the faults that
+/// struck, and where it parted from a recording it followed.
+struct Printed {
+    result: RunResult,
+    faults: Vec<sim::FaultRecord>,
+    divergence: Option<sim::Divergence>,
+}
+
+/// One run: make it, print it, and save its failure.
 fn run_seed_and_print(
     spec: RunSpec<'_>,
     show: Show,
     out_dir: Option<&Path>,
-) -> Result<(RunResult, Vec<sim::FaultRecord>), ExitCode> {
+) -> Result<Printed, ExitCode> {
     let trace = !matches!(show.print, Print::Text { trace: false } | Print::Result);
     let spec = RunSpec { trace, ..spec };
     let run = sweep::run_guarded(&spec, &harness::run);
     let entities = run.as_ref().ok().and_then(|r| r.violation.as_ref()).map(|v| v.entities.clone());
     let faults = run.as_ref().map(|r| r.faults.clone()).unwrap_or_default();
+    let divergence = run.as_ref().ok().and_then(|r| r.divergence.clone());
     let (result, records) = run_result(&spec, run);
     let records = trace_view::filter(records, show.order);
     let mut out = io::stdout().lock();
@@ -533,9 +580,9 @@ fn run_seed_and_print(
     };
     written.map_err(|_| ExitCode::from(2))?;
     if let (Some(dir), Some(f)) = (out_dir, &result.failure) {
-        save_failure(dir, (spec.scenario, spec.strategy, spec.bug), f)?;
+        save_failure(dir, &spec, f)?;
     }
-    Ok((result, faults))
+    Ok(Printed { result, faults, divergence })
 }
 
 fn exit_of(result: &RunResult) -> ExitCode {
@@ -550,8 +597,11 @@ fn run_one(
 ) -> Result<ExitCode, ExitCode> {
     let scenario = load(target)?;
     let dir = failure_dir(out);
-    let spec = RunSpec::new(&scenario, target.strategy, target.bug, seed);
-    run_seed_and_print(spec, show, dir.as_deref()).map(|(r, _)| exit_of(&r))
+    let spec = RunSpec {
+        explore: target.explore(),
+        ..RunSpec::new(&scenario, target.strategy, target.bug, seed)
+    };
+    run_seed_and_print(spec, show, dir.as_deref()).map(|p| exit_of(&p.result))
 }
 
 fn run_shrink(path: &Path, out: Option<PathBuf>) -> Result<ExitCode, ExitCode> {
@@ -566,6 +616,7 @@ fn run_shrink(path: &Path, out: Option<PathBuf>) -> Result<ExitCode, ExitCode> {
         bug: loaded.bug,
         seed: f.seed,
         invariant: f.failure.invariant.clone(),
+        explore: loaded.file.explore,
     };
     // The faults that struck (a file shrunk before: those its plan allows).
     let (decisions, arrivals) = sweep::run_guarded(&loaded.spec(), &harness::run)
@@ -588,8 +639,11 @@ fn run_shrink(path: &Path, out: Option<PathBuf>) -> Result<ExitCode, ExitCode> {
     })();
     written.map_err(|_| ExitCode::from(2))?;
     let scenario = shrunk.size.apply(&loaded.scenario);
-    let failure = sweep::failure_of(&shrunk.report, &scenario, loaded.strategy, loaded.bug)
-        .expect("a shrunk run fails");
+    let run = RunSpec {
+        explore: loaded.file.explore,
+        ..RunSpec::new(&scenario, loaded.strategy, loaded.bug, f.seed)
+    };
+    let failure = sweep::failure_of(&shrunk.report, &run).expect("a shrunk run fails");
     let out = out.unwrap_or_else(|| path.with_extension("shrunk.json"));
     let mut file = f.clone();
     file.failure =
@@ -621,7 +675,7 @@ fn replay_file(path: &Path, show: Show) -> Result<ExitCode, ExitCode> {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
-    let (result, faults) = run_seed_and_print(loaded.spec(), show, None)?;
+    let Printed { result, faults, divergence } = run_seed_and_print(loaded.spec(), show, None)?;
     let want = &loaded.file.failure;
     let same = |f: &reports::Failure| f.invariant == want.invariant && f.digest == want.digest;
     match &result.failure {
@@ -643,6 +697,13 @@ fn replay_file(path: &Path, show: Show) -> Result<ExitCode, ExitCode> {
                 f.invariant, f.step, f.digest
             ))
         ),
+    }
+    if let Some(d) = divergence {
+        eprintln!(
+            "followed the recording to step {} ({} µs); there its fault decision {:#x} was {:?}, \
+             but this run was deciding {}: from there the seed decided",
+            d.step, d.time_us, d.key, d.recorded, d.found
+        );
     }
     match failure_file::divergence(&loaded.file.faults, &faults) {
         Some(d) => eprintln!("{d}"),
@@ -667,6 +728,7 @@ fn run_sweep(
         bug: target.bug,
         seeds: (first, last),
         jobs,
+        explore: target.explore(),
     };
     let result = sweep::sweep(&spec);
     let mut out = io::stdout().lock();
@@ -676,8 +738,12 @@ fn run_sweep(
     };
     written.map_err(|_| ExitCode::from(2))?;
     if let Some(dir) = failure_dir(out_dir) {
+        let run = RunSpec {
+            explore: target.explore(),
+            ..RunSpec::new(&scenario, target.strategy, target.bug, 0)
+        };
         for f in &result.failures {
-            save_failure(&dir, (&scenario, target.strategy, target.bug), f)?;
+            save_failure(&dir, &run, f)?;
         }
     }
     let failed = result.violations > 0 || !result.expected_missing.is_empty();
@@ -755,10 +821,20 @@ fn run_compare(
     written.map(|_| ExitCode::SUCCESS).map_err(|_| ExitCode::from(2))
 }
 
-fn run_detection(seeds: u64, jobs: Option<usize>, format: Format) -> Result<ExitCode, ExitCode> {
+fn run_detection(
+    only: Option<Bug>,
+    seeds: u64,
+    jobs: Option<usize>,
+    format: Format,
+) -> Result<ExitCode, ExitCode> {
     let jobs = jobs.unwrap_or_else(all_cores);
-    let ds: Vec<crate::detection::Detection> =
-        Bug::ALL.iter().map(|&b| crate::detection::detect(b, seeds.max(1), jobs)).collect();
+    let ds: Vec<crate::detection::Detection> = Bug::ALL
+        .iter()
+        .filter(|b| only.map_or(true, |o| o == **b))
+        .flat_map(|&b| {
+            crate::detection::EXPLORES.map(|e| crate::detection::detect(b, seeds.max(1), jobs, e))
+        })
+        .collect();
     let mut out = io::stdout().lock();
     let written = match format {
         Format::Text => crate::detection::render_text(&ds, &mut out),
@@ -770,10 +846,10 @@ fn run_detection(seeds: u64, jobs: Option<usize>, format: Format) -> Result<Exit
 /// Run the command line; returns the process exit code.
 pub fn main_with(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Bench { bugs: true, seeds, jobs, format, .. } => {
-            run_detection(seeds, jobs, format)
+        Command::Bench { bugs: true, bug, seeds, jobs, format, .. } => {
+            run_detection(bug, seeds, jobs, format)
         }
-        Command::Bench { scenario, strategy, seeds, jobs, format, bugs: false } => {
+        Command::Bench { scenario, strategy, seeds, jobs, format, bugs: false, .. } => {
             run_bench(&scenario, strategy, seeds, jobs, format)
         }
         Command::Run { target, seed, trace, format, out } => {

@@ -161,7 +161,7 @@ fn sample(r: &RunReport, spec: &RunSpec<'_>, kind: Kind) -> Sample {
         exposure: [m.exposure_orders, m.exposure_stock, m.exposure_money, m.exposure_coupons],
         windowed: m.orders.iter().filter(|o| o.window_us > 0).count() as u64,
         throughput_per_s: if busy_s > 0.0 { confirmed as f64 / busy_s } else { 0.0 },
-        failure: sweep::failure_of(r, spec.scenario, spec.strategy, spec.bug),
+        failure: sweep::failure_of(r, spec),
         probe: match (kind, spec.outage) {
             (Kind::Probe, Some(o)) => probe(r, o.down_at_us, o.down_at_us + o.down_for_us),
             _ => Probe::default(),

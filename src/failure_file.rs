@@ -2,7 +2,13 @@
 //! carries the scenario's TOML inline (so a changed or missing scenario file
 //! does not matter), the strategy, the planted bug, the seed, the fault
 //! decisions the run took, and the violation with its trace digest.
-//! `sagasim replay FILE` reruns it and says whether it reproduced.
+//! `sagasim replay FILE` reruns it following the recorded decisions rather
+//! than the seed's draws, as far as they still apply, and says whether it
+//! reproduced and where it parted from the recording.
+//!
+//! Version 2 names counted fault decisions by their opportunity (every
+//! message, commit or application fault point), so a recorded fault can be
+//! forced; version 1 numbered only the faults drawn, and is refused.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -13,11 +19,12 @@ use reports::Failure;
 use serde::{Deserialize, Serialize};
 use sim::FaultRecord;
 
+use crate::explore::Explore;
 use crate::harness::{self, RunSpec};
 use crate::scenario::{Scenario, BUILT_IN};
 use crate::sweep;
 
-pub const FAILURE_SCHEMA: &str = "sagasim.failure/1";
+pub const FAILURE_SCHEMA: &str = "sagasim.failure/2";
 
 /// The scenario of a failure, inline.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,6 +44,8 @@ pub struct FailureFile {
     pub strategy: String,
     pub bug: Option<String>,
     pub seed: u64,
+    /// Swarm testing and the scheduling strategy the run explored with.
+    pub explore: Explore,
     pub failure: Failure,
     /// Every fault that struck in the failing run, in order.
     pub faults: Vec<FaultRecord>,
@@ -78,17 +87,11 @@ fn scenario_text(origin: &str) -> std::io::Result<String> {
     }
 }
 
-/// The failure file of one failing seed. The seed is run again to record
-/// its fault decisions (runs are deterministic, so it fails the same way).
-pub fn record(
-    scenario: &Scenario,
-    strategy: Strategy,
-    bug: Option<Bug>,
-    seed: u64,
-    failure: &Failure,
-) -> std::io::Result<FailureFile> {
-    let spec = RunSpec::new(scenario, strategy, bug, seed);
-    let faults = sweep::run_guarded(&spec, &harness::run).map(|r| r.faults).unwrap_or_default();
+/// The failure file of one failing run. It is run again to record its
+/// fault decisions (runs are deterministic, so it fails the same way).
+pub fn record(spec: &RunSpec<'_>, failure: &Failure) -> std::io::Result<FailureFile> {
+    let (scenario, strategy, bug, seed) = (spec.scenario, spec.strategy, spec.bug, spec.seed);
+    let faults = sweep::run_guarded(spec, &harness::run).map(|r| r.faults).unwrap_or_default();
     Ok(FailureFile {
         schema: FAILURE_SCHEMA.to_string(),
         scenario: InlineScenario {
@@ -100,6 +103,7 @@ pub fn record(
         strategy: strategy.name().to_string(),
         bug: bug.map(|b| b.name().to_string()),
         seed,
+        explore: spec.explore,
         failure: failure.clone(),
         faults,
         shrunk: None,
@@ -138,15 +142,24 @@ pub struct Loaded {
     /// was shrunk.
     pub mask: Option<BTreeSet<u64>>,
     pub arrivals: Option<BTreeSet<u64>>,
+    /// The recorded fault decisions, to follow before the seed.
+    pub follow: sim::Follow,
 }
 
 impl Loaded {
-    /// The run the file asks for: its scenario, strategy, bug and seed, and
-    /// the plan of a shrunk file.
+    /// The run the file asks for: its scenario, strategy, bug, seed and
+    /// exploration, the plan of a shrunk file, and the recorded decisions
+    /// to follow.
     pub fn spec(&self) -> RunSpec<'_> {
+        RunSpec { follow: Some(&self.follow), ..self.seed_spec() }
+    }
+
+    /// The same run decided by the seed alone, as `replay --seed` would.
+    pub fn seed_spec(&self) -> RunSpec<'_> {
         RunSpec {
             fault_mask: self.mask.as_ref(),
             arrivals: self.arrivals.as_ref(),
+            explore: self.file.explore,
             ..RunSpec::new(&self.scenario, self.strategy, self.bug, self.file.seed)
         }
     }
@@ -203,7 +216,12 @@ pub fn load(path: &Path) -> Result<Loaded, FileError> {
         }
         None => (scenario, None, None),
     };
-    Ok(Loaded { file, scenario, strategy, bug, mask, arrivals })
+    let follow = sim::Follow {
+        faults: file.faults.iter().filter_map(|f| Some((f.decision?, f.fault.clone()))).collect(),
+        until: file.failure.step,
+        strict: false,
+    };
+    Ok(Loaded { file, scenario, strategy, bug, mask, arrivals, follow })
 }
 
 /// Where a run's faults first part from the ones a failure file recorded:
@@ -271,6 +289,7 @@ mod tests {
             strategy: "choreography".to_string(),
             bug: Some("no-inbox".to_string()),
             seed: 7,
+            explore: Explore::default(),
             failure: Failure {
                 seed: 7,
                 invariant: "no-double-charge".to_string(),

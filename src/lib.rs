@@ -5,7 +5,8 @@
 //! - [`cli`]: arguments, commands, exit codes.
 //! - [`scenario`]: scenario files, parsed and validated once.
 //! - [`harness`]: one run: workload drawn from the seed, the domain wired
-//!   onto kernel nodes, the run's report.
+//!   onto kernel nodes, the run's report; [`explore`]: swarm testing and
+//!   the scheduling strategy a run explores with.
 //! - [`sweep`]: many seeds over worker threads, panics isolated per seed;
 //!   [`coverage`]: the saga paths and fault kinds a run hit;
 //!   [`failure_file`]: a failing seed as a file that stands alone;
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod compare;
 pub mod coverage;
 pub mod detection;
+pub mod explore;
 pub mod failure_file;
 pub mod harness;
 pub mod scenario;

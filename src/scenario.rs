@@ -167,6 +167,66 @@ pub struct FaultSpec {
     pub pause_for_us: Range,
 }
 
+/// The kinds of fault a scenario sets a rate or a count for: what
+/// `--fault-scale` scales and what swarm testing switches on and off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    Loss,
+    Duplicate,
+    Delay,
+    PgTimeoutBefore,
+    PgTimeoutAfter,
+    PgSlow,
+    CommitFail,
+    Crash,
+    Partition,
+    Rebalance,
+    CacheFlush,
+    Poison,
+    BrokerOutage,
+    Pause,
+}
+
+impl FaultKind {
+    /// Every kind, in the order swarm testing draws them (never reorder:
+    /// that would change every seed's mix).
+    pub const ALL: [FaultKind; 14] = [
+        FaultKind::Loss,
+        FaultKind::Duplicate,
+        FaultKind::Delay,
+        FaultKind::PgTimeoutBefore,
+        FaultKind::PgTimeoutAfter,
+        FaultKind::PgSlow,
+        FaultKind::CommitFail,
+        FaultKind::Crash,
+        FaultKind::Partition,
+        FaultKind::Rebalance,
+        FaultKind::CacheFlush,
+        FaultKind::Poison,
+        FaultKind::BrokerOutage,
+        FaultKind::Pause,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Loss => "loss",
+            FaultKind::Duplicate => "duplicate",
+            FaultKind::Delay => "delay",
+            FaultKind::PgTimeoutBefore => "pg-timeout-before",
+            FaultKind::PgTimeoutAfter => "pg-timeout-after",
+            FaultKind::PgSlow => "pg-slow",
+            FaultKind::CommitFail => "commit-fail",
+            FaultKind::Crash => "crash",
+            FaultKind::Partition => "partition",
+            FaultKind::Rebalance => "rebalance",
+            FaultKind::CacheFlush => "cache-flush",
+            FaultKind::Poison => "poison",
+            FaultKind::BrokerOutage => "broker-outage",
+            FaultKind::Pause => "pause",
+        }
+    }
+}
+
 /// What is wrong with a scenario file, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScenarioError {
@@ -543,35 +603,40 @@ impl Scenario {
     /// `scale` (0: no fault at all). Card declines are the customer's, not
     /// faults, and stay as they are; so do the workload's double submits.
     pub fn scaled(&self, scale: f64) -> Scenario {
-        let ppm = |p: u32| ((p as f64 * scale).round() as u64).min(1_000_000) as u32;
-        let count = |(lo, hi): Range| {
-            ((lo as f64 * scale).floor() as u64, (hi as f64 * scale).ceil() as u64)
-        };
         let mut s = self.clone();
-        s.fault_scale = self.fault_scale * scale;
-        let n = &mut s.network;
-        (n.loss_ppm, n.duplicate_ppm, n.delay_ppm) =
-            (ppm(n.loss_ppm), ppm(n.duplicate_ppm), ppm(n.delay_ppm));
-        let pg = &mut s.pg;
-        (pg.timeout_before_ppm, pg.timeout_after_ppm, pg.slow_ppm) =
-            (ppm(pg.timeout_before_ppm), ppm(pg.timeout_after_ppm), ppm(pg.slow_ppm));
-        let f = &mut s.faults;
-        for r in [
-            &mut f.crashes,
-            &mut f.partitions,
-            &mut f.rebalances,
-            &mut f.cache_flushes,
-            &mut f.poisons,
-            &mut f.broker_outages,
-            &mut f.pauses,
-        ] {
-            *r = count(*r);
+        for kind in FaultKind::ALL {
+            s.scale_kind(kind, scale);
         }
-        f.commit_fail_ppm = ppm(f.commit_fail_ppm);
+        s.fault_scale = self.fault_scale * scale;
         if scale != 1.0 {
             s.name = format!("{}×{scale}", self.name);
         }
         s
+    }
+
+    /// Scale one kind of fault's rate or count by `scale`.
+    pub fn scale_kind(&mut self, kind: FaultKind, scale: f64) {
+        let ppm = |p: &mut u32| *p = ((*p as f64 * scale).round() as u64).min(1_000_000) as u32;
+        let count = |(lo, hi): &mut Range| {
+            (*lo, *hi) = ((*lo as f64 * scale).floor() as u64, (*hi as f64 * scale).ceil() as u64)
+        };
+        let (n, pg, f) = (&mut self.network, &mut self.pg, &mut self.faults);
+        match kind {
+            FaultKind::Loss => ppm(&mut n.loss_ppm),
+            FaultKind::Duplicate => ppm(&mut n.duplicate_ppm),
+            FaultKind::Delay => ppm(&mut n.delay_ppm),
+            FaultKind::PgTimeoutBefore => ppm(&mut pg.timeout_before_ppm),
+            FaultKind::PgTimeoutAfter => ppm(&mut pg.timeout_after_ppm),
+            FaultKind::PgSlow => ppm(&mut pg.slow_ppm),
+            FaultKind::CommitFail => ppm(&mut f.commit_fail_ppm),
+            FaultKind::Crash => count(&mut f.crashes),
+            FaultKind::Partition => count(&mut f.partitions),
+            FaultKind::Rebalance => count(&mut f.rebalances),
+            FaultKind::CacheFlush => count(&mut f.cache_flushes),
+            FaultKind::Poison => count(&mut f.poisons),
+            FaultKind::BrokerOutage => count(&mut f.broker_outages),
+            FaultKind::Pause => count(&mut f.pauses),
+        }
     }
 
     /// Load a built-in scenario by name, or a file by path.

@@ -11,6 +11,7 @@ use domain::{Bug, Strategy};
 use reports::{CoverageCount, Failure, SweepResult, SWEEP_SCHEMA};
 use sim::End;
 
+use crate::explore::Explore;
 use crate::harness::{self, RunReport, RunSpec};
 use crate::scenario::Scenario;
 
@@ -23,6 +24,7 @@ pub struct SweepSpec<'a> {
     /// First inclusive, last exclusive.
     pub seeds: (u64, u64),
     pub jobs: usize,
+    pub explore: Explore,
 }
 
 /// One seed's result, kept small: a sweep holds one per seed.
@@ -42,27 +44,25 @@ pub fn hex(digest: u64) -> String {
     format!("{digest:016x}")
 }
 
-/// The command line that reproduces one seed.
-pub fn repro(scenario: &Scenario, strategy: Strategy, bug: Option<Bug>, seed: u64) -> String {
-    let bug = bug.map(|b| format!(" --bug {}", b.name())).unwrap_or_default();
-    let scale = match scenario.fault_scale {
+/// The command line that reproduces one run.
+pub fn repro(run: &RunSpec<'_>) -> String {
+    let bug = run.bug.map(|b| format!(" --bug {}", b.name())).unwrap_or_default();
+    let scale = match run.scenario.fault_scale {
         1.0 => String::new(),
         s => format!(" --fault-scale {s}"),
     };
     format!(
-        "sagasim replay --seed {seed} --scenario {}{scale} --strategy {}{bug}",
-        scenario.origin,
-        strategy.name()
+        "sagasim replay --seed {} --scenario {}{scale} --strategy {}{bug}{}",
+        run.seed,
+        run.scenario.origin,
+        run.strategy.name(),
+        run.explore.flags()
     )
 }
 
 /// The failure a run report describes, if it failed.
-pub fn failure_of(
-    r: &RunReport,
-    scenario: &Scenario,
-    strategy: Strategy,
-    bug: Option<Bug>,
-) -> Option<Failure> {
+pub fn failure_of(r: &RunReport, run: &RunSpec<'_>) -> Option<Failure> {
+    let scenario = run.scenario;
     let (invariant, entities, detail) = match (&r.violation, r.end) {
         (Some(v), _) => (
             v.invariant.name().to_string(),
@@ -83,7 +83,7 @@ pub fn failure_of(
         digest: hex(r.digest),
         entities,
         detail,
-        repro: repro(scenario, strategy, bug, r.seed),
+        repro: repro(run),
     })
 }
 
@@ -113,13 +113,16 @@ pub fn panic_failure(spec: &RunSpec<'_>, message: String) -> Failure {
         digest: hex(0),
         entities: Vec::new(),
         detail: message,
-        repro: repro(spec.scenario, spec.strategy, spec.bug, spec.seed),
+        repro: repro(spec),
     }
 }
 
 /// Run one seed with `runner`; a panic becomes the seed's failure.
 pub fn run_seed(spec: &SweepSpec<'_>, seed: u64, runner: &Runner) -> SeedResult {
-    let run = RunSpec::new(spec.scenario, spec.strategy, spec.bug, seed);
+    let run = RunSpec {
+        explore: spec.explore,
+        ..RunSpec::new(spec.scenario, spec.strategy, spec.bug, seed)
+    };
     match run_guarded(&run, runner) {
         Ok(r) => SeedResult {
             seed,
@@ -127,7 +130,7 @@ pub fn run_seed(spec: &SweepSpec<'_>, seed: u64, runner: &Runner) -> SeedResult 
             events: r.stats.steps,
             faults: r.faults.len() as u64,
             outcomes: r.outcomes,
-            failure: failure_of(&r, spec.scenario, spec.strategy, spec.bug),
+            failure: failure_of(&r, &run),
             hits: crate::coverage::hits(&r),
         },
         Err(message) => SeedResult {

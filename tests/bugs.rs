@@ -7,6 +7,8 @@ use std::process::Command;
 
 use domain::{Bug, Strategy};
 use reports::{Failure, RunResult};
+use sagasim::explore::Explore;
+use sagasim::harness::RunSpec;
 use sagasim::scenario::Scenario;
 use sagasim::sweep::{sweep, SweepSpec};
 
@@ -68,7 +70,9 @@ const CASES: &[Case] = &[
 
 fn failures(bug: Bug, strategy: Strategy, scenario: &str, seeds: u64) -> Vec<Failure> {
     let s = Scenario::load(scenario).expect("built-in");
-    let spec = SweepSpec { scenario: &s, strategy, bug: Some(bug), seeds: (0, seeds), jobs: 2 };
+    let explore = Explore::default();
+    let spec =
+        SweepSpec { scenario: &s, strategy, bug: Some(bug), seeds: (0, seeds), jobs: 2, explore };
     sweep(&spec).failures
 }
 
@@ -158,8 +162,11 @@ fn every_planted_bug_s_failure_file_replays_to_the_same_digest() {
         let s = Scenario::load(c.scenario).expect("built-in");
         let found = failures(c.bug, c.strategy, c.scenario, 50);
         let f = found.first().unwrap_or_else(|| panic!("{} fails within 50 seeds", c.bug.name()));
-        let file = sagasim::failure_file::record(&s, c.strategy, Some(c.bug), f.seed, f)
-            .expect("the scenario's text is at hand");
+        let run = RunSpec {
+            explore: Explore::default(),
+            ..RunSpec::new(&s, c.strategy, Some(c.bug), f.seed)
+        };
+        let file = sagasim::failure_file::record(&run, f).expect("the scenario's text is at hand");
         assert!(!file.faults.is_empty(), "the file records the run's fault decisions");
         let path = sagasim::failure_file::write(&dir, &file).expect("written");
         let out = Command::new(env!("CARGO_BIN_EXE_sagasim"))

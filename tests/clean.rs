@@ -2,12 +2,15 @@
 //! stress scenario find nothing.
 
 use domain::Strategy;
+use sagasim::explore::Explore;
 use sagasim::scenario::{Scenario, BUILT_IN};
 use sagasim::sweep::{sweep, SweepSpec};
 
 fn clean(strategy: Strategy, scenario: &str, seeds: u64) {
     let s = Scenario::load(scenario).expect("built-in");
-    let spec = SweepSpec { scenario: &s, strategy, bug: None, seeds: (0, seeds), jobs: 2 };
+    // The command line's default exploration: a swarm mix per seed.
+    let explore = Explore::default();
+    let spec = SweepSpec { scenario: &s, strategy, bug: None, seeds: (0, seeds), jobs: 2, explore };
     let r = sweep(&spec);
     assert_eq!(r.runs, seeds);
     assert_eq!(r.failures, vec![], "{strategy:?} on {scenario}: no violation");
@@ -47,7 +50,8 @@ fn every_strategy_survives_3000_seeds_of_every_scenario_it_claims() {
 fn sync_cancel_leaves_inconsistencies_that_orchestration_repairs() {
     let s = Scenario::load("default").expect("built-in");
     let sweep_of = |strategy| {
-        sweep(&SweepSpec { scenario: &s, strategy, bug: None, seeds: (0, 300), jobs: 2 })
+        let explore = Explore::AS_WRITTEN;
+        sweep(&SweepSpec { scenario: &s, strategy, bug: None, seeds: (0, 300), jobs: 2, explore })
     };
     let sync = sweep_of(Strategy::SyncCancel);
     assert!(sync.violations > 30, "faults break the synchronous cancel: {}", sync.violations);

@@ -57,11 +57,16 @@ impl<'a, A: App> Cx<'a, A> {
     ) -> Result<(), CommitFailed> {
         let ppm = self.core.options.commit_fail_ppm;
         // One draw per commit whatever the outcome, so the stream stays aligned.
-        let fails = self.core.streams.faults.chance(ppm) && self.core.net.faults_on;
-        let decision = Decision::Counted(Class::Commit);
-        if fails && self.core.admit(Fault::CommitFail { node: self.node }, decision) {
-            self.core.stats.commit_failures += 1;
-            return Err(CommitFailed);
+        let fails = self.core.streams.faults.chance(ppm);
+        if self.core.net.faults_on {
+            let node = self.node;
+            let drawn = fails.then_some(Fault::CommitFail { node });
+            let fits = |f: &Fault| *f == Fault::CommitFail { node };
+            if self.core.decide(Decision::Counted(Class::Commit, node, node), drawn, fits).is_some()
+            {
+                self.core.stats.commit_failures += 1;
+                return Err(CommitFailed);
+            }
         }
         let db = self.db.as_deref_mut().expect("only service nodes have a database");
         db.commit(writes, events);
@@ -73,20 +78,23 @@ impl<'a, A: App> Cx<'a, A> {
     /// true with probability `ppm` during the fault phase, and then recorded
     /// in the fault plan under `what`.
     pub fn inject(&mut self, what: &str, ppm: u32) -> bool {
-        let hit = self.core.streams.faults.chance(ppm) && self.core.net.faults_on;
-        let decision = Decision::Counted(Class::Injected);
-        hit && self
-            .core
-            .admit(Fault::Injected { node: self.node, what: what.to_string() }, decision)
+        let hit = self.core.streams.faults.chance(ppm);
+        self.core.net.faults_on && self.injected(what, hit)
     }
 
     /// An application-level fault decided elsewhere (a scheduled one, say)
     /// is due: record it, and return true, unless the fault mask switches
-    /// it off.
+    /// it off or a followed recording has none here.
     #[must_use]
     pub fn record_injected(&mut self, what: &str) -> bool {
-        let decision = Decision::Counted(Class::Injected);
-        self.core.admit(Fault::Injected { node: self.node, what: what.to_string() }, decision)
+        self.injected(what, true)
+    }
+
+    fn injected(&mut self, what: &str, drawn: bool) -> bool {
+        let node = self.node;
+        let fits = |f: &Fault| matches!(f, Fault::Injected { node: n, what: w } if *n == node && w == what);
+        let drawn = drawn.then(|| Fault::Injected { node, what: what.to_string() });
+        self.core.decide(Decision::Counted(Class::Injected, node, node), drawn, fits).is_some()
     }
 
     /// The cache served by `node`. Asking for a node that is not a cache is a

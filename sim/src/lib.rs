@@ -5,7 +5,8 @@
 //! Map:
 //! - [`seed`]: one ChaCha stream per purpose, derived from the run's seed;
 //!   [`dist`]: integer-only distributions on them.
-//! - [`queue`]: the event queue (time, seeded tie-break, sequence).
+//! - [`queue`]: the event queue (time, seeded tie-break, sequence);
+//!   [`pct`]: the scheduling strategies (seeded tie-break, PCT).
 //! - [`node`]: node identity, up/down, incarnations.
 //! - [`net`]: latency, loss, duplication, reordering, partitions.
 //! - [`db`]: per-service database with all-or-nothing commits and an outbox;
@@ -33,6 +34,7 @@ pub mod dist;
 pub mod fault;
 pub mod net;
 pub mod node;
+pub mod pct;
 pub mod queue;
 pub mod relay;
 pub mod seed;
@@ -46,6 +48,7 @@ pub use cx::{CommitFailed, Cx, View};
 pub use db::Database;
 pub use fault::{Fault, FaultRecord, ScheduleOptions};
 pub use node::{NodeId, Role};
+pub use pct::Schedule;
 pub use sim::{End, Outcome, Phases, Sim};
 pub use trace::{TraceKind, TraceRecord};
-pub use world::{decision_key, KernelOptions};
+pub use world::{decision_key, Divergence, Follow, KernelOptions};

@@ -39,15 +39,41 @@ impl Default for NetOptions {
     }
 }
 
-/// The fate of one message: up to two deliveries (a duplicate is the second)
-/// and the fault decision behind it, if any.
+/// The fate of one message as the seed draws it: its latencies (a
+/// duplicate takes the second), whether a fault could strike it at all, and
+/// the fault drawn, if any. The world turns it into deliveries, after the
+/// fault mask or a recording being followed has had its say.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Route {
-    pub delays_us: [Option<u64>; 2],
+    pub first_us: u64,
+    pub second_us: u64,
+    /// False when no fault decision is taken: the link is cut (nothing
+    /// arrives) or the faults have healed.
+    pub open: bool,
+    pub cut: bool,
     pub fault: Option<Fault>,
-    /// The delivery delay had no fault struck: what a suppressed fault
-    /// (see `Core::admit`) leaves.
-    pub plain_us: u64,
+}
+
+impl Route {
+    /// When the message arrives, after `fault` (none, one or two deliveries).
+    pub fn deliveries(&self, fault: Option<&Fault>) -> [Option<u64>; 2] {
+        match fault {
+            _ if self.cut => [None, None],
+            Some(Fault::Drop { .. }) => [None, None],
+            Some(Fault::Duplicate { .. }) => [Some(self.first_us), Some(self.second_us)],
+            Some(Fault::Delay { extra_us, .. }) => [Some(self.first_us + extra_us), None],
+            _ => [Some(self.first_us), None],
+        }
+    }
+
+    /// Whether `fault` is one this message could suffer: a recorded network
+    /// fault still applies here if it strikes the same link.
+    pub fn fits(from: NodeId, to: NodeId, fault: &Fault) -> bool {
+        matches!(*fault,
+            Fault::Drop { from: f, to: t }
+            | Fault::Duplicate { from: f, to: t }
+            | Fault::Delay { from: f, to: t, .. } if (f, t) == (from, to))
+    }
 }
 
 pub struct Network {
@@ -100,26 +126,20 @@ impl Network {
         let dup = net.chance(self.options.duplicate_ppm);
         let delayed = net.chance(self.options.delay_ppm);
         let extra = net.range(1, self.options.delay_max_us.max(1));
-        let route = |delays_us, fault| Route { delays_us, fault, plain_us: first };
-        if self.is_cut(from, to) {
-            return route([None, None], None);
-        }
-        if !self.faults_on {
-            return route([Some(first), None], None);
-        }
-        if lost {
-            return route([None, None], Some(Fault::Drop { from, to }));
-        }
-        if dup {
-            return route([Some(first), Some(second)], Some(Fault::Duplicate { from, to }));
-        }
-        if delayed {
-            return route(
-                [Some(first + extra), None],
-                Some(Fault::Delay { from, to, extra_us: extra }),
-            );
-        }
-        route([Some(first), None], None)
+        let cut = self.is_cut(from, to);
+        let open = !cut && self.faults_on;
+        let fault = if !open {
+            None
+        } else if lost {
+            Some(Fault::Drop { from, to })
+        } else if dup {
+            Some(Fault::Duplicate { from, to })
+        } else if delayed {
+            Some(Fault::Delay { from, to, extra_us: extra })
+        } else {
+            None
+        };
+        Route { first_us: first, second_us: second, open, cut, fault }
     }
 }
 
@@ -148,7 +168,7 @@ mod tests {
         let mut sum = 0;
         for _ in 0..10_000 {
             let r = n.route(NodeId(0), NodeId(1), &mut s, &mut l);
-            let d = r.delays_us[0].expect("no faults configured");
+            let d = r.deliveries(r.fault.as_ref())[0].expect("no faults configured");
             assert!((1_000..=20_000).contains(&d));
             sum += d;
         }
@@ -162,6 +182,7 @@ mod tests {
         n.partition(NodeId(0), NodeId(1));
         let (mut s, mut l) = (Stream::new(1, Purpose::Network), Stream::new(1, Purpose::Latency));
         let r = n.route(NodeId(1), NodeId(0), &mut s, &mut l);
-        assert_eq!(r.delays_us, [None, None]);
+        assert_eq!(r.deliveries(r.fault.as_ref()), [None, None]);
+        assert!(!r.open, "no fault decision is taken on a cut link");
     }
 }

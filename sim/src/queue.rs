@@ -10,11 +10,13 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-struct Entry<E> {
-    time_us: u64,
+/// A queued event with its full ordering key, so that it can move from one
+/// queue to another (into the PCT scheduler's per-node lanes) unchanged.
+pub struct Entry<E> {
+    pub time_us: u64,
     tiebreak: u64,
     seq: u64,
-    event: E,
+    pub event: E,
 }
 
 impl<E> PartialEq for Entry<E> {
@@ -60,6 +62,16 @@ impl<E> EventQueue<E> {
     /// The earliest event, with its time.
     pub fn pop(&mut self) -> Option<(u64, E)> {
         self.heap.pop().map(|e| (e.time_us, e.event))
+    }
+
+    /// The earliest event with its ordering key, to be put back unchanged
+    /// with [`EventQueue::restore`] if it is not run now.
+    pub fn pop_entry(&mut self) -> Option<Entry<E>> {
+        self.heap.pop()
+    }
+
+    pub fn restore(&mut self, entry: Entry<E>) {
+        self.heap.push(entry);
     }
 
     pub fn peek_time(&self) -> Option<u64> {

@@ -26,6 +26,8 @@ pub enum Purpose {
     App = 6,
     /// Swarm testing: which fault kinds a seed enables.
     Swarm = 7,
+    /// The PCT scheduler's node priorities and change points.
+    Priority = 8,
 }
 
 /// A seeded random stream for one purpose.

@@ -10,6 +10,7 @@ use crate::cx::{Cx, View};
 use crate::fault::{Fault, FaultRecord};
 use crate::net::Network;
 use crate::node::{Node, NodeId, Role};
+use crate::pct::{Pct, Schedule};
 use crate::trace::{stable_hash, TraceKind};
 use crate::world::{ConsumerSide, Core, Decision, Event, KernelOptions, Runtime, Stats, World};
 
@@ -50,6 +51,8 @@ pub struct Outcome<V> {
     pub stats: Stats,
     pub faults: Vec<FaultRecord>,
     pub trace: Vec<crate::trace::TraceRecord>,
+    /// Following a recording: where it stopped applying, if it did.
+    pub divergence: Option<crate::world::Divergence>,
 }
 
 pub struct Sim<A: App> {
@@ -113,8 +116,13 @@ impl<A: App> Sim<A> {
     /// Boot every node. Call once, after adding nodes, topics and
     /// subscriptions.
     pub fn start(&mut self) {
-        let n = self.world.core.nodes.len();
-        self.world.core.net = Network::new(self.world.core.options.net.clone(), n);
+        let core = &mut self.world.core;
+        let n = core.nodes.len();
+        core.net = Network::new(core.options.net.clone(), n);
+        if let Schedule::Pct { depth, window_us } = core.options.schedule {
+            let horizon = core.options.schedule_horizon_us;
+            core.start_pct(Pct::new(core.streams.seed, depth.max(1), window_us, n, horizon));
+        }
         for i in 0..n {
             self.boot(NodeId(i as u16));
         }
@@ -140,7 +148,7 @@ impl<A: App> Sim<A> {
     /// Take one step. Returns a violation if the step broke an invariant, and
     /// `None` as well when there was nothing to do.
     pub fn step(&mut self) -> Option<A::Violation> {
-        let (t, ev) = self.world.core.queue.pop()?;
+        let (t, ev) = self.world.core.next_event()?;
         debug_assert!(t >= self.world.core.now_us, "time never runs backwards");
         self.world.core.now_us = t;
         self.world.core.stats.steps += 1;
@@ -257,7 +265,10 @@ impl<A: App> Sim<A> {
     fn strike(&mut self, fault: Fault, scheduled: Option<usize>) {
         let core = &mut self.world.core;
         let admit = |core: &mut Core<A::Msg>, fault: Fault| match scheduled {
-            Some(i) => core.admit(fault, Decision::Scheduled(i)),
+            Some(i) => {
+                let fits = |f: &Fault| *f == fault;
+                core.decide(Decision::Scheduled(i), Some(fault.clone()), fits).is_some()
+            }
             None => {
                 core.record(fault, None);
                 true
@@ -431,13 +442,14 @@ impl<A: App> Sim<A> {
             stats: core.stats,
             faults: std::mem::take(&mut core.faults),
             trace: core.trace.take_records(),
+            divergence: core.divergence.take(),
         }
     }
 
     /// Step until the fault phase is over (`None`), or until a violation or
     /// the step budget stops the run.
     fn run_fault_phase(&mut self, p: &Phases) -> Option<(End, Option<A::Violation>)> {
-        while self.world.core.queue.peek_time().is_some_and(|t| t < p.fault_phase_us) {
+        while self.world.core.peek_time().is_some_and(|t| t < p.fault_phase_us) {
             if self.world.core.stats.steps >= p.step_budget {
                 return Some((End::StepBudget, None));
             }
@@ -456,7 +468,7 @@ impl<A: App> Sim<A> {
             if self.settled() {
                 return (End::Settled, None);
             }
-            match self.world.core.queue.peek_time() {
+            match self.world.core.peek_time() {
                 None => return (End::Stalled, None),
                 Some(t) if t > deadline => return (End::Deadline, None),
                 Some(_) => {}

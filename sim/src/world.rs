@@ -13,6 +13,7 @@ use crate::broker::{Batch, Broker, BrokerOptions, StreamId, TopicId};
 use crate::fault::{Fault, FaultRecord};
 use crate::net::{NetOptions, Network};
 use crate::node::{Node, NodeId, Role};
+use crate::pct::{Pct, Schedule};
 use crate::queue::EventQueue;
 use crate::seed::Streams;
 use crate::trace::Trace;
@@ -48,10 +49,43 @@ pub struct KernelOptions {
     /// Consumers commit a batch's offset as soon as it arrives, before
     /// handling it (at-most-once; only a planted bug does this).
     pub commit_before_process: bool,
-    /// Fault decisions allowed to strike, by their number in the order the
-    /// run takes them (every decision that would strike counts, allowed or
-    /// not); `None` allows every one. Shrinking switches faults off here.
+    /// Fault decisions allowed to strike, by their key (see `Decision`);
+    /// `None` allows every one. Shrinking switches faults off here.
     pub fault_mask: Option<std::collections::BTreeSet<u64>>,
+    /// A recording to follow instead of the seed's fault draws, as far as
+    /// it still applies (best-effort replay).
+    pub follow: Option<Follow>,
+    /// Which of the events due at about the same time runs first.
+    pub schedule: Schedule,
+    /// The span PCT's change points are drawn over (the fault phase).
+    pub schedule_horizon_us: u64,
+}
+
+/// A recorded fault plan to follow: at each decision up to step `until`,
+/// the recorded fault strikes if the recording has one under that key and
+/// it still fits (the same link, node or name), and no fault strikes if the
+/// recording has none, whatever the seed draws. The first recorded fault
+/// that no longer fits is a divergence: from there the seed decides.
+#[derive(Clone, Debug, Default)]
+pub struct Follow {
+    pub faults: std::collections::BTreeMap<u64, Fault>,
+    /// The recording's last step; later decisions come from the seed.
+    pub until: u64,
+    /// A plan rather than a recording (shrinking): a recorded fault that
+    /// no longer fits is skipped, and the plan goes on deciding.
+    pub strict: bool,
+}
+
+/// Where a followed recording stopped applying.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    pub step: u64,
+    pub time_us: u64,
+    pub key: u64,
+    /// What the recording has under `key`, and what the run was deciding
+    /// there instead.
+    pub recorded: Fault,
+    pub found: String,
 }
 
 impl Default for KernelOptions {
@@ -72,6 +106,9 @@ impl Default for KernelOptions {
             dead_letter_retry_us: 500_000,
             commit_before_process: false,
             fault_mask: None,
+            follow: None,
+            schedule: Schedule::Seeded,
+            schedule_horizon_us: 0,
         }
     }
 }
@@ -152,6 +189,19 @@ pub enum Event<M> {
     Fault(usize),
 }
 
+impl<M> Event<M> {
+    /// The node that takes the event (the broker's fetch timeouts are the
+    /// broker's); `None` for a scheduled fault.
+    pub fn node(&self, broker: NodeId) -> Option<NodeId> {
+        match self {
+            Event::Packet { to, .. } => Some(*to),
+            Event::Local { node, .. } => Some(*node),
+            Event::FetchTimeout { .. } => Some(broker),
+            Event::Fault(_) => None,
+        }
+    }
+}
+
 /// A producer's volatile state.
 #[derive(Clone, Debug, Default)]
 pub struct Producer {
@@ -223,12 +273,14 @@ pub struct Stats {
     /// Offset commits refused because they came from an older generation
     /// (a zombie consumer).
     pub fenced_commits: u64,
-    /// Fault decisions numbered (struck, or switched off by the mask).
+    /// Fault decisions where a fault was drawn or followed (struck, or
+    /// switched off by the mask).
     pub fault_decisions: u64,
 }
 
 /// The classes of fault decisions numbered one after another as a run
-/// takes them.
+/// takes them: every message sent while faults are on, every commit in the
+/// fault phase, every application-level fault the application asks about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Class {
     Network = 0,
@@ -236,19 +288,26 @@ pub enum Class {
     Injected = 2,
 }
 
-/// How a fault decision is named for the fault mask: a scheduled fault by
-/// its place in the schedule (drawn before the run, so the name holds
-/// whatever else the run does), any other by its class and its number
-/// within the class.
+/// How a fault decision is named for the fault mask and for a recording: a
+/// scheduled fault by its place in the schedule (drawn before the run, so
+/// the name holds whatever else the run does), any other by its class, the
+/// link or node it concerns, and the number of the opportunity there,
+/// whether a fault struck or not (so a recorded fault can be forced where
+/// the seed's draw would now give none). Counting per link rather than per
+/// run keeps a decision's name when the traffic on other links changes, as
+/// it does whenever a shrinker switches a fault off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
     Scheduled(usize),
-    Counted(Class),
+    /// An opportunity of `class` on the link `a` → `b` (a node's own:
+    /// `a` == `b`).
+    Counted(Class, NodeId, NodeId),
 }
 
-/// A decision's key: class in the top 16 bits, number below.
-pub fn decision_key(class: u64, n: u64) -> u64 {
-    class << 48 | n
+/// A decision's key: class in the top 16 bits, then the link's two nodes
+/// (8 bits each), then the number of the opportunity there.
+pub fn decision_key(class: u64, a: NodeId, b: NodeId, n: u64) -> u64 {
+    class << 48 | (a.0 as u64 & 0xff) << 40 | (b.0 as u64 & 0xff) << 32 | (n & 0xffff_ffff)
 }
 
 /// Everything but the nodes' application state: split out so that a callback
@@ -267,8 +326,16 @@ pub struct Core<M> {
     pub trace: Trace,
     /// Every fault that struck, in the order decided.
     pub faults: Vec<FaultRecord>,
-    /// Fault decisions taken so far per counted class (see `Decision`).
-    pub decisions: [u64; 3],
+    /// Fault opportunities so far per counted class and link (see
+    /// `Decision`), sized when the run starts.
+    pub decisions: Vec<u64>,
+    /// Following a recording: still on, and where it stopped applying.
+    pub following: bool,
+    pub divergence: Option<Divergence>,
+    /// Under PCT, one queue per node (and one for scheduled faults) in
+    /// place of `queue`.
+    pub(crate) pct: Option<Pct>,
+    lanes: Vec<EventQueue<Event<M>>>,
     /// Scheduled faults, by the index their events carry.
     pub scheduled: Vec<FaultRecord>,
     pub stats: Stats,
@@ -300,6 +367,7 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
         if options.broker_history {
             broker.record_history();
         }
+        let following = options.follow.is_some();
         Core {
             net: Network::new(options.net.clone(), 0),
             trace: Trace::new(options.trace_lines),
@@ -313,7 +381,11 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
             runtime: Vec::new(),
             consumers: Vec::new(),
             faults: Vec::new(),
-            decisions: [0; 3],
+            decisions: Vec::new(),
+            following,
+            divergence: None,
+            pct: None,
+            lanes: Vec::new(),
             scheduled: Vec::new(),
             stats: Stats::default(),
         }
@@ -322,27 +394,121 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
     /// Schedule an event at `time_us` with a seeded tie-break.
     pub fn push(&mut self, time_us: u64, event: Event<M>) {
         let tb = self.streams.schedule.next_u64();
-        self.queue.push(time_us, tb, event);
+        match self.pct {
+            None => self.queue.push(time_us, tb, event),
+            Some(_) => {
+                let lane = self.lane(&event);
+                self.lanes[lane].push(time_us, tb, event);
+            }
+        }
     }
 
-    /// A fault is about to strike: name the decision and, if the fault mask
-    /// allows it, record it and return true. A fault not allowed does not
-    /// happen, and leaves no record.
-    pub fn admit(&mut self, fault: Fault, decision: Decision) -> bool {
-        self.stats.fault_decisions += 1;
+    /// Take a fault decision. `drawn` is the fault the seed's draw gives
+    /// here, if any; `fits` says whether a recorded fault could strike here.
+    /// A recording being followed overrides the draw, and the fault mask
+    /// can refuse what is left. The fault that strikes is recorded and
+    /// returned.
+    #[inline]
+    pub fn decide(
+        &mut self,
+        decision: Decision,
+        drawn: Option<Fault>,
+        fits: impl Fn(&Fault) -> bool,
+    ) -> Option<Fault> {
         let key = match decision {
-            Decision::Scheduled(i) => decision_key(0, i as u64),
-            Decision::Counted(class) => {
-                let n = &mut self.decisions[class as usize];
+            Decision::Scheduled(i) => decision_key(0, NodeId(0), NodeId(0), i as u64),
+            Decision::Counted(class, a, b) => {
+                let nodes = self.nodes.len();
+                if self.decisions.is_empty() {
+                    self.decisions = vec![0; 3 * nodes * nodes];
+                }
+                let n =
+                    &mut self.decisions[(class as usize * nodes + a.index()) * nodes + b.index()];
                 *n += 1;
-                decision_key(class as u64 + 1, *n - 1)
+                decision_key(class as u64 + 1, a, b, *n - 1)
             }
         };
+        let fault = if self.following { self.follow(key, drawn, fits) } else { drawn }?;
+        self.stats.fault_decisions += 1;
         if self.options.fault_mask.as_ref().is_some_and(|m| !m.contains(&key)) {
-            return false;
+            return None;
         }
-        self.record(fault, Some(key));
-        true
+        self.record(fault.clone(), Some(key));
+        Some(fault)
+    }
+
+    /// The decision under `key` as the recording has it, or, past its end
+    /// or where it no longer fits, as drawn.
+    fn follow(
+        &mut self,
+        key: u64,
+        drawn: Option<Fault>,
+        fits: impl Fn(&Fault) -> bool,
+    ) -> Option<Fault> {
+        let follow = self.options.follow.as_ref().expect("following a recording");
+        if self.stats.steps > follow.until {
+            self.following = false;
+            return drawn;
+        }
+        match follow.faults.get(&key) {
+            None => None,
+            Some(f) if fits(f) => Some(f.clone()),
+            Some(_) if follow.strict => None,
+            Some(f) => {
+                self.divergence = Some(Divergence {
+                    step: self.stats.steps,
+                    time_us: self.now_us,
+                    key,
+                    recorded: f.clone(),
+                    found: match &drawn {
+                        Some(d) => format!("{d:?}"),
+                        None => "a decision no recorded fault fits".to_string(),
+                    },
+                });
+                self.following = false;
+                drawn
+            }
+        }
+    }
+
+    /// The time of the next event, if any.
+    pub fn peek_time(&self) -> Option<u64> {
+        match &self.pct {
+            None => self.queue.peek_time(),
+            Some(_) => self.lanes.iter().filter_map(EventQueue::peek_time).min(),
+        }
+    }
+
+    /// The next event to run, with the time it runs at: the earliest, or
+    /// under PCT the earliest of the highest-priority node among the nodes
+    /// with an event due within the window of the earliest.
+    pub fn next_event(&mut self) -> Option<(u64, Event<M>)> {
+        let Some(pct) = &mut self.pct else { return self.queue.pop() };
+        let horizon = self.lanes.iter().filter_map(EventQueue::peek_time).min()? + pct.window_us;
+        // Lane 0 is the environment's (highest priority), lane i + 1 node i's.
+        let lane = (0..self.lanes.len())
+            .filter(|&l| self.lanes[l].peek_time().is_some_and(|t| t <= horizon))
+            .max_by_key(|&l| pct.priority(l.checked_sub(1).map(|i| NodeId(i as u16))))
+            .expect("the earliest lane is due");
+        let (t, event) = self.lanes[lane].pop().expect("a due lane has an event");
+        let now = self.now_us.max(t);
+        pct.ran(lane.checked_sub(1).map(|i| NodeId(i as u16)), now);
+        Some((now, event))
+    }
+
+    /// Switch to PCT: give every node a lane of its own and move the
+    /// events queued so far into their lanes.
+    pub(crate) fn start_pct(&mut self, pct: Pct) {
+        self.lanes = (0..=self.nodes.len()).map(|_| EventQueue::default()).collect();
+        self.pct = Some(pct);
+        while let Some(e) = self.queue.pop_entry() {
+            let lane = self.lane(&e.event);
+            self.lanes[lane].restore(e);
+        }
+    }
+
+    fn lane(&self, event: &Event<M>) -> usize {
+        event.node(self.broker_node).map_or(0, |n| n.index() + 1)
     }
 
     /// Record a fault that struck; `decision`: its key for the fault mask
@@ -366,14 +532,16 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
     pub fn send_delayed(&mut self, from: NodeId, to: NodeId, packet: Packet<M>, extra_us: u64) {
         self.stats.packets_sent += 1;
         let route = self.net.route(from, to, &mut self.streams.network, &mut self.streams.latency);
-        let mut delays = route.delays_us;
-        if let Some(f) = route.fault {
-            if !self.admit(f, Decision::Counted(Class::Network)) {
-                delays = [Some(route.plain_us), None];
+        let fault = match route.open {
+            true => {
+                self.decide(Decision::Counted(Class::Network, from, to), route.fault.clone(), |f| {
+                    crate::net::Route::fits(from, to, f)
+                })
             }
-        }
+            false => None,
+        };
         let at = self.now_us + extra_us;
-        match delays {
+        match route.deliveries(fault.as_ref()) {
             [Some(a), Some(b)] => {
                 self.push(at + b, Event::Packet { from, to, packet: packet.clone() });
                 self.push(at + a, Event::Packet { from, to, packet });

@@ -23,6 +23,7 @@ use sim::seed::{Purpose, Stream};
 use sim::world::Stats;
 use sim::{Database, End, FaultRecord, KernelOptions, NodeId, Phases, Role, Sim};
 
+use crate::explore::Explore;
 use crate::scenario::Scenario;
 pub use app::{Coverage, Nodes, SagaApp, Settings, Vol};
 
@@ -44,10 +45,15 @@ pub struct RunSpec<'a> {
     /// The submissions kept, by their index in the drawn workload
     /// (shrinking); `None`: all.
     pub arrivals: Option<&'a std::collections::BTreeSet<u64>>,
+    /// Swarm testing and the scheduling strategy.
+    pub explore: Explore,
+    /// A recorded fault plan to follow before the seed (best-effort replay).
+    pub follow: Option<&'a sim::Follow>,
 }
 
 impl<'a> RunSpec<'a> {
-    /// A run with per-step checks on and no trace.
+    /// A run of the scenario as written (no swarm, seeded order; the
+    /// command line turns swarm on), with per-step checks on and no trace.
     pub fn new(
         scenario: &'a Scenario,
         strategy: Strategy,
@@ -64,6 +70,8 @@ impl<'a> RunSpec<'a> {
             outage: None,
             fault_mask: None,
             arrivals: None,
+            explore: Explore::AS_WRITTEN,
+            follow: None,
         }
     }
 }
@@ -97,10 +105,12 @@ pub struct RunReport {
     pub submissions: u64,
     pub user_failures: u64,
     pub workload_digest: u64,
+    /// Following a recording: where it stopped applying, if it did.
+    pub divergence: Option<sim::Divergence>,
 }
 
-fn kernel_options(spec: &RunSpec<'_>, safety: &Safety) -> KernelOptions {
-    let (s, trace) = (spec.scenario, spec.trace);
+fn kernel_options(spec: &RunSpec<'_>, s: &Scenario, safety: &Safety) -> KernelOptions {
+    let trace = spec.trace;
     KernelOptions {
         net: NetOptions {
             latency_min_us: s.network.latency_us.0,
@@ -121,6 +131,9 @@ fn kernel_options(spec: &RunSpec<'_>, safety: &Safety) -> KernelOptions {
         max_attempts: safety.dead_letter.then_some(s.broker.max_attempts),
         commit_before_process: !safety.commit_after_process,
         fault_mask: spec.fault_mask.cloned(),
+        follow: spec.follow.cloned(),
+        schedule: spec.explore.schedule,
+        schedule_horizon_us: s.fault_phase_us,
         ..KernelOptions::default()
     }
 }
@@ -237,7 +250,8 @@ fn draw_poisons(s: &Scenario, stream: &mut Stream) -> Vec<(u64, Topic)> {
 
 /// Build the simulation of one run, ready to start.
 pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
-    let s = spec.scenario;
+    let swarmed = spec.explore.scenario_for(spec.scenario, spec.seed);
+    let s = swarmed.as_ref().unwrap_or(spec.scenario);
     let mut workload = workload::draw(&s.workload, spec.seed);
     if let Some(keep) = spec.arrivals {
         let mut i = 0u64;
@@ -284,7 +298,7 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
     };
     let client = Client::new(policy, workload.arrivals.clone());
     let app = SagaApp::new(settings, client, Checker::new(&workload));
-    let mut sim = Sim::new(app, spec.seed, kernel_options(spec, &safety));
+    let mut sim = Sim::new(app, spec.seed, kernel_options(spec, s, &safety));
     let mut n = Nodes {
         client: sim.add_node("client", Role::Client, None),
         gateway: sim.add_node("gateway", Role::Client, None),
@@ -395,6 +409,7 @@ pub fn run(spec: &RunSpec<'_>) -> RunReport {
         submissions: client.arrivals().len() as u64,
         user_failures,
         workload_digest: sim::trace::stable_hash(client.arrivals()),
+        divergence: outcome.divergence,
     }
 }
 
