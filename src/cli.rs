@@ -16,7 +16,7 @@ use reports::{RunResult, RUN_SCHEMA};
 use crate::explore::Explore;
 use crate::harness::{self, RunSpec};
 use crate::scenario::{Scenario, BUILT_IN};
-use crate::sweep::{self, SweepSpec};
+use crate::sweep;
 use crate::{failure_file, trace_view};
 
 #[derive(Parser, Debug)]
@@ -130,21 +130,18 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Run many seeds; fail on the first violation found, printing how to
-    /// reproduce each failing seed.
-    Sweep {
-        #[command(flatten)]
-        target: Target,
-        /// N (seeds 0..N) or A..B (seeds A to B-1); default: the scenario's.
-        #[arg(long)]
-        seeds: Option<SeedRange>,
-        /// Worker threads (default: every core).
-        #[arg(long)]
-        jobs: Option<usize>,
+    /// Run many seeds on every core; fail if any violates an invariant,
+    /// printing how to reproduce each failing seed as it fails.
+    Sweep(crate::ci::SweepArgs),
+    /// Combine the results of a sharded sweep (`sweep --shard K/N --format
+    /// json`) into the result of the whole sweep.
+    Merge {
+        /// Shard results, in any order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-        /// Write a failure file per failing seed into this folder (default
-        /// under `CI`: `failures/`).
+        format: crate::ci::MergeFormat,
+        /// Write the report here (atomically) instead of to standard output.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -208,8 +205,10 @@ pub enum Command {
     /// Measure speed: events/s per core against a bare event loop, seeds/s,
     /// per-step invariant cost, scaling over cores.
     Bench {
-        #[arg(long, default_value = "default")]
-        scenario: String,
+        /// Scenarios to measure, comma-separated (default: default and
+        /// saga-bench, the peer's workload).
+        #[arg(long, value_delimiter = ',', default_value = "default,saga-bench")]
+        scenario: Vec<String>,
         #[arg(long, default_value = "choreography", value_parser = parse_strategy)]
         strategy: Strategy,
         /// Seeds per measurement.
@@ -384,7 +383,7 @@ fn list(what: Option<ListWhat>, out: &mut impl Write) -> io::Result<()> {
 
 /// Load the target's scenario, after checking that its bug applies to its
 /// strategy.
-fn load(target: &Target) -> Result<Scenario, ExitCode> {
+pub(crate) fn load(target: &Target) -> Result<Scenario, ExitCode> {
     if let Some(bug) = target.bug.filter(|b| !b.strategies().contains(&target.strategy)) {
         let names: Vec<_> = bug.strategies().iter().map(|s| s.name()).collect();
         eprintln!(
@@ -455,12 +454,12 @@ fn end_name(end: sim::End) -> &'static str {
 }
 
 /// Where failure files go: `--out`, or `failures/` under CI, or nowhere.
-fn failure_dir(out: Option<PathBuf>) -> Option<PathBuf> {
+pub(crate) fn failure_dir(out: Option<PathBuf>) -> Option<PathBuf> {
     out.or_else(|| std::env::var_os("CI").map(|_| PathBuf::from("failures")))
 }
 
 /// Write the failure file of a failing seed; say where on stderr.
-fn save_failure(
+pub(crate) fn save_failure(
     dir: &Path,
     spec: &RunSpec<'_>,
     failure: &reports::Failure,
@@ -712,57 +711,20 @@ fn replay_file(path: &Path, show: Show) -> Result<ExitCode, ExitCode> {
     Ok(exit_of(&result))
 }
 
-fn run_sweep(
-    target: &Target,
-    seeds: Option<SeedRange>,
-    jobs: Option<usize>,
-    format: Format,
-    out_dir: Option<PathBuf>,
-) -> Result<ExitCode, ExitCode> {
-    let scenario = load(target)?;
-    let SeedRange(first, last) = seeds.unwrap_or(SeedRange(0, scenario.seeds));
-    let jobs = jobs.unwrap_or_else(all_cores);
-    let spec = SweepSpec {
-        scenario: &scenario,
-        strategy: target.strategy,
-        bug: target.bug,
-        seeds: (first, last),
-        jobs,
-        explore: target.explore(),
-    };
-    let result = sweep::sweep(&spec);
-    let mut out = io::stdout().lock();
-    let written = match format {
-        Format::Text => reports::text::sweep(&mut out, &result),
-        Format::Json => reports::json::write(&mut out, &result),
-    };
-    written.map_err(|_| ExitCode::from(2))?;
-    if let Some(dir) = failure_dir(out_dir) {
-        let run = RunSpec {
-            explore: target.explore(),
-            ..RunSpec::new(&scenario, target.strategy, target.bug, 0)
-        };
-        for f in &result.failures {
-            save_failure(&dir, &run, f)?;
-        }
-    }
-    let failed = result.violations > 0 || !result.expected_missing.is_empty();
-    Ok(ExitCode::from(if failed { 1 } else { 0 }))
-}
-
-fn all_cores() -> usize {
+pub(crate) fn all_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn run_bench(
-    scenario: &str,
+    scenarios: &[String],
     strategy: Strategy,
     seeds: u64,
     jobs: Option<usize>,
     format: Format,
 ) -> Result<ExitCode, ExitCode> {
-    let s = load_named(scenario)?;
-    let r = crate::bench::bench(&s, strategy, seeds.max(1), jobs.unwrap_or_else(all_cores));
+    let loaded: Vec<Scenario> =
+        scenarios.iter().map(|s| load_named(s)).collect::<Result<_, _>>()?;
+    let r = crate::bench::bench(&loaded, strategy, seeds.max(1), jobs.unwrap_or_else(all_cores));
     let mut out = io::stdout().lock();
     let written = match format {
         Format::Text => crate::bench::render_text(&r, &mut out),
@@ -870,9 +832,8 @@ pub fn main_with(cli: Cli) -> ExitCode {
             let seed = seed.expect("clap requires --seed without a file");
             run_one(&target, seed, Show::replay(format, order), None)
         }
-        Command::Sweep { target, seeds, jobs, format, out } => {
-            run_sweep(&target, seeds, jobs, format, out)
-        }
+        Command::Sweep(args) => crate::ci::run_sweep(args),
+        Command::Merge { files, format, out } => crate::ci::run_merge(&files, format, out),
         Command::List { what } => list(what, &mut io::stdout().lock())
             .map(|_| ExitCode::SUCCESS)
             .map_err(|_| ExitCode::from(2)),

@@ -2,7 +2,9 @@
 //! the deterministic kernel.
 //!
 //! Map:
-//! - [`cli`]: arguments, commands, exit codes.
+//! - [`cli`]: arguments, commands, exit codes; [`ci`]: the sweep as CI
+//!   runs it (shards, JUnit, JSON lines, corpus, early stops, progress)
+//!   and `merge`.
 //! - [`scenario`]: scenario files, parsed and validated once.
 //! - [`harness`]: one run: workload drawn from the seed, the domain wired
 //!   onto kernel nodes, the run's report; [`explore`]: swarm testing and
@@ -19,6 +21,7 @@
 //!   [`detection`]: detection power, per planted bug.
 
 pub mod bench;
+pub mod ci;
 pub mod cli;
 pub mod compare;
 pub mod coverage;

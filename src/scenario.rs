@@ -20,6 +20,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("crash-storm", include_str!("../scenarios/crash-storm.toml")),
     ("coupon-rush", include_str!("../scenarios/coupon-rush.toml")),
     ("slow-network", include_str!("../scenarios/slow-network.toml")),
+    ("saga-bench", include_str!("../scenarios/saga-bench.toml")),
 ];
 
 /// A validated scenario. Times are in microseconds, probabilities in parts

@@ -3,7 +3,7 @@
 //! that seed's failure while the others go on.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -145,6 +145,65 @@ pub fn run_seed(spec: &SweepSpec<'_>, seed: u64, runner: &Runner) -> SeedResult 
     }
 }
 
+/// How a sweep may end early, and what it says as it goes.
+#[derive(Default)]
+pub struct Control<'a> {
+    /// Stop taking seeds at the first failure.
+    pub fail_fast: bool,
+    /// Stop taking seeds at this moment.
+    pub deadline: Option<Instant>,
+    /// Set from outside (Ctrl-C) to stop taking seeds.
+    pub interrupt: Option<&'a AtomicBool>,
+    /// The share of seeds, in parts per million, run a second time to check
+    /// that they give the same digest.
+    pub check_determinism_ppm: u32,
+    /// Called on the worker as each seed finishes: streamed output, a
+    /// progress bar.
+    pub on_seed: Option<&'a (dyn Fn(&SeedResult) + Sync)>,
+}
+
+/// The seeds a sweep ran, in seed order, and why it stopped early if it did.
+pub struct Seeds {
+    pub results: Vec<SeedResult>,
+    pub stopped: Option<&'static str>,
+    pub determinism_checked: u64,
+}
+
+/// Whether `seed` is one of the share `ppm` checked for determinism: a
+/// fixed choice, so a rerun of the sweep checks the same seeds.
+fn checked(seed: u64, ppm: u32) -> bool {
+    ppm > 0 && sim::trace::stable_hash(&("determinism", seed)) % 1_000_000 < ppm as u64
+}
+
+/// Run a seed a second time; a different digest is the seed's failure.
+fn check_determinism(spec: &SweepSpec<'_>, first: &mut SeedResult, runner: &Runner) {
+    let again = run_seed(spec, first.seed, runner);
+    // A panicked run has no digest worth comparing.
+    let comparable = first.failure.as_ref().map_or(true, |f| f.invariant != "panic");
+    if again.digest != first.digest && comparable {
+        let run = RunSpec {
+            explore: spec.explore,
+            ..RunSpec::new(spec.scenario, spec.strategy, spec.bug, first.seed)
+        };
+        first.failure = Some(Failure {
+            seed: first.seed,
+            invariant: "nondeterminism".to_string(),
+            step: again.events.min(first.events),
+            time_us: 0,
+            digest: hex(first.digest),
+            entities: Vec::new(),
+            detail: format!(
+                "two runs of the seed gave digests {} ({} steps) and {} ({} steps)",
+                hex(first.digest),
+                first.events,
+                hex(again.digest),
+                again.events
+            ),
+            repro: repro(&run),
+        });
+    }
+}
+
 /// Run every seed of the sweep; results come back in seed order whatever the
 /// number of jobs.
 pub fn run_seeds(spec: &SweepSpec<'_>) -> Vec<SeedResult> {
@@ -153,20 +212,52 @@ pub fn run_seeds(spec: &SweepSpec<'_>) -> Vec<SeedResult> {
 
 /// [`run_seeds`] with another runner.
 pub fn run_seeds_with(spec: &SweepSpec<'_>, runner: &Runner) -> Vec<SeedResult> {
+    run_controlled(spec, &Control::default(), runner).results
+}
+
+/// Run the seeds of `spec` under `control` with `runner`.
+pub fn run_controlled(spec: &SweepSpec<'_>, control: &Control<'_>, runner: &Runner) -> Seeds {
     let (first, last) = spec.seeds;
     let next = AtomicU64::new(first);
     let results = Mutex::new(Vec::with_capacity((last - first) as usize));
+    let stopped: Mutex<Option<&'static str>> = Mutex::new(None);
+    let stop = AtomicBool::new(false);
+    let checked_n = AtomicU64::new(0);
+    let halt = |why: &'static str| {
+        stop.store(true, Ordering::Relaxed);
+        stopped.lock().expect("no worker panics holding it").get_or_insert(why);
+    };
     let jobs = spec.jobs.max(1).min((last - first).max(1) as usize);
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
                 let mut mine = Vec::new();
                 loop {
+                    if control.interrupt.is_some_and(|i| i.load(Ordering::Relaxed)) {
+                        halt("interrupted");
+                    }
+                    if control.deadline.is_some_and(|d| Instant::now() >= d) {
+                        halt("max-time");
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
                     let seed = next.fetch_add(1, Ordering::Relaxed);
                     if seed >= last {
                         break;
                     }
-                    mine.push(run_seed(spec, seed, runner));
+                    let mut r = run_seed(spec, seed, runner);
+                    if checked(seed, control.check_determinism_ppm) {
+                        checked_n.fetch_add(1, Ordering::Relaxed);
+                        check_determinism(spec, &mut r, runner);
+                    }
+                    if r.failure.is_some() && control.fail_fast {
+                        halt("fail-fast");
+                    }
+                    if let Some(f) = control.on_seed {
+                        f(&r);
+                    }
+                    mine.push(r);
                 }
                 results.lock().expect("no worker panics while holding the lock").extend(mine);
             });
@@ -174,15 +265,26 @@ pub fn run_seeds_with(spec: &SweepSpec<'_>, runner: &Runner) -> Vec<SeedResult> 
     });
     let mut results = results.into_inner().expect("workers are done");
     results.sort_by_key(|r| r.seed);
-    results
+    let stopped = stopped.into_inner().expect("workers are done");
+    // Stopped, but every seed had already been taken: nothing was cut short.
+    let stopped = stopped.filter(|_| results.len() as u64 != last - first);
+    Seeds { results, stopped, determinism_checked: checked_n.into_inner() }
 }
 
 /// Run a sweep and summarise it.
 pub fn sweep(spec: &SweepSpec<'_>) -> SweepResult {
+    sweep_controlled(spec, &Control::default())
+}
+
+/// Run a sweep under `control` and summarise it.
+pub fn sweep_controlled(spec: &SweepSpec<'_>, control: &Control<'_>) -> SweepResult {
     let started = Instant::now();
-    let results = run_seeds(spec);
+    let seeds = run_controlled(spec, control, &harness::run);
     let wall_s = started.elapsed().as_secs_f64();
-    summarise(spec, &results, wall_s)
+    let mut r = summarise(spec, &seeds.results, wall_s);
+    r.stopped = seeds.stopped.map(str::to_string);
+    r.determinism_checked = seeds.determinism_checked;
+    r
 }
 
 pub fn summarise(spec: &SweepSpec<'_>, results: &[SeedResult], wall_s: f64) -> SweepResult {
@@ -211,7 +313,10 @@ pub fn summarise(spec: &SweepSpec<'_>, results: &[SeedResult], wall_s: f64) -> S
         scenario: spec.scenario.name.clone(),
         strategy: spec.strategy.name().to_string(),
         bug: spec.bug.map(|b| b.name().to_string()),
+        explore: spec.explore.label(),
         seeds: [spec.seeds.0, spec.seeds.1],
+        shard: None,
+        stopped: None,
         runs: results.len() as u64,
         violations: failures.len() as u64,
         failures,
@@ -220,6 +325,8 @@ pub fn summarise(spec: &SweepSpec<'_>, results: &[SeedResult], wall_s: f64) -> S
         outcomes,
         coverage,
         expected_missing,
+        corpus: Vec::new(),
+        determinism_checked: 0,
         wall_s,
         events_per_s: per_s(events as f64),
         seeds_per_s: per_s(results.len() as f64),

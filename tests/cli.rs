@@ -65,7 +65,7 @@ fn sweep_json_has_the_documented_fields() {
     ] {
         assert!(v.get(field).is_some(), "field {field}");
     }
-    assert_eq!(v["schema"], "sagasim.sweep/1");
+    assert_eq!(v["schema"], "sagasim.sweep/2");
     assert_eq!(v["runs"], 20);
     assert_eq!(v["violations"], 0);
     assert_eq!(v["seeds"], serde_json::json!([10, 30]));

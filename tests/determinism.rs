@@ -66,13 +66,13 @@ fn per_seed_results_are_the_same_with_one_job_or_two() {
             scenario: &s,
             strategy: Strategy::Choreography,
             bug: Some(Bug::NoInbox),
-            seeds: (0, 300),
+            seeds: (0, 500),
             jobs,
             explore: sagasim::explore::Explore::default(),
         })
     };
     let (one, two) = (sweep(1), sweep(2));
-    assert_eq!(one.len(), 300);
+    assert_eq!(one.len(), 500);
     assert_eq!(one, two);
 }
 

@@ -5,7 +5,8 @@
 //! - [`result`]: the result types with their versioned JSON schema names;
 //!   [`compare`]: the result of comparing strategies.
 //! - [`text`]: terminal text.
-//! - [`json`]: pretty-printed JSON.
+//! - [`json`]: pretty-printed JSON; [`junit`]: a sweep as JUnit XML;
+//!   [`merge`]: shard results combined into one sweep result.
 //! - [`html`]: the compare result as one self-contained HTML page with SVG
 //!   charts (drawn by the private `charts` on the private `svg` primitives);
 //!   [`markdown`]: the same as GitHub-flavoured Markdown.
@@ -21,7 +22,9 @@ pub mod findings;
 mod fixture;
 pub mod html;
 pub mod json;
+pub mod junit;
 pub mod markdown;
+pub mod merge;
 pub mod numbers;
 pub mod result;
 mod svg;
@@ -29,5 +32,6 @@ pub mod text;
 pub mod view;
 
 pub use result::{
-    CoverageCount, Failure, Outcomes, RunResult, SweepResult, RUN_SCHEMA, SWEEP_SCHEMA,
+    CorpusResult, CoverageCount, Failure, Outcomes, RunResult, Shard, SweepResult, RUN_SCHEMA,
+    SWEEP_SCHEMA,
 };

@@ -24,11 +24,30 @@ fn failure(out: &mut impl Write, f: &Failure) -> io::Result<()> {
 
 pub fn sweep(out: &mut impl Write, r: &SweepResult) -> io::Result<()> {
     let bug = r.bug.as_deref().map(|b| format!(" bug={b}")).unwrap_or_default();
+    let shard = r
+        .shard
+        .map(|s| format!(" (shard {}/{} of {}..{})", s.index, s.count, s.of[0], s.of[1]))
+        .unwrap_or_default();
     writeln!(
         out,
-        "sweep scenario={} strategy={}{} seeds {}..{}",
-        r.scenario, r.strategy, bug, r.seeds[0], r.seeds[1]
+        "sweep scenario={} strategy={}{} explore={} seeds {}..{}{shard}",
+        r.scenario, r.strategy, bug, r.explore, r.seeds[0], r.seeds[1]
     )?;
+    for c in &r.corpus {
+        match &c.failure {
+            Some(f) => {
+                writeln!(
+                    out,
+                    "corpus {} (seed {}, was {}) FAILS again:",
+                    c.file, c.seed, c.recorded
+                )?;
+                failure(out, f)?;
+            }
+            None => {
+                writeln!(out, "corpus {} (seed {}, was {}): passes", c.file, c.seed, c.recorded)?
+            }
+        }
+    }
     for f in &r.failures {
         failure(out, f)?;
     }
@@ -43,8 +62,15 @@ pub fn sweep(out: &mut impl Write, r: &SweepResult) -> io::Result<()> {
         "{:.2} s wall, {:.0} seeds/s, {:.0} events/s",
         r.wall_s, r.seeds_per_s, r.events_per_s
     )?;
+    if r.determinism_checked > 0 {
+        writeln!(out, "determinism: {} seeds run twice", r.determinism_checked)?;
+    }
+    if let Some(why) = &r.stopped {
+        writeln!(out, "stopped early ({why}): {} of the seeds finished", r.runs)?;
+    }
     coverage(out, r)?;
-    let ok = r.violations == 0 && r.expected_missing.is_empty();
+    let corpus_ok = r.corpus.iter().all(|c| c.failure.is_none());
+    let ok = r.violations == 0 && r.expected_missing.is_empty() && corpus_ok;
     writeln!(out, "{}", if ok { "OK: no violation" } else { "FAILED" })
 }
 

@@ -1,0 +1,450 @@
+//! The sweep as CI runs it: shards of a seed range, the formats CI systems
+//! read (text, JSON, JUnit XML, JSON lines), a regression corpus replayed
+//! first, early stops (`--fail-fast`, `--max-time`, Ctrl-C) that still
+//! report what finished, determinism spot checks, failure lines printed the
+//! moment a seed fails, and a progress bar on a terminal (plain progress
+//! lines under CI). `sagasim merge` combines shard results.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use reports::{CorpusResult, Shard, SweepResult};
+
+use crate::cli::{all_cores, failure_dir, load, save_failure, write_atomically, SeedRange, Target};
+use crate::failure_file;
+use crate::harness::{self, RunSpec};
+use crate::sweep::{self, Control, SeedResult, SweepSpec};
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SweepFormat {
+    Text,
+    Json,
+    /// JUnit XML: a failing test case per failing seed.
+    Junit,
+    /// A JSON line per seed as it finishes, then the summary as one line.
+    Jsonl,
+}
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// N (seeds 0..N) or A..B (seeds A to B-1); default: the scenario's.
+    #[arg(long)]
+    pub seeds: Option<SeedRange>,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: SweepFormat,
+    /// Where the report goes (atomically: a temporary file, then a rename)
+    /// instead of standard output. A folder (one that exists, a path
+    /// ending in `/`, or one without an extension) is where failure files
+    /// go instead, as with `--failures`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write a failure file per failing seed into this folder (default
+    /// under `CI`: `failures/`).
+    #[arg(long)]
+    pub failures: Option<PathBuf>,
+    /// Run only the K-th of N disjoint slices of the seed range (K from 1);
+    /// `sagasim merge` combines the N results.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<(u64, u64)>,
+    /// Stop at the first failing seed (seeds already running finish).
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// End cleanly after this long (e.g. 90s, 10m, 1h), reporting the
+    /// seeds that finished.
+    #[arg(long, value_parser = parse_duration)]
+    pub max_time: Option<Duration>,
+    /// Replay every failure file in this folder first: each must pass now.
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Run this share of the seeds (0 to 1) twice and fail on any digest
+    /// that differs.
+    #[arg(long, value_parser = parse_rate)]
+    pub check_determinism: Option<f64>,
+}
+
+fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("`{s}` is not a shard: expected K/N with 1 <= K <= N");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n) =
+        (k.trim().parse::<u64>().map_err(|_| bad())?, n.trim().parse::<u64>().map_err(|_| bad())?);
+    if k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad =
+        || format!("`{s}` is not a duration: expected a number with s, m or h (90s, 10m, 1h)");
+    let t = s.trim();
+    let (num, unit) =
+        t.split_at(t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len()));
+    let x: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" | "" => x,
+        "m" => x * 60.0,
+        "h" => x * 3600.0,
+        _ => return Err(bad()),
+    };
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("`{s}` is not a share of seeds: expected a number from 0 to 1")),
+    }
+}
+
+/// Set by Ctrl-C: sweeps stop taking seeds and report what finished.
+fn interrupted() -> &'static AtomicBool {
+    static FLAG: AtomicBool = AtomicBool::new(false);
+    static HANDLER: OnceLock<()> = OnceLock::new();
+    HANDLER.get_or_init(|| {
+        // Without a handler Ctrl-C kills the process, which is still a
+        // correct if less helpful end: nothing to report if it fails.
+        let _ = ctrlc::set_handler(|| FLAG.store(true, Ordering::Relaxed));
+    });
+    &FLAG
+}
+
+/// Whether a path names a folder (failure files) rather than a report
+/// file: an existing folder, a path ending in `/`, or one without an
+/// extension (reports are `.txt`, `.json`, `.xml`, `.jsonl`).
+fn is_folder(p: &Path) -> bool {
+    p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/') || p.extension().is_none()
+}
+
+/// Replay every failure file in `dir`, in name order.
+fn replay_corpus(dir: &Path) -> Result<Vec<CorpusResult>, ExitCode> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        eprintln!("error: cannot read the corpus {}: {e}", dir.display());
+        ExitCode::from(2)
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for path in files {
+        let loaded = failure_file::load(&path).map_err(|e| {
+            eprintln!("error: corpus: {e}");
+            ExitCode::from(2)
+        })?;
+        let spec = loaded.spec();
+        let failure = match sweep::run_guarded(&spec, &harness::run) {
+            Ok(r) => sweep::failure_of(&r, &spec),
+            Err(message) => Some(sweep::panic_failure(&spec, message)),
+        };
+        let file = path.display().to_string();
+        if let Some(f) = &failure {
+            eprintln!("FAILED corpus {file}: {} at step {}: {}", f.invariant, f.step, f.detail);
+            eprintln!("  reproduce: sagasim replay {file}");
+        }
+        out.push(CorpusResult {
+            file,
+            seed: loaded.file.seed,
+            recorded: loaded.file.failure.invariant.clone(),
+            failure,
+        });
+    }
+    Ok(out)
+}
+
+/// Progress on stderr: a bar on a terminal, else a line every ten seconds.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    started: Instant,
+    done: AtomicU64,
+    failing: AtomicU64,
+    last_line: Mutex<Instant>,
+    total: u64,
+}
+
+impl Progress {
+    fn new(total: u64) -> Progress {
+        let terminal = io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        let bar = terminal.then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            let style = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} seeds, {rate}, {msg}, eta {eta}",
+            )
+            .expect("the template is valid")
+            .with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0} seeds/s", state.per_sec());
+                },
+            );
+            bar.set_style(style);
+            bar.set_message("0 failing");
+            bar
+        });
+        let now = Instant::now();
+        Progress {
+            bar,
+            started: now,
+            done: AtomicU64::new(0),
+            failing: AtomicU64::new(0),
+            last_line: Mutex::new(now),
+            total,
+        }
+    }
+
+    /// Print a line to stderr without tearing the bar.
+    fn say(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn seed_done(&self, r: &SeedResult) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        let failing = self.failing.load(Ordering::Relaxed) + u64::from(r.failure.is_some());
+        if let Some(f) = &r.failure {
+            self.failing.fetch_add(1, Ordering::Relaxed);
+            // Printed now, so a CI job killed later still shows it.
+            self.say(&format!(
+                "FAILED seed {}: {} at step {}: {}\n  reproduce: {}",
+                f.seed, f.invariant, f.step, f.detail, f.repro
+            ));
+        }
+        match &self.bar {
+            Some(bar) => {
+                bar.inc(1);
+                if r.failure.is_some() {
+                    bar.set_message(format!("{failing} failing"));
+                }
+            }
+            None => {
+                let mut last = self.last_line.lock().expect("no panic holding it");
+                if last.elapsed() >= Duration::from_secs(10) {
+                    *last = Instant::now();
+                    let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+                    eprintln!(
+                        "progress: {done}/{} seeds, {failing} failing, {rate:.0} seeds/s",
+                        self.total
+                    );
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// One line of `--format jsonl`.
+#[derive(serde::Serialize)]
+struct SeedLine<'a> {
+    seed: u64,
+    digest: String,
+    events: u64,
+    faults: u64,
+    outcomes: reports::Outcomes,
+    failure: Option<&'a reports::Failure>,
+}
+
+fn seed_line(r: &SeedResult) -> String {
+    let line = SeedLine {
+        seed: r.seed,
+        digest: sweep::hex(r.digest),
+        events: r.events,
+        faults: r.faults,
+        outcomes: r.outcomes,
+        failure: r.failure.as_ref(),
+    };
+    serde_json::to_string(&line).expect("plain data serialises")
+}
+
+fn render(
+    out: &mut dyn Write,
+    format: SweepFormat,
+    r: &SweepResult,
+    lines: &[String],
+) -> io::Result<()> {
+    let mut out = out;
+    match format {
+        SweepFormat::Text => reports::text::sweep(&mut out, r),
+        SweepFormat::Json => reports::json::write(&mut out, r),
+        SweepFormat::Junit => reports::junit::sweep(&mut out, r),
+        SweepFormat::Jsonl => {
+            for l in lines {
+                writeln!(out, "{l}")?;
+            }
+            writeln!(out, "{}", serde_json::to_string(r).map_err(io::Error::other)?)
+        }
+    }
+}
+
+pub fn run_sweep(args: SweepArgs) -> Result<ExitCode, ExitCode> {
+    let scenario = load(&args.target)?;
+    let SeedRange(first, last) = args.seeds.unwrap_or(SeedRange(0, scenario.seeds));
+    let shard = args.shard.map(|(index, count)| Shard { index, count, of: [first, last] });
+    let [a, b] = shard.map_or([first, last], |s| s.seeds());
+    let (report, folder) = match args.out {
+        Some(p) if is_folder(&p) => (None, Some(p)),
+        other => (other, args.failures),
+    };
+    let corpus = match &args.corpus {
+        Some(dir) => replay_corpus(dir)?,
+        None => Vec::new(),
+    };
+    let explore = args.target.explore();
+    let spec = SweepSpec {
+        scenario: &scenario,
+        strategy: args.target.strategy,
+        bug: args.target.bug,
+        seeds: (a, b),
+        jobs: args.jobs.unwrap_or_else(all_cores),
+        explore,
+    };
+    let progress = Progress::new(b - a);
+    // JSON lines stream to standard output as seeds finish; into a file
+    // they go at the end, in seed order, with the rest of the report.
+    let streaming = args.format == SweepFormat::Jsonl && report.is_none();
+    let on_seed = |r: &SeedResult| {
+        progress.seed_done(r);
+        if streaming {
+            let mut out = io::stdout().lock();
+            let _ = writeln!(out, "{}", seed_line(r));
+        }
+    };
+    let control = Control {
+        fail_fast: args.fail_fast,
+        deadline: args.max_time.map(|d| Instant::now() + d),
+        interrupt: Some(interrupted()),
+        check_determinism_ppm: args.check_determinism.map_or(0, |x| (x * 1e6).round() as u32),
+        on_seed: Some(&on_seed),
+    };
+    let started = Instant::now();
+    let seeds = sweep::run_controlled(&spec, &control, &harness::run);
+    progress.finish();
+    let mut result = sweep::summarise(&spec, &seeds.results, started.elapsed().as_secs_f64());
+    result.stopped = seeds.stopped.map(str::to_string);
+    result.determinism_checked = seeds.determinism_checked;
+    result.shard = shard;
+    result.corpus = corpus;
+    let lines: Vec<String> = match (args.format, streaming) {
+        (SweepFormat::Jsonl, false) => seeds.results.iter().map(seed_line).collect(),
+        _ => Vec::new(),
+    };
+    let written = match &report {
+        Some(path) => {
+            write_atomically(path, |w| render(w, args.format, &result, &lines)).map_err(|e| {
+                eprintln!("error: cannot write {}: {e}", path.display());
+            })
+        }
+        None => render(&mut io::stdout().lock(), args.format, &result, &lines).map_err(|_| ()),
+    };
+    written.map_err(|_| ExitCode::from(2))?;
+    if let Some(dir) = failure_dir(folder) {
+        let run = RunSpec {
+            explore,
+            ..RunSpec::new(&scenario, args.target.strategy, args.target.bug, 0)
+        };
+        for f in result.failures.iter().filter(|f| f.invariant != "nondeterminism") {
+            save_failure(&dir, &run, f)?;
+        }
+    }
+    if let Some(why) = &result.stopped {
+        eprintln!("stopped early ({why}) after {} of {} seeds", result.runs, b - a);
+    }
+    let corpus_failed = result.corpus.iter().any(|c| c.failure.is_some());
+    // A shard or a cut-short sweep cannot judge what no seed hit: the
+    // merged or complete sweep does.
+    let missing =
+        shard.is_none() && result.stopped.is_none() && !result.expected_missing.is_empty();
+    let failed = result.violations > 0 || corpus_failed || missing;
+    Ok(ExitCode::from(match (failed, result.stopped.as_deref()) {
+        (true, _) => 1,
+        (false, Some("interrupted")) => 130,
+        _ => 0,
+    }))
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeFormat {
+    Text,
+    Json,
+    Junit,
+}
+
+/// `sagasim merge`: read shard results (`sweep --format json`), merge them,
+/// and report the whole sweep; exit 1 if it has a failure.
+pub fn run_merge(
+    files: &[PathBuf],
+    format: MergeFormat,
+    out: Option<PathBuf>,
+) -> Result<ExitCode, ExitCode> {
+    let mut parts = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            eprintln!("error: {}: cannot read: {e}", f.display());
+            ExitCode::from(2)
+        })?;
+        let r: SweepResult = serde_json::from_str(&text).map_err(|e| {
+            eprintln!("error: {}: not a sweep result (`sweep --format json`): {e}", f.display());
+            ExitCode::from(2)
+        })?;
+        parts.push(r);
+    }
+    let merged = reports::merge::merge(&parts).map_err(|e| {
+        eprintln!("error: cannot merge: {e}");
+        ExitCode::from(2)
+    })?;
+    let format = match format {
+        MergeFormat::Text => SweepFormat::Text,
+        MergeFormat::Json => SweepFormat::Json,
+        MergeFormat::Junit => SweepFormat::Junit,
+    };
+    let written = match &out {
+        Some(path) => write_atomically(path, |w| render(w, format, &merged, &[])).map_err(|e| {
+            eprintln!("error: cannot write {}: {e}", path.display());
+        }),
+        None => render(&mut io::stdout().lock(), format, &merged, &[]).map_err(|_| ()),
+    };
+    written.map_err(|_| ExitCode::from(2))?;
+    let failed = merged.violations > 0
+        || !merged.expected_missing.is_empty()
+        || merged.corpus.iter().any(|c| c.failure.is_some());
+    Ok(ExitCode::from(u8::from(failed)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_shards_and_rates_parse_or_say_what_was_expected() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("10 parsecs").unwrap_err().contains("90s, 10m, 1h"));
+        assert!(parse_duration("0s").is_err());
+        assert_eq!(parse_shard("2/3"), Ok((2, 3)));
+        assert!(
+            parse_shard("0/3").is_err() && parse_shard("4/3").is_err() && parse_shard("x").is_err()
+        );
+        assert_eq!(parse_rate("0.01"), Ok(0.01));
+        assert!(parse_rate("2").is_err());
+    }
+}
