@@ -20,9 +20,13 @@ fn clean(strategy: Strategy, scenario: &str, seeds: u64) {
         o.confirmed > 0 && o.cancelled + o.rejected > 0,
         "success and failure both happen: {o:?}"
     );
-    if scenario != "calm" {
-        assert!(r.faults > seeds * 10, "faults were injected: {}", r.faults);
-    }
+    // saga-bench has only the peer's partitions and crash: a few per seed.
+    let per_seed = match scenario {
+        "calm" => 0,
+        "saga-bench" => 3,
+        _ => 10,
+    };
+    assert!(r.faults >= seeds * per_seed, "faults were injected: {}", r.faults);
 }
 
 #[test]
