@@ -321,11 +321,17 @@ pub fn run_sweep(args: SweepArgs) -> Result<ExitCode, ExitCode> {
     // JSON lines stream to standard output as seeds finish; into a file
     // they go at the end, in seed order, with the rest of the report.
     let streaming = args.format == SweepFormat::Jsonl && report.is_none();
+    let kept: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
     let on_seed = |r: &SeedResult| {
         progress.seed_done(r);
-        if streaming {
-            let mut out = io::stdout().lock();
-            let _ = writeln!(out, "{}", seed_line(r));
+        match (args.format, streaming) {
+            (SweepFormat::Jsonl, true) => {
+                let _ = writeln!(io::stdout().lock(), "{}", seed_line(r));
+            }
+            (SweepFormat::Jsonl, false) => {
+                kept.lock().expect("no panic holding it").push((r.seed, seed_line(r)))
+            }
+            _ => {}
         }
     };
     let control = Control {
@@ -335,18 +341,13 @@ pub fn run_sweep(args: SweepArgs) -> Result<ExitCode, ExitCode> {
         check_determinism_ppm: args.check_determinism.map_or(0, |x| (x * 1e6).round() as u32),
         on_seed: Some(&on_seed),
     };
-    let started = Instant::now();
-    let seeds = sweep::run_controlled(&spec, &control, &harness::run);
+    let mut result = sweep::sweep_controlled(&spec, &control);
     progress.finish();
-    let mut result = sweep::summarise(&spec, &seeds.results, started.elapsed().as_secs_f64());
-    result.stopped = seeds.stopped.map(str::to_string);
-    result.determinism_checked = seeds.determinism_checked;
     result.shard = shard;
     result.corpus = corpus;
-    let lines: Vec<String> = match (args.format, streaming) {
-        (SweepFormat::Jsonl, false) => seeds.results.iter().map(seed_line).collect(),
-        _ => Vec::new(),
-    };
+    let mut kept = kept.into_inner().expect("the sweep is done");
+    kept.sort_unstable_by_key(|(seed, _)| *seed);
+    let lines: Vec<String> = kept.into_iter().map(|(_, line)| line).collect();
     let written = match &report {
         Some(path) => {
             write_atomically(path, |w| render(w, args.format, &result, &lines)).map_err(|e| {

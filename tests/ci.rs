@@ -150,6 +150,19 @@ fn jsonl_streams_a_line_per_seed_then_the_summary() {
     assert!(lines[..30].iter().all(|l| l["digest"].as_str().unwrap().len() == 16));
     assert_eq!(lines[30]["schema"], "sagasim.sweep/2");
     assert_eq!(lines[30]["runs"], 30);
+    // Into a file, at the end: in seed order.
+    let path = temp("jsonl").join("seeds.jsonl");
+    let o =
+        sagasim(&["sweep", "--seeds", "30", "--format", "jsonl", "--out", path.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    let text = std::fs::read_to_string(&path).expect("written");
+    let seeds: Vec<u64> = text
+        .lines()
+        .take(30)
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["seed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seeds, (0..30).collect::<Vec<_>>());
 }
 
 #[test]

@@ -6,24 +6,7 @@
 use std::io::{self, Write};
 
 use crate::result::{Failure, SweepResult};
-
-/// Escape text for an XML attribute or element.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 forbids most control characters, even escaped.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::svg::escape as esc;
 
 fn failure_case(out: &mut impl Write, class: &str, name: &str, f: &Failure) -> io::Result<()> {
     writeln!(out, r#"    <testcase classname="{}" name="{}" time="0">"#, esc(class), esc(name))?;
@@ -88,15 +71,4 @@ pub fn sweep(out: &mut impl Write, r: &SweepResult) -> io::Result<()> {
     }
     writeln!(out, "  </testsuite>")?;
     writeln!(out, "</testsuites>")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escaping_covers_markup_and_control_characters() {
-        assert_eq!(esc(r#"a<b & "c" 'd'>"#), "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;");
-        assert_eq!(esc("x\u{1}y\nz"), "x y\nz");
-    }
 }

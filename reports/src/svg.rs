@@ -30,7 +30,7 @@ pub fn dash(i: usize) -> &'static str {
     }
 }
 
-/// Text made safe for HTML and SVG content and attribute values.
+/// Text made safe for HTML, SVG and XML content and attribute values.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -40,6 +40,8 @@ pub fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // XML 1.0 forbids most control characters, even escaped.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push(' '),
             c => out.push(c),
         }
     }
@@ -390,5 +392,6 @@ mod tests {
     #[test]
     fn escapes_markup() {
         assert_eq!(escape("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");
+        assert_eq!(escape("x\u{1}y\nz"), "x y\nz", "control characters XML refuses");
     }
 }
