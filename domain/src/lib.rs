@@ -14,6 +14,11 @@
 //! - [`orchestrator`]: the orchestration strategy's saga log and steps;
 //!   [`monolith`]: the one-database baseline; [`two_phase`]: XA-style
 //!   prepare/commit with row locks.
+//! - [`node`]: a service node as both worlds run it: dispatch of messages,
+//!   records and timers to the handlers, Payment's gateway calls, the
+//!   coordinators' steps with timeouts, retries and giving up; through the
+//!   [`node::Host`] port, which the simulation and the live deployment
+//!   implement.
 //! - [`ports`]: the transaction, client and gateway ports adapters implement.
 //! - [`safety`]: the safety switches and the planted bugs that flip them.
 //! - [`strategy`]: the coordination strategies.
@@ -33,6 +38,7 @@ pub mod invariant;
 pub mod message;
 pub mod meter;
 pub mod monolith;
+pub mod node;
 pub mod orchestrator;
 pub mod order;
 pub mod payment;

@@ -116,7 +116,7 @@ pub enum Next {
 }
 
 /// What a strategy built on the orchestrator adds to a saga.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
     /// §2.5 compensation coupon: the coupon a system-caused failure earns
     /// (0: none).

@@ -41,6 +41,11 @@ impl<'a, A: App> Cx<'a, A> {
         self.core.nodes[self.node.index()].incarnation
     }
 
+    /// Whether this node has a database (service nodes do).
+    pub fn has_db(&self) -> bool {
+        self.db.is_some()
+    }
+
     /// This node's database. Only service nodes have one; asking on another
     /// node is a wiring bug.
     pub fn db(&self) -> &AppDb<A> {

@@ -3,7 +3,6 @@
 
 pub mod app;
 pub mod ports;
-pub mod rpc;
 pub mod workload;
 
 use domain::client::{Client, RetryPolicy};
@@ -25,7 +24,8 @@ use sim::{Database, End, FaultRecord, KernelOptions, NodeId, Phases, Role, Sim};
 
 use crate::explore::Explore;
 use crate::scenario::Scenario;
-pub use app::{Coverage, Nodes, SagaApp, Settings, Vol};
+pub use app::{Coverage, Nodes, SagaApp};
+pub use domain::node::{Settings, Vol};
 
 /// One run to make.
 #[derive(Clone, Copy, Debug)]

@@ -1,13 +1,18 @@
 //! Adapters from the kernel's context to the domain's ports: the client's,
-//! the gateway's and the payment gateway's.
+//! the gateway's, and the service node's host (with the payment gateway's
+//! fault draws).
 
 use domain::gateway::{GatewayPort, KeyEntry};
+use domain::message::CmdKind;
+use domain::meter::Meter;
+use domain::node::{Host, Peer, Settings};
 use domain::pg::PgPort;
-use domain::ports::ClientPort;
-use domain::{Msg, RequestKey, Service, StateView, Store};
-use sim::{Cx, NodeId, View};
+use domain::ports::{ClientPort, TxBuf};
+use domain::{Checker, Msg, OrderId, RequestKey, Service, StateView, Store};
+use sim::trace::stable_hash;
+use sim::{Cx, NodeId, TopicId, View};
 
-use crate::harness::app::{Nodes, SagaApp, Settings};
+use crate::harness::app::{Coverage, Nodes, SagaApp};
 
 pub struct ClientAdapter<'c, 'a> {
     pub cx: &'c mut Cx<'a, SagaApp>,
@@ -65,16 +70,81 @@ impl GatewayPort for GatewayAdapter<'_, '_> {
     }
 }
 
-pub struct PgAdapter<'c, 'a> {
+/// The domain node's host in the simulation: the node's database, the
+/// network, timers, and the run's checker and meter, which learn every
+/// committed write.
+pub struct SimHost<'c, 'a> {
     pub cx: &'c mut Cx<'a, SagaApp>,
+    pub nodes: Nodes,
+    pub topics: &'c [TopicId; 12],
+    pub outbox: bool,
+    pub checker: &'c mut Checker,
+    pub meter: &'c mut Meter,
+    pub coverage: &'c mut Coverage,
 }
 
-impl PgPort for PgAdapter<'_, '_> {
+impl PgPort for SimHost<'_, '_> {
     fn fault(&mut self, what: &str, ppm: u32) -> bool {
         self.cx.inject(what, ppm)
     }
     fn random_us(&mut self, max_us: u64) -> u64 {
         self.cx.random().range(0, max_us)
+    }
+}
+
+impl Host for SimHost<'_, '_> {
+    fn store(&self) -> &Store {
+        self.cx.db().state()
+    }
+
+    /// Writes and events together through the outbox, or, with the outbox
+    /// switched off, events published after the commit (a dual write).
+    fn commit(&mut self, tx: &TxBuf) -> bool {
+        let topics = self.topics;
+        let events =
+            tx.events.iter().map(|e| (topics[e.topic() as usize], e.key(), Msg::Event(*e)));
+        let committed = if self.outbox {
+            self.cx.commit(&tx.writes, events)
+        } else {
+            self.cx.commit(&tx.writes, std::iter::empty())
+        };
+        if committed.is_err() {
+            return false;
+        }
+        self.cx.fold(stable_hash(&(&tx.writes, &tx.events)));
+        if self.cx.tracing() {
+            let (w, e) = (&tx.writes, &tx.events);
+            self.cx.trace(|| format!("commit writes={w:?} events={e:?}"));
+        }
+        if !self.outbox {
+            for e in &tx.events {
+                self.cx.publish_direct(topics[e.topic() as usize], e.key(), Msg::Event(*e));
+            }
+        }
+        for w in &tx.writes {
+            self.checker.observe(w);
+            self.meter.observe(w);
+        }
+        true
+    }
+
+    fn send(&mut self, to: Peer, msg: Msg) {
+        self.cx.send(self.nodes.at(to), msg);
+    }
+    fn send_after(&mut self, to: Peer, msg: Msg, delay_us: u64) {
+        self.cx.send_after(self.nodes.at(to), msg, delay_us);
+    }
+    fn set_timer(&mut self, delay_us: u64, tag: u64) {
+        self.cx.set_timer(delay_us, tag);
+    }
+    fn counters(&mut self) -> &mut Coverage {
+        self.coverage
+    }
+    fn gave_up(&mut self, order: OrderId, step: CmdKind) {
+        self.meter.gave_up(order, step);
+    }
+    fn trace(&mut self, line: impl FnOnce() -> String) {
+        self.cx.trace(line);
     }
 }
 

@@ -1,0 +1,123 @@
+//! Payment's calls to the external payment gateway, as a node makes them:
+//! a call starts once the transaction that asked for it has committed, is
+//! timed, and is made again (with its key) after a timeout or an answer that
+//! says so; a settled call answers the orchestrator, or, in the monolith,
+//! confirms or undoes the order in the same transaction. And the payment
+//! gateway's side: a request read against its tables, its own faults
+//! decided, its writes committed, and its answer sent after a delay.
+
+use crate::ids::{OrderId, PgKey};
+use crate::message::{CmdKind, CmdResult, Msg, PgResult};
+use crate::monolith;
+use crate::node::{Host, Node, Peer};
+use crate::payment::{self, Mode, Outcome, PgCall};
+use crate::pg;
+use crate::strategy::Strategy;
+use crate::tables::{Service, Tables, Write};
+
+impl Node<'_> {
+    pub(super) fn start_call(&mut self, host: &mut impl Host, call: PgCall, retry: bool) {
+        let t = host.store().payment().expect("PG calls start where payments are");
+        let msg = payment::request(t, call, retry, &self.settings.safety);
+        if retry {
+            host.counters().pg_retries += 1;
+        }
+        host.counters().rpcs += 1;
+        let tag = self.vol.calls.start(call);
+        host.send(Peer::Service(Service::Pg), msg);
+        host.set_timer(self.settings.pg_timeout_us, tag);
+    }
+
+    /// After a PG reply or timeout has been turned into writes.
+    fn settle_call(&mut self, host: &mut impl Host, order: OrderId, out: Outcome) {
+        match out {
+            Outcome::Ignored => {}
+            Outcome::Settled(reply) => {
+                if self.commit(host) {
+                    self.vol.calls.finish(order);
+                    if let (Some((cmd, result)), Mode::Replies) = (reply, self.settings.mode()) {
+                        self.reply(host, order, cmd, result);
+                    }
+                }
+            }
+            Outcome::Retry(op) => {
+                if self.commit(host) {
+                    self.start_call(host, PgCall { order, op }, true);
+                }
+            }
+        }
+    }
+
+    /// Answer the orchestrator's command.
+    pub(super) fn reply(
+        &mut self,
+        host: &mut impl Host,
+        order: OrderId,
+        cmd: CmdKind,
+        result: CmdResult,
+    ) {
+        // The monolith has nobody to tell: it settles the order itself.
+        if self.settings.strategy != Strategy::Monolith {
+            host.send(Peer::Service(Service::Orchestrator), Msg::Done { order, cmd, result });
+        }
+    }
+
+    pub(super) fn on_pg_reply(
+        &mut self,
+        host: &mut impl Host,
+        order: OrderId,
+        key: Option<PgKey>,
+        result: PgResult,
+    ) {
+        self.tx.clear();
+        let t = host.store().payment().expect("PG replies go where payments are");
+        let out = payment::on_reply(t, order, key, result, self.settings.mode(), self.tx);
+        self.settle_payment(host, order, out);
+    }
+
+    pub(super) fn on_pg_timeout(&mut self, host: &mut impl Host, call: PgCall) {
+        self.tx.clear();
+        let t = host.store().payment().expect("PG timers run where payments are");
+        let (safety, mode) = (self.settings.safety, self.settings.mode());
+        let out = payment::on_timeout(t, call.order, call.op, &safety, mode, self.tx);
+        self.settle_payment(host, call.order, out);
+    }
+
+    /// The payment gateway takes a request.
+    pub(super) fn on_pg_request(&mut self, host: &mut impl Host, from: Peer, msg: &Msg) {
+        let Tables::Pg(t) = &host.store().tables else { panic!("PG requests go to the PG") };
+        let prepared = pg::prepare(t, msg);
+        let act = pg::finish(prepared, &self.settings.pg, host);
+        self.tx.clear();
+        self.tx.writes.extend(act.writes.iter().map(|w| Write::Pg(*w)));
+        if !self.commit(host) {
+            return;
+        }
+        if let Some((reply, delay)) = act.reply {
+            host.send_after(from, reply, delay);
+        }
+    }
+
+    /// A payment settled or needs another call: in the monolith, a settled
+    /// charge is followed, in the same transaction, by the order's
+    /// confirmation or its undoing, and the client's answer.
+    fn settle_payment(&mut self, host: &mut impl Host, order: OrderId, out: Outcome) {
+        let settled = match out {
+            Outcome::Settled(Some((CmdKind::Pay, r)))
+                if self.settings.strategy == Strategy::Monolith =>
+            {
+                r
+            }
+            out => return self.settle_call(host, order, out),
+        };
+        let s = host.store();
+        let Tables::Monolith(m) = &s.tables else { panic!("the monolith holds every table") };
+        let response = monolith::settle(m, &s.entry, order, settled == CmdResult::Paid, self.tx);
+        if self.commit(host) {
+            self.vol.calls.finish(order);
+            if let Some((id, key, hash)) = self.vol.answer_to.remove(&order) {
+                host.send(Peer::Gateway, Msg::Placed { id, key, hash, response });
+            }
+        }
+    }
+}
