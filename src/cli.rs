@@ -229,6 +229,13 @@ pub enum Command {
         #[arg(long, value_parser = parse_bug, requires = "bugs")]
         bug: Option<Bug>,
     },
+    /// Deploy the system for real (PostgreSQL, Redis, NATS JetStream, HTTP
+    /// services as child processes), drive the scenario's workload through
+    /// it while killing and restarting services, and check the invariants
+    /// against the real databases. Exit codes as `run`.
+    Live(crate::live_cmd::LiveArgs),
+    /// Run one process of a live deployment (`sagasim live` starts them).
+    Serve(crate::live_cmd::ServeArgs),
     /// List what can be chosen.
     List {
         #[arg(value_enum)]
@@ -792,7 +799,7 @@ fn run_detection(
     let jobs = jobs.unwrap_or_else(all_cores);
     let ds: Vec<crate::detection::Detection> = Bug::ALL
         .iter()
-        .filter(|b| only.map_or(true, |o| o == **b))
+        .filter(|b| only.is_none_or(|o| o == **b))
         .flat_map(|&b| {
             crate::detection::EXPLORES.map(|e| crate::detection::detect(b, seeds.max(1), jobs, e))
         })
@@ -833,6 +840,8 @@ pub fn main_with(cli: Cli) -> ExitCode {
             run_one(&target, seed, Show::replay(format, order), None)
         }
         Command::Sweep(args) => crate::ci::run_sweep(args),
+        Command::Live(args) => crate::live_cmd::run_live(args),
+        Command::Serve(args) => crate::live_cmd::run_serve(args),
         Command::Merge { files, format, out } => crate::ci::run_merge(&files, format, out),
         Command::List { what } => list(what, &mut io::stdout().lock())
             .map(|_| ExitCode::SUCCESS)

@@ -17,6 +17,8 @@
 //!   lines, Mermaid).
 //! - [`compare`]: strategies measured on the same seeds, at several fault
 //!   scales, with a fault-free baseline and an availability probe.
+//! - [`live_cmd`]: `sagasim live` and `sagasim serve`: the same domain
+//!   deployed for real (the `live` crate), and its report.
 //! - [`bench`]: speed against the floor of a bare event loop;
 //!   [`detection`]: detection power, per planted bug.
 
@@ -29,6 +31,7 @@ pub mod detection;
 pub mod explore;
 pub mod failure_file;
 pub mod harness;
+pub mod live_cmd;
 pub mod scenario;
 pub mod shrink;
 pub mod sweep;

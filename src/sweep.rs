@@ -179,7 +179,7 @@ fn checked(seed: u64, ppm: u32) -> bool {
 fn check_determinism(spec: &SweepSpec<'_>, first: &mut SeedResult, runner: &Runner) {
     let again = run_seed(spec, first.seed, runner);
     // A panicked run has no digest worth comparing.
-    let comparable = first.failure.as_ref().map_or(true, |f| f.invariant != "panic");
+    let comparable = first.failure.as_ref().is_none_or(|f| f.invariant != "panic");
     if again.digest != first.digest && comparable {
         let run = RunSpec {
             explore: spec.explore,

@@ -23,6 +23,7 @@ mod fixture;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod live;
 pub mod markdown;
 pub mod merge;
 pub mod numbers;

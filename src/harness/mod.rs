@@ -248,6 +248,50 @@ fn draw_poisons(s: &Scenario, stream: &mut Stream) -> Vec<(u64, Topic)> {
         .collect()
 }
 
+/// The client's retry policy a scenario sets.
+pub fn retry_policy(s: &Scenario) -> RetryPolicy {
+    RetryPolicy {
+        timeout_us: s.client.timeout_us,
+        backoff_base_us: s.client.backoff_base_us,
+        backoff_cap_us: s.client.backoff_cap_us,
+    }
+}
+
+/// The settings of the system under test, for a scenario, a strategy and a
+/// planted bug: the same in the simulation and live.
+pub fn settings(s: &Scenario, strategy: Strategy, bug: Option<Bug>) -> Settings {
+    let o = &s.orchestration;
+    Settings {
+        strategy,
+        safety: Safety::with(bug),
+        step_timeout_us: o.step_timeout_us,
+        give_up_after: o.give_up_after,
+        lock_retry_us: o.lock_retry_us,
+        max_busy: (o.lock_wait_max_us / o.lock_retry_us.max(1)).max(1) as u32,
+        policy: domain::orchestrator::Policy {
+            apology: match strategy {
+                Strategy::CompensationCoupon => o.apology_coupon,
+                _ => 0,
+            },
+            pay_again: match strategy {
+                Strategy::UxRetry => o.pay_again,
+                _ => 0,
+            },
+        },
+        pay_again_after_us: o.pay_again_after_us,
+        pg: PgFaults {
+            decline_ppm: s.pg.decline_ppm,
+            timeout_before_ppm: s.pg.timeout_before_ppm,
+            timeout_after_ppm: s.pg.timeout_after_ppm,
+            slow_ppm: s.pg.slow_ppm,
+            slow_max_us: s.pg.slow_max_us,
+        },
+        pg_timeout_us: s.pg.timeout_us,
+        key_ttl_us: s.gateway.key_ttl_us,
+        in_progress_ttl_us: s.gateway.in_progress_ttl_us,
+    }
+}
+
 /// Build the simulation of one run, ready to start.
 pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
     let swarmed = spec.explore.scenario_for(spec.scenario, spec.seed);
@@ -260,42 +304,9 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
             keep.contains(&(i - 1))
         });
     }
-    let policy = RetryPolicy {
-        timeout_us: s.client.timeout_us,
-        backoff_base_us: s.client.backoff_base_us,
-        backoff_cap_us: s.client.backoff_cap_us,
-    };
+    let policy = retry_policy(s);
     let safety = Safety::with(spec.bug);
-    let settings = Settings {
-        strategy: spec.strategy,
-        safety,
-        step_timeout_us: s.orchestration.step_timeout_us,
-        give_up_after: s.orchestration.give_up_after,
-        lock_retry_us: s.orchestration.lock_retry_us,
-        max_busy: (s.orchestration.lock_wait_max_us / s.orchestration.lock_retry_us.max(1)).max(1)
-            as u32,
-        policy: domain::orchestrator::Policy {
-            apology: match spec.strategy {
-                Strategy::CompensationCoupon => s.orchestration.apology_coupon,
-                _ => 0,
-            },
-            pay_again: match spec.strategy {
-                Strategy::UxRetry => s.orchestration.pay_again,
-                _ => 0,
-            },
-        },
-        pay_again_after_us: s.orchestration.pay_again_after_us,
-        pg: PgFaults {
-            decline_ppm: s.pg.decline_ppm,
-            timeout_before_ppm: s.pg.timeout_before_ppm,
-            timeout_after_ppm: s.pg.timeout_after_ppm,
-            slow_ppm: s.pg.slow_ppm,
-            slow_max_us: s.pg.slow_max_us,
-        },
-        pg_timeout_us: s.pg.timeout_us,
-        key_ttl_us: s.gateway.key_ttl_us,
-        in_progress_ttl_us: s.gateway.in_progress_ttl_us,
-    };
+    let settings = settings(s, spec.strategy, spec.bug);
     let client = Client::new(policy, workload.arrivals.clone());
     let app = SagaApp::new(settings, client, Checker::new(&workload));
     let mut sim = Sim::new(app, spec.seed, kernel_options(spec, s, &safety));

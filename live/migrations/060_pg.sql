@@ -1,0 +1,12 @@
+-- The external payment gateway: card charges, and the charge made under each
+-- idempotency key (NULL: declined).
+CREATE TABLE charges (
+    id integer PRIMARY KEY,
+    order_id integer NOT NULL,
+    amount bigint NOT NULL,
+    refunded boolean NOT NULL
+);
+CREATE TABLE pg_keys (
+    key bigint PRIMARY KEY,
+    charge integer REFERENCES charges (id)
+);

@@ -1,0 +1,220 @@
+//! The API gateway (axum): `POST /orders` with an `Idempotency-Key` header,
+//! `GET /orders/{id}`, and `POST /msg` for answers that come later (the
+//! orchestration answers once the saga is over, §2.4.2). The domain's
+//! gateway logic ([`domain::gateway`]) runs on a thread of its own, with
+//! Redis as its key cache; under the choreography its answer is "accepted",
+//! and the order's final state is read later.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use domain::gateway::{self, GatewayPort, KeyEntry};
+use domain::node::Peer;
+use domain::{Msg, Request, RequestKey, Response};
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::deploy::Deployment;
+use crate::error::Result;
+use crate::http::{self, Envelope, Replies};
+use crate::redis::Cache;
+use crate::trace::TraceCtx;
+
+/// How long `POST /orders` waits for the system's answer before it gives up
+/// (the client has given up long before).
+pub const ANSWER_WAIT: Duration = Duration::from_secs(30);
+
+enum Input {
+    Submit { key: RequestKey, req: Request, ctx: TraceCtx, answer: oneshot::Sender<Response> },
+    Placed { msg: Msg, ctx: TraceCtx },
+}
+
+struct Shared {
+    d: Deployment,
+    http: http::Client,
+    inputs: mpsc::UnboundedSender<Input>,
+    next: AtomicU32,
+}
+
+/// The gateway's domain port over Redis and HTTP, for one input.
+struct Port<'a> {
+    shared: &'a Arc<Shared>,
+    rt: &'a Handle,
+    cache: &'a mut Cache,
+    waiting: &'a mut HashMap<u32, oneshot::Sender<Response>>,
+    ctx: TraceCtx,
+}
+
+impl Port<'_> {
+    fn ttl_ms(&self, e: &KeyEntry) -> u64 {
+        let s = &self.shared.d.settings;
+        match e {
+            KeyEntry::InProgress { .. } => s.in_progress_ttl_us / 1000,
+            KeyEntry::Done { .. } => s.key_ttl_us / 1000,
+        }
+    }
+}
+
+impl GatewayPort for Port<'_> {
+    fn cache_get(&mut self, key: RequestKey) -> Option<KeyEntry> {
+        let k = self.shared.d.redis_key(key);
+        // A cache that does not answer is a cache that forgot: the entry
+        // service's record still answers a retry.
+        self.rt.block_on(self.cache.get(&k)).ok().flatten()
+    }
+    fn cache_set_nx(&mut self, key: RequestKey, entry: KeyEntry) -> bool {
+        let (k, ttl) = (self.shared.d.redis_key(key), self.ttl_ms(&entry));
+        // Not knowing whether the claim took, the gateway claims nothing:
+        // the client hears "in progress" and asks again.
+        self.rt.block_on(self.cache.set_nx(&k, &entry, ttl)).unwrap_or(false)
+    }
+    fn cache_set(&mut self, key: RequestKey, entry: KeyEntry) {
+        let (k, ttl) = (self.shared.d.redis_key(key), self.ttl_ms(&entry));
+        let _ = self.rt.block_on(self.cache.set(&k, &entry, ttl));
+    }
+    fn forward(&mut self, msg: Msg) {
+        let (shared, ctx) = (self.shared.clone(), self.ctx);
+        self.rt.spawn(async move {
+            let entry = shared.d.url(shared.d.entry());
+            let env = Envelope { from: Peer::Gateway, msg };
+            if let Ok(replies) =
+                shared.http.send(&entry, &env, ctx, crate::node::CALL_TIMEOUT).await
+            {
+                for msg in replies {
+                    let _ = shared.inputs.send(Input::Placed { msg, ctx });
+                }
+            }
+        });
+    }
+    fn answer(&mut self, msg: Msg) {
+        if let Msg::Answer { id, response } = msg {
+            if let Some(w) = self.waiting.remove(&id) {
+                let _ = w.send(response);
+            }
+        }
+    }
+}
+
+fn run(
+    mut cache: Cache,
+    mut inputs: mpsc::UnboundedReceiver<Input>,
+    shared: Arc<Shared>,
+    rt: Handle,
+) {
+    let safety = shared.d.settings.safety;
+    let mut waiting: HashMap<u32, oneshot::Sender<Response>> = HashMap::new();
+    while let Some(input) = inputs.blocking_recv() {
+        // Answers nobody waits for any more (the client gave up) go.
+        waiting.retain(|_, w| !w.is_closed());
+        match input {
+            Input::Submit { key, req, ctx, answer } => {
+                let id = shared.next.fetch_add(1, Ordering::Relaxed);
+                waiting.insert(id, answer);
+                let span = span("Submit", ctx);
+                let _e = span.enter();
+                let mut port = Port {
+                    shared: &shared,
+                    rt: &rt,
+                    cache: &mut cache,
+                    waiting: &mut waiting,
+                    ctx,
+                };
+                gateway::on_submit(id, key, req, &safety, &mut port);
+            }
+            Input::Placed { msg: Msg::Placed { id, key, hash, response }, ctx } => {
+                let span = span("Placed", ctx);
+                let _e = span.enter();
+                let mut port = Port {
+                    shared: &shared,
+                    rt: &rt,
+                    cache: &mut cache,
+                    waiting: &mut waiting,
+                    ctx,
+                };
+                gateway::on_placed(id, key, hash, response, &mut port);
+            }
+            Input::Placed { .. } => {}
+        }
+    }
+}
+
+fn span(what: &str, ctx: TraceCtx) -> tracing::Span {
+    tracing::info_span!(
+        "handle",
+        what = what,
+        trace = ctx.trace_hex().as_str(),
+        span = format!("{:016x}", ctx.child().span_id).as_str(),
+        parent = format!("{:016x}", ctx.span_id).as_str(),
+    )
+}
+
+/// Serve the gateway until it is stopped.
+pub async fn serve(d: Deployment, listener: tokio::net::TcpListener) -> Result<()> {
+    let cache = Cache::connect(&d.infra.redis_url).await?;
+    let (inputs, rx) = mpsc::unbounded_channel();
+    let shared =
+        Arc::new(Shared { d, http: http::Client::default(), inputs, next: AtomicU32::new(0) });
+    let (s, rt) = (shared.clone(), Handle::current());
+    std::thread::Builder::new()
+        .name("gateway".to_string())
+        .spawn(move || run(cache, rx, s, rt))
+        .map_err(crate::Error::failed)?;
+    let app = Router::new()
+        .route("/orders", post(on_orders))
+        .route("/orders/{id}", get(on_order))
+        .route("/msg", post(on_msg))
+        .route("/health", get(|| async { "ok" }))
+        .with_state(shared);
+    axum::serve(listener, app).await.map_err(crate::Error::failed)
+}
+
+/// The key of a request: the `Idempotency-Key` header, in hex.
+pub fn key_of(headers: &HeaderMap) -> Option<RequestKey> {
+    let v = headers.get(http::IDEMPOTENCY_KEY)?.to_str().ok()?;
+    u64::from_str_radix(v.trim(), 16).ok().map(RequestKey)
+}
+
+async fn on_orders(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(req): Json<Request>,
+) -> HttpResponse {
+    let Some(key) = key_of(&headers) else {
+        let why = "an Idempotency-Key header (hexadecimal) is required";
+        return (StatusCode::BAD_REQUEST, why).into_response();
+    };
+    let ctx = http::trace_of(&headers);
+    let (answer, rx) = oneshot::channel();
+    let _ = shared.inputs.send(Input::Submit { key, req, ctx, answer });
+    match tokio::time::timeout(ANSWER_WAIT, rx).await {
+        Ok(Ok(r)) => Json(r).into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "no answer").into_response(),
+    }
+}
+
+async fn on_order(State(shared): State<Arc<Shared>>, Path(id): Path<u32>) -> HttpResponse {
+    let d = &shared.d;
+    let owner = d.process_of(Peer::Service(domain::Service::Order));
+    let url = format!("{}/orders/{id}", d.url(owner));
+    match shared.http.get(&url, Duration::from_secs(2)).await {
+        Ok(body) => ([("content-type", "application/json")], body).into_response(),
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+async fn on_msg(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(env): Json<Envelope>,
+) -> Json<Replies> {
+    let ctx = http::trace_of(&headers);
+    let _ = shared.inputs.send(Input::Placed { msg: env.msg, ctx });
+    Json(Replies::default())
+}

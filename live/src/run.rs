@@ -1,0 +1,587 @@
+//! A live run, start to end: check that the infrastructure answers, set up
+//! the run's own database, streams and key prefix, start the processes,
+//! drive the workload while the nemesis strikes, heal, wait for every saga
+//! to finish, judge the final state, report, and take everything down
+//! again, whichever way the run ends.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::client::RetryPolicy;
+use domain::node::Settings;
+use domain::{Bug, EndState, Response, Strategy, Workload};
+use reports::live::{
+    Answers, DeadLetters, Latency, LiveFault, LiveProcess, LiveReport, LiveViolation, LIVE_SCHEMA,
+};
+use tokio::sync::{watch, Mutex};
+use tokio::time::Instant;
+
+use crate::check;
+use crate::deploy::{wall_us, BrokerSettings, Deployment, Infra, Process};
+use crate::error::{Error, Result};
+use crate::nemesis::{self, Action, FaultSpec, Struck};
+use crate::node::Status;
+use crate::process::Children;
+use crate::redis::Cache;
+use crate::trace::SpanLine;
+
+/// How often the tables are read and checked while the run goes on.
+pub const CHECK_EVERY: Duration = Duration::from_millis(500);
+
+/// Everything a live run needs, decided before it starts.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub scenario: String,
+    pub strategy: Strategy,
+    pub bug: Option<Bug>,
+    pub seed: u64,
+    pub settings: Settings,
+    pub broker: BrokerSettings,
+    pub infra: Infra,
+    pub workload: Workload,
+    pub policy: RetryPolicy,
+    pub fault_phase_us: u64,
+    pub heal_budget_us: u64,
+    pub faults: FaultSpec,
+    /// Fault kinds of the scenario a live run does not inject.
+    pub not_injected: Vec<String>,
+    /// The sagasim binary the processes run.
+    pub exe: PathBuf,
+    /// Ports from here on, one per process; `None`: free ones.
+    pub base_port: Option<u16>,
+    /// Keep the run's database, streams and keys (for a look afterwards).
+    pub keep: bool,
+    /// Where logs and spans go; `None`: a new folder under the temp dir.
+    pub dir: Option<PathBuf>,
+}
+
+/// What a run came to.
+pub struct Outcome {
+    pub report: LiveReport,
+    /// The run's time origin, µs since the Unix epoch.
+    pub start_us: u64,
+    pub spans: Vec<SpanLine>,
+    pub dir: PathBuf,
+}
+
+/// Check that PostgreSQL, Redis and NATS answer, all at once, within a few
+/// seconds; name the first that does not.
+pub async fn preflight(infra: &Infra) -> Result<()> {
+    let (pg, redis, nats) = tokio::join!(
+        crate::pg::connect(infra, "postgres", "sagasim-preflight", None),
+        Cache::connect(&infra.redis_url),
+        crate::nats::connect(infra),
+    );
+    pg?;
+    redis?;
+    nats?;
+    Ok(())
+}
+
+fn run_name() -> String {
+    format!("r{:x}", (wall_us() ^ (std::process::id() as u64) << 40) & 0xff_ffff_ffff)
+}
+
+/// The ports of the processes: from `base` on, each checked free; or free
+/// ones the system picks.
+fn ports(ps: &[Process], base: Option<u16>) -> Result<BTreeMap<String, u16>> {
+    let mut held = Vec::new();
+    let mut out = BTreeMap::new();
+    for (i, p) in ps.iter().enumerate() {
+        let want = base.map_or(0, |b| b + i as u16);
+        let at = format!("127.0.0.1:{want}");
+        let l = std::net::TcpListener::bind(&at).map_err(|e| Error::PortTaken {
+            process: p.name().to_string(),
+            at: at.clone(),
+            why: e.to_string(),
+        })?;
+        let port = l.local_addr().map_err(Error::failed)?.port();
+        out.insert(p.name().to_string(), port);
+        held.push(l);
+    }
+    Ok(out)
+}
+
+/// Set up the run's state: a fresh database with every schema migrated and
+/// the workload's rows, and the streams and consumers.
+async fn set_up(d: &Deployment, w: &Workload) -> Result<()> {
+    crate::pg::create_database(&d.infra, &d.database()).await?;
+    let mut admin = crate::pg::connect(&d.infra, &d.database(), "sagasim-setup", None).await?;
+    for p in Process::of(d.strategy).into_iter().filter(|p| p.has_tables()) {
+        crate::pg::migrate(&mut admin, p).await?;
+        crate::pg::seed(&mut admin, p, w).await?;
+    }
+    let js = crate::nats::connect(&d.infra).await?;
+    crate::nats::create_streams(&js, d).await?;
+    crate::nats::create_consumers(&js, d).await
+}
+
+/// Remove the run's state: database, streams, keys.
+async fn tear_down(d: &Deployment) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Err(e) = crate::pg::drop_database(&d.infra, &d.database()).await {
+        problems.push(e.to_string());
+    }
+    match crate::nats::connect(&d.infra).await {
+        Ok(js) => {
+            if let Err(e) = crate::nats::delete_streams(&js, &d.run).await {
+                problems.push(e.to_string());
+            }
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+    match Cache::connect(&d.infra.redis_url).await {
+        Ok(mut c) => {
+            if let Err(e) = c.forget(&format!("sagasim:{}:", d.run)).await {
+                problems.push(format!("Redis: {}", e.0));
+            }
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+    problems
+}
+
+/// Make one live run.
+pub async fn run(plan: Plan) -> Result<Outcome> {
+    preflight(&plan.infra).await?;
+    let run = run_name();
+    let dir = plan
+        .dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("sagasim-live-{run}")));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::failed(format!("{}: {e}", dir.display())))?;
+    let processes = Process::of(plan.strategy);
+    let d = Deployment {
+        run: run.clone(),
+        strategy: plan.strategy,
+        settings: plan.settings,
+        infra: plan.infra.clone(),
+        broker: plan.broker,
+        ports: ports(&processes, plan.base_port)?,
+        pg_seed: plan.seed,
+        dir: dir.clone(),
+    };
+    d.write()?;
+    let set = set_up(&d, &plan.workload).await;
+    let children = Arc::new(Mutex::new(Children::new(&d, &plan.exe)));
+    let result = match set {
+        Err(e) => Err(e),
+        Ok(()) => {
+            tokio::select! {
+                r = body(&plan, &d, &children) => r,
+                _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
+            }
+        }
+    };
+    children.lock().await.stop_all().await;
+    let problems = if plan.keep { Vec::new() } else { tear_down(&d).await };
+    for p in &problems {
+        eprintln!("warning: cleaning up run {run}: {p}");
+    }
+    let (mut report, start_us) = result?;
+    report.state = if plan.keep {
+        format!(
+            "fresh database {}, streams {}_*, keys sagasim:{}:*; kept (--keep); logs in {}",
+            d.database(),
+            run.to_uppercase(),
+            run,
+            dir.display()
+        )
+    } else {
+        format!(
+            "fresh database {}, streams {}_*, keys sagasim:{}:*; removed at the end; logs in {}",
+            d.database(),
+            run.to_uppercase(),
+            run,
+            dir.display()
+        )
+    };
+    let spans = read_spans(&d);
+    Ok(Outcome { report, start_us, spans, dir })
+}
+
+fn read_spans(d: &Deployment) -> Vec<SpanLine> {
+    let mut all = Vec::new();
+    for p in Process::of(d.strategy) {
+        let text = std::fs::read_to_string(d.spans_path(p)).unwrap_or_default();
+        all.extend(text.lines().filter_map(|l| serde_json::from_str::<SpanLine>(l).ok()));
+    }
+    all.sort_by_key(|s| s.start_us);
+    all
+}
+
+/// The run with its processes up.
+async fn body(
+    plan: &Plan,
+    d: &Deployment,
+    children: &Arc<Mutex<Children>>,
+) -> Result<(LiveReport, u64)> {
+    {
+        let mut c = children.lock().await;
+        for p in Process::of(d.strategy) {
+            c.start(p).await?;
+        }
+    }
+    let mut db = crate::pg::connect(&d.infra, &d.database(), "sagasim-checker", None).await?;
+    let start = Instant::now();
+    let start_us = wall_us();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let driver = tokio::spawn(crate::driver::drive(
+        d.url(Process::Gateway),
+        plan.workload.arrivals.clone(),
+        plan.policy,
+        plan.seed,
+        start,
+        stop_rx,
+    ));
+    let faults = nemesis::plan(&plan.faults, d.strategy, d.broker.partitions, plan.seed);
+    let nemesis =
+        tokio::spawn(strike(d.clone(), faults, children.clone(), start, plan.fault_phase_us));
+    let fault_end = start + Duration::from_micros(plan.fault_phase_us);
+    let deadline = fault_end + Duration::from_micros(plan.heal_budget_us);
+    let js = crate::nats::connect(&d.infra).await?;
+    let http = crate::http::Client::default();
+    let mut checks = 0u64;
+    let mut healed = false;
+    let mut violation: Option<LiveViolation> = None;
+    let mut settled_at_ms = None;
+    loop {
+        tokio::time::sleep(CHECK_EVERY).await;
+        let now = Instant::now();
+        if !healed && now >= fault_end {
+            heal(d, children, &http).await?;
+            healed = true;
+        }
+        children.lock().await.revive().await?;
+        let snap = check::read(&mut db, d).await?;
+        checks += 1;
+        let (checker, v) = judge(|| check::check(&plan.workload, d, &snap))?;
+        if let Some(v) = v {
+            violation = Some(live_violation(&v, start, false));
+            break;
+        }
+        if healed && checker.sagas_done() && driver.is_finished() && snap.outbox_backlog == 0 {
+            let memory = memory_backlog(d, &http).await;
+            if memory == 0 && crate::nats::lag(&js, d).await? == 0 {
+                settled_at_ms = Some(start.elapsed().as_millis() as u64);
+                break;
+            }
+        }
+        if now >= deadline {
+            break;
+        }
+    }
+    let _ = stop_tx.send(true);
+    if !healed {
+        heal(d, children, &http).await?;
+    }
+    let struck = nemesis.await.map_err(|e| Error::failed(format!("the nemesis: {e}")))?;
+    let seen = driver.await.map_err(|e| Error::failed(format!("the driver: {e}")))?;
+    let statuses = statuses(d, &http).await;
+    let snap = check::read(&mut db, d).await?;
+    let end = EndState {
+        settled: settled_at_ms.is_some(),
+        outbox_backlog: snap.outbox_backlog as usize,
+        memory_backlog: statuses.iter().map(|s| s.memory_backlog).sum::<u64>() as usize,
+        broker_lag: crate::nats::lag(&js, d).await?,
+        answers: seen.answers.clone(),
+    };
+    if violation.is_none() {
+        let (_, v) = judge(|| check::check_end(&plan.workload, d, &snap, &end))?;
+        violation = v.map(|v| live_violation(&v, start, true));
+    }
+    let gave_up: Vec<_> = statuses.iter().flat_map(|s| s.gave_up.iter().copied()).collect();
+    let measures = check::measure(&plan.workload, d, &snap, start_us, &gave_up);
+    let lives = children.lock().await.lives();
+    let report = Report { plan, d, start_us, snap: &snap, statuses: &statuses, lives: &lives };
+    let parts = ReportParts {
+        seen,
+        struck,
+        measures,
+        checks,
+        settled_at_ms,
+        heal_at_ms: plan.fault_phase_us / 1000,
+        violation,
+    };
+    Ok((report.build(parts), start_us))
+}
+
+/// Run the checker, turning a panic in it (a history it cannot make sense
+/// of) into a failed run instead of a crashed parent.
+fn judge<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Result<T> {
+    std::panic::catch_unwind(f).map_err(|p| {
+        let why = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        Error::failed(format!("the checker could not read the history: {why}"))
+    })
+}
+
+fn live_violation(v: &domain::Violation, start: Instant, at_end: bool) -> LiveViolation {
+    LiveViolation {
+        invariant: v.invariant.name().to_string(),
+        entities: v.entities.iter().map(|e| e.to_string()).collect(),
+        detail: v.detail.clone(),
+        at_ms: start.elapsed().as_millis() as u64,
+        at_end,
+    }
+}
+
+/// The fault phase is over: every process up and running, and the payment
+/// gateway well behaved.
+async fn heal(
+    d: &Deployment,
+    children: &Arc<Mutex<Children>>,
+    http: &crate::http::Client,
+) -> Result<()> {
+    children.lock().await.heal().await?;
+    let pg = Process::Service(domain::Service::Pg);
+    let url = format!("{}/admin/heal", d.url(pg));
+    http.post(&url, Duration::from_secs(2))
+        .await
+        .map_err(|e| Error::failed(format!("healing the payment gateway: {e}")))?;
+    Ok(())
+}
+
+async fn statuses(d: &Deployment, http: &crate::http::Client) -> Vec<Status> {
+    let mut out = Vec::new();
+    for p in Process::of(d.strategy).into_iter().filter(|p| p.has_tables()) {
+        let url = format!("{}/status", d.url(p));
+        if let Ok(body) = http.get(&url, Duration::from_secs(2)).await {
+            if let Ok(s) = serde_json::from_slice::<Status>(&body) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+async fn memory_backlog(d: &Deployment, http: &crate::http::Client) -> u64 {
+    if d.settings.safety.outbox {
+        return 0;
+    }
+    statuses(d, http).await.iter().map(|s| s.memory_backlog).sum()
+}
+
+/// Strike the planned faults at their times; a planned restart is struck
+/// whenever it falls (the heal starts whatever is still down).
+async fn strike(
+    d: Deployment,
+    faults: Vec<nemesis::Planned>,
+    children: Arc<Mutex<Children>>,
+    start: Instant,
+    fault_phase_us: u64,
+) -> Vec<Struck> {
+    let mut struck = Vec::new();
+    let js = crate::nats::connect(&d.infra).await.ok();
+    let mut cache = Cache::connect(&d.infra.redis_url).await.ok();
+    for f in faults {
+        if f.at_us > fault_phase_us {
+            // Past the fault phase: the heal starts and resumes whatever is
+            // still down or frozen, and nothing new strikes.
+            continue;
+        }
+        tokio::time::sleep_until(nemesis::until(start, f.at_us)).await;
+        let at_us = start.elapsed().as_micros() as u64;
+        let detail = match &f.action {
+            Action::Kill(p) => {
+                let mut c = children.lock().await;
+                if !c.is_up(*p) {
+                    continue;
+                }
+                c.kill(*p).await;
+                "SIGKILL".to_string()
+            }
+            Action::Start(p) => {
+                let mut c = children.lock().await;
+                if c.is_up(*p) {
+                    continue;
+                }
+                match c.start(*p).await {
+                    Ok(()) => format!(
+                        "up after {} ms",
+                        (start.elapsed().as_micros() as u64 - at_us) / 1000
+                    ),
+                    Err(e) => format!("did not start: {e}"),
+                }
+            }
+            Action::Pause(p) => match children.lock().await.pause(*p) {
+                Ok(()) => "SIGSTOP".to_string(),
+                Err(e) => format!("not paused: {e}"),
+            },
+            Action::Resume(p) => match children.lock().await.resume(*p) {
+                Ok(()) => "SIGCONT".to_string(),
+                Err(e) => format!("not resumed: {e}"),
+            },
+            Action::FlushCache => match cache.as_mut() {
+                Some(c) => match c.forget(&d.redis_prefix()).await {
+                    Ok(n) => format!("{n} keys forgotten"),
+                    Err(e) => format!("failed: {}", e.0),
+                },
+                None => "failed: Redis unreachable".to_string(),
+            },
+            Action::Poison { topic, partition } => match js.as_ref() {
+                Some(js) => match nemesis::poison(js, &d, *topic, *partition).await {
+                    Ok(()) => "a record no consumer can read".to_string(),
+                    Err(e) => format!("failed: {e}"),
+                },
+                None => "failed: NATS unreachable".to_string(),
+            },
+            Action::EndSession(p) => match nemesis::end_session(&d, *p).await {
+                Ok(n) => format!("{n} database sessions ended"),
+                Err(e) => format!("failed: {e}"),
+            },
+        };
+        struck.push(Struck {
+            at_us,
+            kind: f.action.kind().to_string(),
+            target: f.action.target(),
+            detail,
+        });
+    }
+    struck
+}
+
+struct Report<'a> {
+    plan: &'a Plan,
+    d: &'a Deployment,
+    start_us: u64,
+    snap: &'a check::Snapshot,
+    statuses: &'a [Status],
+    lives: &'a BTreeMap<Process, crate::process::Life>,
+}
+
+struct ReportParts {
+    seen: crate::driver::Seen,
+    struck: Vec<Struck>,
+    measures: domain::meter::Measures,
+    checks: u64,
+    settled_at_ms: Option<u64>,
+    heal_at_ms: u64,
+    violation: Option<LiveViolation>,
+}
+
+fn latency_of(h: &hdrhistogram::Histogram<u64>) -> Latency {
+    let ms = |us: u64| us as f64 / 1000.0;
+    Latency {
+        count: h.len(),
+        p50_ms: ms(h.value_at_quantile(0.5)),
+        p99_ms: ms(h.value_at_quantile(0.99)),
+        max_ms: ms(h.max()),
+    }
+}
+
+impl Report<'_> {
+    fn build(&self, parts: ReportParts) -> LiveReport {
+        let ReportParts { seen, struck, measures, checks, settled_at_ms, heal_at_ms, violation } =
+            parts;
+        let plan = self.plan;
+        let view = check::View { d: self.d, snap: self.snap };
+        let store = domain::StateView::store(&view, domain::Service::Order);
+        let mut outcomes = reports::Outcomes::default();
+        for o in store.order().expect("order tables").orders.values() {
+            match o.state {
+                domain::order::OrderState::Confirmed => outcomes.confirmed += 1,
+                domain::order::OrderState::Cancelled => outcomes.cancelled += 1,
+                domain::order::OrderState::Rejected => outcomes.rejected += 1,
+                domain::order::OrderState::Pending => {}
+            }
+        }
+        let entry = &self.snap.stores[&self.d.entry()].entry;
+        let orders = entry.next_order as u64;
+        outcomes.unfinished = orders - outcomes.confirmed - outcomes.cancelled - outcomes.rejected;
+        let mut order_latency = hdrhistogram::Histogram::<u64>::new(3).expect("3 digits");
+        let mut last_done = 0;
+        for t in &measures.orders {
+            if let Some(done) = t.done_us {
+                let _ = order_latency.record(done.saturating_sub(t.arrived_us).max(1));
+                last_done = last_done.max(done);
+            }
+        }
+        let mut answers = Answers::default();
+        for a in &seen.answers {
+            match a {
+                Some(Response::Accepted { .. }) => answers.accepted += 1,
+                Some(Response::Refused { .. }) => answers.refused += 1,
+                Some(Response::KeyConflict) => answers.key_conflict += 1,
+                Some(Response::InProgress) | None => answers.none += 1,
+            }
+        }
+        let during_faults =
+            seen.answered_at_us.iter().flatten().filter(|t| **t <= plan.fault_phase_us).count();
+        let mut faults: Vec<LiveFault> = struck
+            .iter()
+            .map(|s| LiveFault {
+                at_ms: s.at_us / 1000,
+                kind: s.kind.clone(),
+                target: s.target.clone(),
+                detail: s.detail.clone(),
+            })
+            .collect();
+        for s in self.statuses {
+            faults.extend(s.injected.iter().map(|i| LiveFault {
+                at_ms: i.at_us.saturating_sub(self.start_us) / 1000,
+                kind: i.what.clone(),
+                target: s.process.clone(),
+                detail: String::new(),
+            }));
+        }
+        faults.sort_by_key(|f| f.at_ms);
+        let processes = self
+            .lives
+            .iter()
+            .map(|(p, l)| {
+                let s = self.statuses.iter().find(|s| s.process == p.name());
+                LiveProcess {
+                    name: p.name().to_string(),
+                    starts: l.starts,
+                    kills: l.kills,
+                    pauses: l.pauses,
+                    exits: l.exits,
+                    commits: s.map_or(0, |s| s.commits),
+                    failed_commits: s.map_or(0, |s| s.failed_commits),
+                    unknown_commits: s.map_or(0, |s| s.unknown_commits),
+                }
+            })
+            .collect();
+        let parked = self.snap.stores.values().map(|s| s.parked).sum();
+        let written = self.statuses.iter().map(|s| s.dead_letters).sum();
+        let duration_s = last_done as f64 / 1e6;
+        let finished = outcomes.confirmed + outcomes.cancelled + outcomes.rejected;
+        LiveReport {
+            schema: LIVE_SCHEMA.to_string(),
+            scenario: plan.scenario.clone(),
+            strategy: plan.strategy.name().to_string(),
+            bug: plan.bug.map(|b| b.name().to_string()),
+            seed: plan.seed,
+            run: self.d.run.clone(),
+            state: String::new(),
+            processes,
+            submissions: plan.workload.arrivals.len() as u64,
+            orders,
+            duration_s,
+            orders_per_s: if duration_s > 0.0 { finished as f64 / duration_s } else { 0.0 },
+            latency: latency_of(&seen.latency_us),
+            order_latency: latency_of(&order_latency),
+            outcomes,
+            answers,
+            requests: seen.requests,
+            failed_requests: seen.failed_requests,
+            retries: seen.retries,
+            faults,
+            not_injected: plan.not_injected.clone(),
+            checks,
+            settled: settled_at_ms.is_some(),
+            heal_at_ms,
+            settled_at_ms,
+            dead_letters: DeadLetters { written, parked },
+            vacuous: during_faults == 0,
+            violation,
+            sim: None,
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! The live commands: `sagasim live` (deploy the system for real, drive a
+//! scenario's workload through it under real faults, check the invariants
+//! against PostgreSQL) and `sagasim serve` (one of its processes). They
+//! translate a scenario into the live world's plan, and its outcome into a
+//! report and an exit code; tokio runs here and in `live/` only.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use domain::{Bug, Strategy};
+use live::deploy::{BrokerSettings, Infra, Process};
+use live::nemesis::FaultSpec;
+use reports::live::{Latency, LiveReport, SimFigures};
+
+use crate::harness::{self, RunSpec};
+use crate::scenario::Scenario;
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LiveArgs {
+    /// A built-in scenario name or a path to a TOML file: its workload, its
+    /// timeouts and its faults (the kinds a live run can inject).
+    #[arg(long, default_value = "default")]
+    pub scenario: String,
+    /// choreography, orchestration, monolith, or an orchestrator policy
+    /// (sync-cancel, compensation-coupon, ux-retry).
+    #[arg(long, default_value = "choreography", value_parser = parse_strategy)]
+    pub strategy: Strategy,
+    /// A planted bug (see `sagasim list bugs`).
+    #[arg(long, value_parser = parse_bug)]
+    pub bug: Option<Bug>,
+    /// The seed: the workload (the same as the simulation's for this seed),
+    /// the faults' times and targets, the payment gateway's faults.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Scale every fault rate and count by this factor (0: no faults).
+    #[arg(long, default_value_t = 1.0)]
+    pub fault_scale: f64,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: LiveFormat,
+    /// Write the report here instead of to standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write the spans of every order (or of `--order`) as a Chrome trace
+    /// (Perfetto), as `replay --format chrome-trace` does for a simulated
+    /// run.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// With `--trace`: only the traces that touch this order.
+    #[arg(long, requires = "trace")]
+    pub order: Option<u32>,
+    /// Keep the run's database, streams and keys afterwards.
+    #[arg(long)]
+    pub keep: bool,
+    /// Give the processes ports from this one on (default: free ports).
+    #[arg(long)]
+    pub base_port: Option<u16>,
+    /// PostgreSQL as HOST:PORT (user postgres, trust auth).
+    #[arg(long, default_value = "127.0.0.1:5432")]
+    pub pg: String,
+    #[arg(long, default_value = "redis://127.0.0.1:6379/")]
+    pub redis: String,
+    #[arg(long, default_value = "127.0.0.1:4222")]
+    pub nats: String,
+    /// Where logs and spans go (default: a new folder in the temp dir).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Do not run the simulation of the same seed beside it.
+    #[arg(long)]
+    pub no_sim: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// gateway, product, order, payment, user, orchestrator, monolith, pg
+    /// (the payment gateway) or data-platform.
+    pub name: String,
+    /// The deployment file `sagasim live` wrote.
+    #[arg(long)]
+    pub deployment: PathBuf,
+}
+
+fn parse_strategy(s: &str) -> Result<Strategy, String> {
+    let strategy = Strategy::parse(s).ok_or_else(|| format!("unknown strategy `{s}`"))?;
+    if strategy == Strategy::TwoPhaseCommit {
+        return Err("two-phase-commit does not run live (yet): it needs prepared transactions \
+                    across services"
+            .to_string());
+    }
+    Ok(strategy)
+}
+
+fn parse_bug(s: &str) -> Result<Bug, String> {
+    Bug::parse(s).ok_or_else(|| format!("unknown bug `{s}`; see `sagasim list bugs`"))
+}
+
+fn infra(args: &LiveArgs) -> Result<Infra, ExitCode> {
+    let Some((host, port)) = args.pg.rsplit_once(':') else {
+        eprintln!("error: --pg {}: expected HOST:PORT", args.pg);
+        return Err(ExitCode::from(2));
+    };
+    let Ok(port) = port.parse() else {
+        eprintln!("error: --pg {}: `{port}` is not a port", args.pg);
+        return Err(ExitCode::from(2));
+    };
+    Ok(Infra {
+        pg_host: host.to_string(),
+        pg_port: port,
+        redis_url: args.redis.clone(),
+        nats_url: args.nats.clone(),
+        ..Infra::default()
+    })
+}
+
+/// The scenario's faults as the nemesis strikes them. Commit failures
+/// become database sessions ended under a service, during the fault phase.
+fn faults(s: &Scenario) -> FaultSpec {
+    let f = &s.faults;
+    FaultSpec {
+        crashes: f.crashes,
+        crash_at_us: f.crash_at_us,
+        restart_after_us: f.restart_after_us,
+        pauses: f.pauses,
+        pause_at_us: f.pause_at_us,
+        pause_for_us: f.pause_for_us,
+        cache_flushes: f.cache_flushes,
+        cache_flush_at_us: f.cache_flush_at_us,
+        poisons: f.poisons,
+        poison_at_us: f.poison_at_us,
+        session_kills: if f.commit_fail_ppm > 0 { (1, 2) } else { (0, 0) },
+        session_kill_at_us: (0, s.fault_phase_us),
+    }
+}
+
+/// The fault kinds the scenario asks for that a live run does not inject.
+fn not_injected(s: &Scenario) -> Vec<String> {
+    let (n, f) = (&s.network, &s.faults);
+    [
+        ("network loss", n.loss_ppm > 0),
+        ("network duplication", n.duplicate_ppm > 0),
+        ("network delay", n.delay_ppm > 0),
+        ("partitions", f.partitions.1 > 0),
+        ("rebalances", f.rebalances.1 > 0),
+        ("broker outages", f.broker_outages.1 > 0),
+    ]
+    .into_iter()
+    .filter(|(_, on)| *on)
+    .map(|(k, _)| k.to_string())
+    .collect()
+}
+
+fn plan(args: &LiveArgs, s: &Scenario, infra: Infra) -> Result<live::run::Plan, ExitCode> {
+    let exe = std::env::current_exe().map_err(|e| {
+        eprintln!("error: cannot find the sagasim binary to start the services: {e}");
+        ExitCode::from(2)
+    })?;
+    let settings = harness::settings(s, args.strategy, args.bug);
+    let broker = BrokerSettings {
+        partitions: s.broker.partitions,
+        max_poll_records: s.broker.max_poll_records,
+        max_attempts: settings.safety.dead_letter.then_some(s.broker.max_attempts),
+        retry_backoff_ms: 10,
+        dead_letter_retry_ms: 500,
+        ack_wait_ms: 2_000,
+        fetch_wait_ms: 250,
+        linger_ms: 10,
+    };
+    Ok(live::run::Plan {
+        scenario: s.name.clone(),
+        strategy: args.strategy,
+        bug: args.bug,
+        seed: args.seed,
+        settings,
+        broker,
+        infra,
+        workload: harness::workload::draw(&s.workload, args.seed),
+        policy: harness::retry_policy(s),
+        fault_phase_us: s.fault_phase_us,
+        heal_budget_us: s.heal_budget_us,
+        faults: faults(s),
+        not_injected: not_injected(s),
+        exe,
+        base_port: args.base_port,
+        keep: args.keep,
+        dir: args.dir.clone(),
+    })
+}
+
+/// The simulation of the same scenario, strategy, bug and seed, as written
+/// (no swarm): what the live figures are set beside.
+pub fn sim_figures(s: &Scenario, strategy: Strategy, bug: Option<Bug>, seed: u64) -> SimFigures {
+    let r = harness::run(&RunSpec::new(s, strategy, bug, seed));
+    let mut h = hdrhistogram::Histogram::<u64>::new(3).expect("3 digits");
+    let mut last = 0;
+    for t in &r.measures.orders {
+        if let Some(done) = t.done_us {
+            let _ = h.record(done.saturating_sub(t.arrived_us).max(1));
+            last = last.max(done);
+        }
+    }
+    let o = r.outcomes;
+    let finished = o.confirmed + o.cancelled + o.rejected;
+    let ms = |us: u64| us as f64 / 1000.0;
+    SimFigures {
+        orders_per_s: if last > 0 { finished as f64 / (last as f64 / 1e6) } else { 0.0 },
+        order_latency: Latency {
+            count: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.5)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            max_ms: ms(h.max()),
+        },
+        outcomes: o,
+        violation: r.violation.map(|v| v.invariant.name().to_string()),
+    }
+}
+
+/// An async runtime with `workers` threads (a service process needs one
+/// beside its node thread: there are many of them on few cores).
+fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.worker_threads(workers).enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn emit(args: &LiveArgs, report: &LiveReport) -> io::Result<()> {
+    let render = |out: &mut dyn Write| -> io::Result<()> {
+        match args.format {
+            LiveFormat::Text => reports::live::text(&mut io::BufWriter::new(out), report),
+            LiveFormat::Json => {
+                serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
+                writeln!(out)
+            }
+        }
+    };
+    match &args.out {
+        Some(path) => crate::cli::write_atomically(path, render),
+        None => render(&mut io::stdout().lock()),
+    }
+}
+
+/// `sagasim live`.
+pub fn run_live(args: LiveArgs) -> Result<ExitCode, ExitCode> {
+    if let Some(bug) = args.bug.filter(|b| !b.strategies().contains(&args.strategy)) {
+        let names: Vec<_> = bug.strategies().iter().map(|s| s.name()).collect();
+        eprintln!(
+            "error: bug `{}` cannot be planted in {}; it applies to: {}",
+            bug.name(),
+            args.strategy.name(),
+            names.join(", ")
+        );
+        return Err(ExitCode::from(2));
+    }
+    let scenario = Scenario::load(&args.scenario)
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        })?
+        .scaled(args.fault_scale);
+    let plan = plan(&args, &scenario, infra(&args)?)?;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let outcome = runtime(cores)?.block_on(live::run::run(plan));
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(live::Error::Interrupted) => {
+            eprintln!("interrupted: every process stopped, the run's state removed");
+            return Err(ExitCode::from(130));
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(if e.is_setup() { 2 } else { 1 }));
+        }
+    };
+    let mut report = outcome.report;
+    if !args.no_sim {
+        report.sim = Some(sim_figures(&scenario, args.strategy, args.bug, args.seed));
+    }
+    if let Some(path) = &args.trace {
+        let doc = live::trace::chrome_trace(&outcome.spans, args.order, outcome.start_us);
+        let written = crate::cli::write_atomically(path, |out| {
+            serde_json::to_writer(&mut *out, &doc).map_err(io::Error::other)?;
+            writeln!(out)
+        });
+        if let Err(e) = written {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return Err(ExitCode::from(2));
+        }
+    }
+    emit(&args, &report).map_err(|e| {
+        eprintln!("error: writing the report: {e}");
+        ExitCode::from(2)
+    })?;
+    Ok(ExitCode::from(report.exit_code()))
+}
+
+/// `sagasim serve NAME`: one process of a live deployment.
+pub fn run_serve(args: ServeArgs) -> Result<ExitCode, ExitCode> {
+    let Some(p) = Process::parse(&args.name) else {
+        eprintln!("error: no process `{}`; expected one of: gateway, product, order, payment, user, orchestrator, monolith, pg, data-platform", args.name);
+        return Err(ExitCode::from(2));
+    };
+    let d = live::deploy::Deployment::read(&args.deployment).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    if !Process::of(d.strategy).contains(&p) {
+        eprintln!("error: {} is not a process of {}", p.name(), d.strategy.name());
+        return Err(ExitCode::from(2));
+    }
+    live::service::watch_stdin(p.name());
+    match runtime(1)?.block_on(live::service::serve(d, p)) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("{}: error: {e}", p.name());
+            Err(ExitCode::from(if e.is_setup() { 2 } else { 1 }))
+        }
+    }
+}
