@@ -234,6 +234,9 @@ pub enum Command {
     /// it while killing and restarting services, and check the invariants
     /// against the real databases. Exit codes as `run`.
     Live(crate::live_cmd::LiveArgs),
+    /// Bring a live deployment up and keep it up (until Ctrl-C), for
+    /// `sagasim live --attach`.
+    Up(crate::live_cmd::UpArgs),
     /// Run one process of a live deployment (`sagasim live` starts them).
     Serve(crate::live_cmd::ServeArgs),
     /// List what can be chosen.
@@ -842,6 +845,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Sweep(args) => crate::ci::run_sweep(args),
         Command::Live(args) => crate::live_cmd::run_live(args),
         Command::Serve(args) => crate::live_cmd::run_serve(args),
+        Command::Up(args) => crate::live_cmd::run_up(args),
         Command::Merge { files, format, out } => crate::ci::run_merge(&files, format, out),
         Command::List { what } => list(what, &mut io::stdout().lock())
             .map(|_| ExitCode::SUCCESS)

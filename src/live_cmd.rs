@@ -12,6 +12,7 @@ use clap::{Args, ValueEnum};
 use domain::{Bug, Strategy};
 use live::deploy::{BrokerSettings, Infra, Process};
 use live::nemesis::FaultSpec;
+use live::system::Spec;
 use reports::live::{Latency, LiveReport, SimFigures};
 
 use crate::harness::{self, RunSpec};
@@ -56,6 +57,20 @@ pub struct LiveArgs {
     /// With `--trace`: only the traces that touch this order.
     #[arg(long, requires = "trace")]
     pub order: Option<u32>,
+    /// Drive a system `sagasim up` started (its deployment file) instead of
+    /// starting one: its scenario, strategy, bug and seed are the run's.
+    #[arg(long, conflicts_with_all = ["scenario", "strategy", "bug", "seed"])]
+    pub attach: Option<PathBuf>,
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+    /// Do not run the simulation of the same seed beside it.
+    #[arg(long)]
+    pub no_sim: bool,
+}
+
+/// Where the infrastructure is, and how a deployment is laid out.
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub struct DeployArgs {
     /// Keep the run's database, streams and keys afterwards.
     #[arg(long)]
     pub keep: bool,
@@ -72,9 +87,40 @@ pub struct LiveArgs {
     /// Where logs and spans go (default: a new folder in the temp dir).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Do not run the simulation of the same seed beside it.
-    #[arg(long)]
-    pub no_sim: bool,
+}
+
+impl Default for DeployArgs {
+    /// The machine's own servers, free ports, a temp folder: as the command
+    /// line's defaults.
+    fn default() -> DeployArgs {
+        DeployArgs {
+            keep: false,
+            base_port: None,
+            pg: "127.0.0.1:5432".to_string(),
+            redis: "redis://127.0.0.1:6379/".to_string(),
+            nats: "127.0.0.1:4222".to_string(),
+            dir: None,
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct UpArgs {
+    #[arg(long, default_value = "default")]
+    pub scenario: String,
+    #[arg(long, default_value = "choreography", value_parser = parse_strategy)]
+    pub strategy: Strategy,
+    #[arg(long, value_parser = parse_bug)]
+    pub bug: Option<Bug>,
+    /// The seed whose workload (products, balances, coupons) the database
+    /// is set up with; an attached run drives that seed's submissions.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Scale the payment gateway's fault rates by this factor.
+    #[arg(long, default_value_t = 1.0)]
+    pub fault_scale: f64,
+    #[command(flatten)]
+    pub deploy: DeployArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -101,7 +147,7 @@ fn parse_bug(s: &str) -> Result<Bug, String> {
     Bug::parse(s).ok_or_else(|| format!("unknown bug `{s}`; see `sagasim list bugs`"))
 }
 
-fn infra(args: &LiveArgs) -> Result<Infra, ExitCode> {
+fn infra(args: &DeployArgs) -> Result<Infra, ExitCode> {
     let Some((host, port)) = args.pg.rsplit_once(':') else {
         eprintln!("error: --pg {}: expected HOST:PORT", args.pg);
         return Err(ExitCode::from(2));
@@ -156,12 +202,15 @@ fn not_injected(s: &Scenario) -> Vec<String> {
     .collect()
 }
 
-fn plan(args: &LiveArgs, s: &Scenario, infra: Infra) -> Result<live::run::Plan, ExitCode> {
-    let exe = std::env::current_exe().map_err(|e| {
-        eprintln!("error: cannot find the sagasim binary to start the services: {e}");
-        ExitCode::from(2)
-    })?;
-    let settings = harness::settings(s, args.strategy, args.bug);
+/// What a deployment of the scenario is made from.
+fn spec(
+    s: &Scenario,
+    strategy: Strategy,
+    bug: Option<Bug>,
+    seed: u64,
+    args: &DeployArgs,
+) -> Result<Spec, ExitCode> {
+    let settings = harness::settings(s, strategy, bug);
     let broker = BrokerSettings {
         partitions: s.broker.partitions,
         max_poll_records: s.broker.max_poll_records,
@@ -171,26 +220,86 @@ fn plan(args: &LiveArgs, s: &Scenario, infra: Infra) -> Result<live::run::Plan, 
         ack_wait_ms: 2_000,
         fetch_wait_ms: 250,
         linger_ms: 10,
+        dedupe_window_ms: 120_000,
+        relay_hold_ms: (0, 0),
     };
-    Ok(live::run::Plan {
-        scenario: s.name.clone(),
-        strategy: args.strategy,
-        bug: args.bug,
-        seed: args.seed,
+    Ok(Spec {
+        scenario: s.origin.clone(),
+        strategy,
+        bug,
+        seed,
         settings,
         broker,
-        infra,
-        workload: harness::workload::draw(&s.workload, args.seed),
+        infra: infra(args)?,
+        base_port: args.base_port,
+        dir: args.dir.clone(),
+    })
+}
+
+/// The live plan of a scenario, strategy, bug and seed, as `sagasim live`
+/// makes it.
+pub fn plan_for(
+    s: &Scenario,
+    strategy: Strategy,
+    bug: Option<Bug>,
+    seed: u64,
+    deploy: &DeployArgs,
+) -> Result<live::run::Plan, ExitCode> {
+    plan(s, spec(s, strategy, bug, seed, deploy)?, deploy.keep)
+}
+
+fn plan(s: &Scenario, spec: Spec, keep: bool) -> Result<live::run::Plan, ExitCode> {
+    let exe = std::env::current_exe().map_err(|e| {
+        eprintln!("error: cannot find the sagasim binary to start the services: {e}");
+        ExitCode::from(2)
+    })?;
+    Ok(live::run::Plan {
+        workload: harness::workload::draw(&s.workload, spec.seed),
+        spec,
         policy: harness::retry_policy(s),
         fault_phase_us: s.fault_phase_us,
         heal_budget_us: s.heal_budget_us,
         faults: faults(s),
         not_injected: not_injected(s),
         exe,
-        base_port: args.base_port,
-        keep: args.keep,
-        dir: args.dir.clone(),
+        keep,
     })
+}
+
+fn scenario(name: &str, fault_scale: f64) -> Result<Scenario, ExitCode> {
+    Scenario::load(name)
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        })
+        .map(|s| s.scaled(fault_scale))
+}
+
+fn check_bug(bug: Option<Bug>, strategy: Strategy) -> Result<(), ExitCode> {
+    if let Some(bug) = bug.filter(|b| !b.strategies().contains(&strategy)) {
+        let names: Vec<_> = bug.strategies().iter().map(|s| s.name()).collect();
+        eprintln!(
+            "error: bug `{}` cannot be planted in {}; it applies to: {}",
+            bug.name(),
+            strategy.name(),
+            names.join(", ")
+        );
+        return Err(ExitCode::from(2));
+    }
+    Ok(())
+}
+
+fn failed(e: live::Error) -> ExitCode {
+    match e {
+        live::Error::Interrupted => {
+            eprintln!("interrupted: every process stopped");
+            ExitCode::from(130)
+        }
+        e => {
+            eprintln!("error: {e}");
+            ExitCode::from(if e.is_setup() { 2 } else { 1 })
+        }
+    }
 }
 
 /// The simulation of the same scenario, strategy, bug and seed, as written
@@ -249,39 +358,30 @@ fn emit(args: &LiveArgs, report: &LiveReport) -> io::Result<()> {
 
 /// `sagasim live`.
 pub fn run_live(args: LiveArgs) -> Result<ExitCode, ExitCode> {
-    if let Some(bug) = args.bug.filter(|b| !b.strategies().contains(&args.strategy)) {
-        let names: Vec<_> = bug.strategies().iter().map(|s| s.name()).collect();
-        eprintln!(
-            "error: bug `{}` cannot be planted in {}; it applies to: {}",
-            bug.name(),
-            args.strategy.name(),
-            names.join(", ")
-        );
-        return Err(ExitCode::from(2));
-    }
-    let scenario = Scenario::load(&args.scenario)
-        .map_err(|e| {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        })?
-        .scaled(args.fault_scale);
-    let plan = plan(&args, &scenario, infra(&args)?)?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let outcome = runtime(cores)?.block_on(live::run::run(plan));
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(live::Error::Interrupted) => {
-            eprintln!("interrupted: every process stopped, the run's state removed");
-            return Err(ExitCode::from(130));
+    let (outcome, scenario, strategy, bug, seed) = match &args.attach {
+        None => {
+            check_bug(args.bug, args.strategy)?;
+            let s = scenario(&args.scenario, args.fault_scale)?;
+            let spec = spec(&s, args.strategy, args.bug, args.seed, &args.deploy)?;
+            let plan = plan(&s, spec, args.deploy.keep)?;
+            let outcome = runtime(cores)?.block_on(live::run::run(plan)).map_err(failed)?;
+            (outcome, s, args.strategy, args.bug, args.seed)
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Err(ExitCode::from(if e.is_setup() { 2 } else { 1 }));
+        Some(file) => {
+            let d = live::deploy::Deployment::read(file).map_err(failed)?;
+            let s = scenario(&d.scenario, args.fault_scale)?;
+            let mut spec = spec(&s, d.strategy, d.bug, d.seed, &args.deploy)?;
+            spec.infra = d.infra.clone();
+            let plan = plan(&s, spec, true)?;
+            let (strategy, bug, seed) = (d.strategy, d.bug, d.seed);
+            let outcome = runtime(cores)?.block_on(live::run::attach(plan, d)).map_err(failed)?;
+            (outcome, s, strategy, bug, seed)
         }
     };
     let mut report = outcome.report;
     if !args.no_sim {
-        report.sim = Some(sim_figures(&scenario, args.strategy, args.bug, args.seed));
+        report.sim = Some(sim_figures(&scenario, strategy, bug, seed));
     }
     if let Some(path) = &args.trace {
         let doc = live::trace::chrome_trace(&outcome.spans, args.order, outcome.start_us);
@@ -299,6 +399,25 @@ pub fn run_live(args: LiveArgs) -> Result<ExitCode, ExitCode> {
         ExitCode::from(2)
     })?;
     Ok(ExitCode::from(report.exit_code()))
+}
+
+/// `sagasim up`: a deployment that stays up until Ctrl-C, for `live
+/// --attach` (and for poking at by hand).
+pub fn run_up(args: UpArgs) -> Result<ExitCode, ExitCode> {
+    check_bug(args.bug, args.strategy)?;
+    let s = scenario(&args.scenario, args.fault_scale)?;
+    let spec = spec(&s, args.strategy, args.bug, args.seed, &args.deploy)?;
+    let plan = plan(&s, spec, args.deploy.keep)?;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let ready = |d: &live::deploy::Deployment| {
+        println!("up: run {} ({}), gateway {}", d.run, d.strategy.name(), d.url(Process::Gateway));
+        println!("deployment: {}", d.path().display());
+        println!("attach a run with: sagasim live --attach {}", d.path().display());
+        println!("Ctrl-C stops every process and removes the run's state");
+        let _ = io::stdout().flush();
+    };
+    runtime(cores)?.block_on(live::up::up_until_stopped(plan, ready)).map_err(failed)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `sagasim serve NAME`: one process of a live deployment.

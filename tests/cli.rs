@@ -491,3 +491,37 @@ fn bench_bugs_reports_detection_power_for_every_planted_bug() {
     let no_inbox = rows.iter().find(|r| r["bug"] == "no-inbox").expect("no-inbox");
     assert_eq!(no_inbox["seeds_to_first"], 1);
 }
+
+/// A local port nothing listens on.
+fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    l.local_addr().expect("bound").port()
+}
+
+#[test]
+fn live_with_no_server_names_what_it_cannot_reach_and_exits_2_within_seconds() {
+    let at = format!("127.0.0.1:{}", dead_port());
+    let redis = format!("redis://{at}/");
+    let started = std::time::Instant::now();
+    let o = sagasim(&["live", "--pg", &at, "--redis", &redis, "--nats", &at, "--no-sim"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("cannot reach PostgreSQL") && err.contains(&at), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+}
+
+#[test]
+fn live_refuses_what_it_cannot_run_with_exit_2() {
+    let o = sagasim(&["live", "--strategy", "two-phase-commit"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("two-phase-commit does not run live"), "{}", stderr(&o));
+    let o = sagasim(&["live", "--strategy", "choreography", "--bug", "no-semantic-lock"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("cannot be planted in choreography"), "{}", stderr(&o));
+    let o = sagasim(&["live", "--attach", "/nonexistent/deployment.json"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("/nonexistent/deployment.json"), "{}", stderr(&o));
+    let o = sagasim(&["serve", "payments", "--deployment", "/nonexistent/deployment.json"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("no process `payments`"), "{}", stderr(&o));
+}

@@ -30,6 +30,8 @@ CREATE TABLE outbox (
     payload jsonb NOT NULL,
     status text NOT NULL DEFAULT 'PENDING' CHECK (status IN ('PENDING', 'SENT')),
     created_at timestamptz NOT NULL DEFAULT now(),
+    -- When the relay marked it sent (after the broker acknowledged it).
+    sent_at timestamptz,
     traceparent text
 );
 CREATE INDEX outbox_pending ON outbox (id) WHERE status = 'PENDING';

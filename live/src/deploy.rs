@@ -154,6 +154,12 @@ pub struct BrokerSettings {
     /// A dual write's producer holds records this long before it publishes
     /// them (a crash meanwhile loses them).
     pub linger_ms: u64,
+    /// How long a stream remembers a `Nats-Msg-Id` to drop a second copy.
+    pub dedupe_window_ms: u64,
+    /// Test knob: the relay waits this long before it publishes rows it
+    /// took, and this long after they were acknowledged before it marks
+    /// them sent, so a test can kill a process in between. 0 in real runs.
+    pub relay_hold_ms: (u64, u64),
 }
 
 /// A deployment: everything a process needs to know to take its place.
@@ -161,11 +167,17 @@ pub struct BrokerSettings {
 pub struct Deployment {
     /// The run's name: its database, its streams' and keys' prefix.
     pub run: String,
+    /// The scenario (as named on the command line), the planted bug and
+    /// the seed whose workload the database was set up with.
+    pub scenario: String,
+    pub bug: Option<domain::Bug>,
+    pub seed: u64,
     pub strategy: Strategy,
     pub settings: Settings,
     pub infra: Infra,
     pub broker: BrokerSettings,
-    /// Each process's HTTP port on 127.0.0.1, by process name.
+    /// Each process's HTTP port on 127.0.0.1, by process name (and, under
+    /// `sagasim up`, the supervisor's, as "control").
     pub ports: BTreeMap<String, u16>,
     /// Seeds the payment gateway's fault stream.
     pub pg_seed: u64,
@@ -250,10 +262,13 @@ impl Deployment {
         std::fs::write(self.path(), text).context(|| format!("writing {}", self.path().display()))
     }
 
+    /// Read a deployment file; a missing or damaged one is a set-up error.
     pub fn read(path: &std::path::Path) -> Result<Deployment> {
-        let text =
-            std::fs::read_to_string(path).context(|| format!("reading {}", path.display()))?;
-        serde_json::from_str(&text).context(|| format!("{}: not a deployment", path.display()))
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| crate::Error::Setup(format!("reading {}: {e}", path.display())))?;
+        serde_json::from_str(&text).map_err(|e| {
+            crate::Error::Setup(format!("{}: not a deployment file: {e}", path.display()))
+        })
     }
 }
 

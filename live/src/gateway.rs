@@ -36,6 +36,10 @@ enum Input {
     Placed { msg: Msg, ctx: TraceCtx },
 }
 
+/// The requests waiting for an answer: by the id the gateway gave the
+/// request, its key and where the answer goes.
+type Waiting = HashMap<u32, (RequestKey, oneshot::Sender<Response>)>;
+
 struct Shared {
     d: Deployment,
     http: http::Client,
@@ -48,8 +52,10 @@ struct Port<'a> {
     shared: &'a Arc<Shared>,
     rt: &'a Handle,
     cache: &'a mut Cache,
-    waiting: &'a mut HashMap<u32, oneshot::Sender<Response>>,
+    waiting: &'a mut Waiting,
     ctx: TraceCtx,
+    /// The key of the entry service's answer being passed on, if one is.
+    answering: Option<RequestKey>,
 }
 
 impl Port<'_> {
@@ -94,10 +100,15 @@ impl GatewayPort for Port<'_> {
         });
     }
     fn answer(&mut self, msg: Msg) {
-        if let Msg::Answer { id, response } = msg {
-            if let Some(w) = self.waiting.remove(&id) {
-                let _ = w.send(response);
-            }
+        let Msg::Answer { id, response } = msg else { return };
+        let Some((key, w)) = self.waiting.remove(&id) else { return };
+        // An answer names the key it is for; one for another key belongs to
+        // a request an earlier incarnation of the gateway forwarded under
+        // the same id, and must not answer this one.
+        if self.answering.is_none_or(|k| k == key) {
+            let _ = w.send(response);
+        } else {
+            self.waiting.insert(id, (key, w));
         }
     }
 }
@@ -109,14 +120,14 @@ fn run(
     rt: Handle,
 ) {
     let safety = shared.d.settings.safety;
-    let mut waiting: HashMap<u32, oneshot::Sender<Response>> = HashMap::new();
+    let mut waiting: Waiting = HashMap::new();
     while let Some(input) = inputs.blocking_recv() {
         // Answers nobody waits for any more (the client gave up) go.
-        waiting.retain(|_, w| !w.is_closed());
+        waiting.retain(|_, (_, w)| !w.is_closed());
         match input {
             Input::Submit { key, req, ctx, answer } => {
                 let id = shared.next.fetch_add(1, Ordering::Relaxed);
-                waiting.insert(id, answer);
+                waiting.insert(id, (key, answer));
                 let span = span("Submit", ctx);
                 let _e = span.enter();
                 let mut port = Port {
@@ -125,6 +136,7 @@ fn run(
                     cache: &mut cache,
                     waiting: &mut waiting,
                     ctx,
+                    answering: None,
                 };
                 gateway::on_submit(id, key, req, &safety, &mut port);
             }
@@ -137,6 +149,7 @@ fn run(
                     cache: &mut cache,
                     waiting: &mut waiting,
                     ctx,
+                    answering: key,
                 };
                 gateway::on_placed(id, key, hash, response, &mut port);
             }
@@ -159,8 +172,11 @@ fn span(what: &str, ctx: TraceCtx) -> tracing::Span {
 pub async fn serve(d: Deployment, listener: tokio::net::TcpListener) -> Result<()> {
     let cache = Cache::connect(&d.infra.redis_url).await?;
     let (inputs, rx) = mpsc::unbounded_channel();
+    // Request ids start where no earlier incarnation's are likely to be:
+    // answers to those may still arrive.
+    let first = (crate::deploy::wall_us() as u32).wrapping_mul(0x9e37_79b9);
     let shared =
-        Arc::new(Shared { d, http: http::Client::default(), inputs, next: AtomicU32::new(0) });
+        Arc::new(Shared { d, http: http::Client::default(), inputs, next: AtomicU32::new(first) });
     let (s, rt) = (shared.clone(), Handle::current());
     std::thread::Builder::new()
         .name("gateway".to_string())

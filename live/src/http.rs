@@ -135,6 +135,17 @@ impl Client {
     pub async fn post(&self, url: &str, timeout: Duration) -> Result<Bytes, CallFailed> {
         self.request(Method::POST, url, &[], Vec::new(), timeout).await
     }
+
+    /// POST a JSON body with the headers given.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Bytes, CallFailed> {
+        self.request(Method::POST, url, headers, body, timeout).await
+    }
 }
 
 /// The trace context of an incoming request, or a new trace.

@@ -18,6 +18,7 @@ pub mod consumer;
 pub mod deploy;
 pub mod driver;
 pub mod error;
+pub mod fleet;
 pub mod gateway;
 pub mod http;
 pub mod nats;
@@ -29,6 +30,8 @@ pub mod redis;
 pub mod relay;
 pub mod run;
 pub mod service;
+pub mod system;
 pub mod trace;
+pub mod up;
 
 pub use error::{Error, Result};

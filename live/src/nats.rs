@@ -74,7 +74,7 @@ pub async fn create_streams(js: &Context, d: &Deployment) -> Result<()> {
             name: d.stream(t),
             subjects: vec![format!("{}.{}.*", d.run, t.name())],
             storage: stream::StorageType::File,
-            duplicate_window: Duration::from_secs(120),
+            duplicate_window: Duration::from_millis(d.broker.dedupe_window_ms),
             ..Default::default()
         })
         .collect();

@@ -187,16 +187,22 @@ impl Children {
         Ok(gone)
     }
 
-    /// Resume every paused process and start every one that is down.
-    pub async fn heal(&mut self) -> Result<()> {
+    /// Resume every paused process and start every one that is down; what
+    /// it did to which.
+    pub async fn heal(&mut self) -> Result<crate::fleet::Healed> {
+        let mut done = Vec::new();
         let ps: Vec<Process> = self.kids.keys().copied().collect();
         for p in ps {
-            self.resume(p)?;
+            if self.kids[&p].paused {
+                self.resume(p)?;
+                done.push((p, "resume"));
+            }
             if !self.is_up(p) {
                 self.start(p).await?;
+                done.push((p, "restart"));
             }
         }
-        Ok(())
+        Ok(done)
     }
 
     pub fn lives(&self) -> BTreeMap<Process, Life> {

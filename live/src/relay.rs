@@ -30,7 +30,8 @@ pub const BATCH: i64 = 64;
 
 const TAKE: &str = "SELECT id, aggregate_id, event_type, payload, traceparent FROM outbox
     WHERE status = 'PENDING' ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED";
-const MARK: &str = "UPDATE outbox SET status = 'SENT' WHERE id = ANY($1)";
+const MARK: &str =
+    "UPDATE outbox SET status = 'SENT', sent_at = clock_timestamp() WHERE id = ANY($1)";
 
 /// Publish a service's outbox for ever.
 pub async fn run(shared: Arc<Shared>, js: Context) {
@@ -81,6 +82,10 @@ async fn drain(
         call(tx.commit()).await.map_err(|e| e.to_string())?;
         return Ok(0);
     }
+    let (before, after) = d.broker.relay_hold_ms;
+    if before > 0 {
+        tokio::time::sleep(Duration::from_millis(before)).await;
+    }
     let mut sent: Vec<i64> = Vec::with_capacity(rows.len());
     let publishes = rows.iter().map(|r| {
         let (id, aggregate): (i64, i64) = (r.get(0), r.get(1));
@@ -105,6 +110,9 @@ async fn drain(
             // Not acknowledged: the row stays unsent and goes again.
             Err(e) => eprintln!("{}: relay: publish: {e}", shared.p.name()),
         }
+    }
+    if after > 0 {
+        tokio::time::sleep(Duration::from_millis(after)).await;
     }
     call(tx.execute(MARK, &[&sent])).await.map_err(|e| e.to_string())?;
     call(tx.commit()).await.map_err(|e| e.to_string())?;

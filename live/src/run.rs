@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::client::RetryPolicy;
-use domain::node::Settings;
-use domain::{Bug, EndState, Response, Strategy, Workload};
+use domain::{EndState, Response, Workload};
 use reports::live::{
     Answers, DeadLetters, Latency, LiveFault, LiveProcess, LiveReport, LiveViolation, LIVE_SCHEMA,
 };
@@ -19,12 +18,14 @@ use tokio::sync::{watch, Mutex};
 use tokio::time::Instant;
 
 use crate::check;
-use crate::deploy::{wall_us, BrokerSettings, Deployment, Infra, Process};
+use crate::deploy::{wall_us, Deployment, Process};
 use crate::error::{Error, Result};
+use crate::fleet::Fleet;
 use crate::nemesis::{self, Action, FaultSpec, Struck};
 use crate::node::Status;
 use crate::process::Children;
 use crate::redis::Cache;
+use crate::system::{self, preflight, Spec};
 use crate::trace::SpanLine;
 
 /// How often the tables are read and checked while the run goes on.
@@ -33,13 +34,8 @@ pub const CHECK_EVERY: Duration = Duration::from_millis(500);
 /// Everything a live run needs, decided before it starts.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    pub scenario: String,
-    pub strategy: Strategy,
-    pub bug: Option<Bug>,
-    pub seed: u64,
-    pub settings: Settings,
-    pub broker: BrokerSettings,
-    pub infra: Infra,
+    /// What the deployment is made from.
+    pub spec: Spec,
     pub workload: Workload,
     pub policy: RetryPolicy,
     pub fault_phase_us: u64,
@@ -49,12 +45,8 @@ pub struct Plan {
     pub not_injected: Vec<String>,
     /// The sagasim binary the processes run.
     pub exe: PathBuf,
-    /// Ports from here on, one per process; `None`: free ones.
-    pub base_port: Option<u16>,
     /// Keep the run's database, streams and keys (for a look afterwards).
     pub keep: bool,
-    /// Where logs and spans go; `None`: a new folder under the temp dir.
-    pub dir: Option<PathBuf>,
 }
 
 /// What a run came to.
@@ -66,140 +58,76 @@ pub struct Outcome {
     pub dir: PathBuf,
 }
 
-/// Check that PostgreSQL, Redis and NATS answer, all at once, within a few
-/// seconds; name the first that does not.
-pub async fn preflight(infra: &Infra) -> Result<()> {
-    let (pg, redis, nats) = tokio::join!(
-        crate::pg::connect(infra, "postgres", "sagasim-preflight", None),
-        Cache::connect(&infra.redis_url),
-        crate::nats::connect(infra),
-    );
-    pg?;
-    redis?;
-    nats?;
-    Ok(())
-}
-
-fn run_name() -> String {
-    format!("r{:x}", (wall_us() ^ (std::process::id() as u64) << 40) & 0xff_ffff_ffff)
-}
-
-/// The ports of the processes: from `base` on, each checked free; or free
-/// ones the system picks.
-fn ports(ps: &[Process], base: Option<u16>) -> Result<BTreeMap<String, u16>> {
-    let mut held = Vec::new();
-    let mut out = BTreeMap::new();
-    for (i, p) in ps.iter().enumerate() {
-        let want = base.map_or(0, |b| b + i as u16);
-        let at = format!("127.0.0.1:{want}");
-        let l = std::net::TcpListener::bind(&at).map_err(|e| Error::PortTaken {
-            process: p.name().to_string(),
-            at: at.clone(),
-            why: e.to_string(),
-        })?;
-        let port = l.local_addr().map_err(Error::failed)?.port();
-        out.insert(p.name().to_string(), port);
-        held.push(l);
-    }
-    Ok(out)
-}
-
-/// Set up the run's state: a fresh database with every schema migrated and
-/// the workload's rows, and the streams and consumers.
-async fn set_up(d: &Deployment, w: &Workload) -> Result<()> {
-    crate::pg::create_database(&d.infra, &d.database()).await?;
-    let mut admin = crate::pg::connect(&d.infra, &d.database(), "sagasim-setup", None).await?;
-    for p in Process::of(d.strategy).into_iter().filter(|p| p.has_tables()) {
-        crate::pg::migrate(&mut admin, p).await?;
-        crate::pg::seed(&mut admin, p, w).await?;
-    }
-    let js = crate::nats::connect(&d.infra).await?;
-    crate::nats::create_streams(&js, d).await?;
-    crate::nats::create_consumers(&js, d).await
-}
-
-/// Remove the run's state: database, streams, keys.
-async fn tear_down(d: &Deployment) -> Vec<String> {
-    let mut problems = Vec::new();
-    if let Err(e) = crate::pg::drop_database(&d.infra, &d.database()).await {
-        problems.push(e.to_string());
-    }
-    match crate::nats::connect(&d.infra).await {
-        Ok(js) => {
-            if let Err(e) = crate::nats::delete_streams(&js, &d.run).await {
-                problems.push(e.to_string());
-            }
-        }
-        Err(e) => problems.push(e.to_string()),
-    }
-    match Cache::connect(&d.infra.redis_url).await {
-        Ok(mut c) => {
-            if let Err(e) = c.forget(&format!("sagasim:{}:", d.run)).await {
-                problems.push(format!("Redis: {}", e.0));
-            }
-        }
-        Err(e) => problems.push(e.to_string()),
-    }
-    problems
-}
-
-/// Make one live run.
+/// Make one live run: its own deployment, started, driven, judged, and
+/// taken down again, whichever way the run ends.
 pub async fn run(plan: Plan) -> Result<Outcome> {
-    preflight(&plan.infra).await?;
-    let run = run_name();
-    let dir = plan
-        .dir
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("sagasim-live-{run}")));
-    std::fs::create_dir_all(&dir).map_err(|e| Error::failed(format!("{}: {e}", dir.display())))?;
-    let processes = Process::of(plan.strategy);
-    let d = Deployment {
-        run: run.clone(),
-        strategy: plan.strategy,
-        settings: plan.settings,
-        infra: plan.infra.clone(),
-        broker: plan.broker,
-        ports: ports(&processes, plan.base_port)?,
-        pg_seed: plan.seed,
-        dir: dir.clone(),
-    };
-    d.write()?;
-    let set = set_up(&d, &plan.workload).await;
-    let children = Arc::new(Mutex::new(Children::new(&d, &plan.exe)));
+    preflight(&plan.spec.infra).await?;
+    let d = system::deployment(&plan.spec, false)?;
+    let set = system::set_up(&d, &plan.workload).await;
+    let fleet = Arc::new(Mutex::new(Fleet::Local(Box::new(Children::new(&d, &plan.exe)))));
     let result = match set {
         Err(e) => Err(e),
         Ok(()) => {
             tokio::select! {
-                r = body(&plan, &d, &children) => r,
+                r = start_and_drive(&plan, &d, &fleet) => r,
                 _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
             }
         }
     };
-    children.lock().await.stop_all().await;
-    let problems = if plan.keep { Vec::new() } else { tear_down(&d).await };
+    if let Fleet::Local(c) = &mut *fleet.lock().await {
+        c.stop_all().await;
+    }
+    let problems = if plan.keep { Vec::new() } else { system::tear_down(&d).await };
     for p in &problems {
-        eprintln!("warning: cleaning up run {run}: {p}");
+        eprintln!("warning: cleaning up run {}: {p}", d.run);
     }
     let (mut report, start_us) = result?;
-    report.state = if plan.keep {
-        format!(
-            "fresh database {}, streams {}_*, keys sagasim:{}:*; kept (--keep); logs in {}",
-            d.database(),
-            run.to_uppercase(),
-            run,
-            dir.display()
-        )
-    } else {
-        format!(
-            "fresh database {}, streams {}_*, keys sagasim:{}:*; removed at the end; logs in {}",
-            d.database(),
-            run.to_uppercase(),
-            run,
-            dir.display()
-        )
+    report.state = system::describe_state(&d, plan.keep);
+    Ok(Outcome { report, start_us, spans: read_spans(&d), dir: d.dir.clone() })
+}
+
+async fn start_and_drive(
+    plan: &Plan,
+    d: &Deployment,
+    fleet: &Arc<Mutex<Fleet>>,
+) -> Result<(LiveReport, u64)> {
+    {
+        let mut f = fleet.lock().await;
+        for p in Process::of(d.strategy) {
+            f.start(p).await?;
+        }
+    }
+    body(plan, d, fleet).await
+}
+
+/// Make one live run against a system `sagasim up` started, whose state
+/// must still be fresh (no order taken yet). It leaves the system running.
+pub async fn attach(plan: Plan, d: Deployment) -> Result<Outcome> {
+    preflight(&d.infra).await?;
+    let fleet = Arc::new(Mutex::new(Fleet::remote(&d)?));
+    let mut db = crate::pg::connect(&d.infra, &d.database(), "sagasim-attach", None).await?;
+    let snap = check::read(&mut db, &d).await?;
+    let taken = snap.stores[&d.entry()].entry.next_order;
+    let history: usize = snap.journals.values().map(Vec::len).sum();
+    if taken > 0 || history > 0 {
+        return Err(Error::Setup(format!(
+            "run {} is not fresh: it has taken {taken} orders ({history} transactions); \
+             start a new system with `sagasim up` for each attached run",
+            d.run
+        )));
+    }
+    let result = tokio::select! {
+        r = body(&plan, &d, &fleet) => r,
+        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
     };
-    let spans = read_spans(&d);
-    Ok(Outcome { report, start_us, spans, dir })
+    let (mut report, start_us) = result?;
+    report.state = format!(
+        "attached to run {} (started by `sagasim up`; its state was fresh: no order taken); \
+         database {}; left running",
+        d.run,
+        d.database()
+    );
+    Ok(Outcome { report, start_us, spans: read_spans(&d), dir: d.dir.clone() })
 }
 
 fn read_spans(d: &Deployment) -> Vec<SpanLine> {
@@ -213,17 +141,8 @@ fn read_spans(d: &Deployment) -> Vec<SpanLine> {
 }
 
 /// The run with its processes up.
-async fn body(
-    plan: &Plan,
-    d: &Deployment,
-    children: &Arc<Mutex<Children>>,
-) -> Result<(LiveReport, u64)> {
-    {
-        let mut c = children.lock().await;
-        for p in Process::of(d.strategy) {
-            c.start(p).await?;
-        }
-    }
+async fn body(plan: &Plan, d: &Deployment, fleet: &Arc<Mutex<Fleet>>) -> Result<(LiveReport, u64)> {
+    let seed = plan.spec.seed;
     let mut db = crate::pg::connect(&d.infra, &d.database(), "sagasim-checker", None).await?;
     let start = Instant::now();
     let start_us = wall_us();
@@ -232,13 +151,13 @@ async fn body(
         d.url(Process::Gateway),
         plan.workload.arrivals.clone(),
         plan.policy,
-        plan.seed,
+        seed,
         start,
         stop_rx,
     ));
-    let faults = nemesis::plan(&plan.faults, d.strategy, d.broker.partitions, plan.seed);
+    let faults = nemesis::plan(&plan.faults, d.strategy, d.broker.partitions, seed);
     let nemesis =
-        tokio::spawn(strike(d.clone(), faults, children.clone(), start, plan.fault_phase_us));
+        tokio::spawn(strike(d.clone(), faults, fleet.clone(), start, plan.fault_phase_us));
     let fault_end = start + Duration::from_micros(plan.fault_phase_us);
     let deadline = fault_end + Duration::from_micros(plan.heal_budget_us);
     let js = crate::nats::connect(&d.infra).await?;
@@ -247,14 +166,19 @@ async fn body(
     let mut healed = false;
     let mut violation: Option<LiveViolation> = None;
     let mut settled_at_ms = None;
+    let mut mended: Vec<Struck> = Vec::new();
     loop {
         tokio::time::sleep(CHECK_EVERY).await;
         let now = Instant::now();
         if !healed && now >= fault_end {
-            heal(d, children, &http).await?;
+            mended.extend(heal(d, fleet, &http, start).await?);
             healed = true;
         }
-        children.lock().await.revive().await?;
+        for p in fleet.lock().await.revive().await? {
+            let at_us = start.elapsed().as_micros() as u64;
+            let detail = "it had stopped by itself".to_string();
+            mended.push(Struck { at_us, kind: "restart".into(), target: p.name().into(), detail });
+        }
         let snap = check::read(&mut db, d).await?;
         checks += 1;
         let (checker, v) = judge(|| check::check(&plan.workload, d, &snap))?;
@@ -275,9 +199,11 @@ async fn body(
     }
     let _ = stop_tx.send(true);
     if !healed {
-        heal(d, children, &http).await?;
+        mended.extend(heal(d, fleet, &http, start).await?);
     }
-    let struck = nemesis.await.map_err(|e| Error::failed(format!("the nemesis: {e}")))?;
+    let mut struck = nemesis.await.map_err(|e| Error::failed(format!("the nemesis: {e}")))?;
+    struck.extend(mended);
+    struck.sort_by_key(|s| s.at_us);
     let seen = driver.await.map_err(|e| Error::failed(format!("the driver: {e}")))?;
     let statuses = statuses(d, &http).await;
     let snap = check::read(&mut db, d).await?;
@@ -294,7 +220,7 @@ async fn body(
     }
     let gave_up: Vec<_> = statuses.iter().flat_map(|s| s.gave_up.iter().copied()).collect();
     let measures = check::measure(&plan.workload, d, &snap, start_us, &gave_up);
-    let lives = children.lock().await.lives();
+    let lives = fleet.lock().await.lives().await?;
     let report = Report { plan, d, start_us, snap: &snap, statuses: &statuses, lives: &lives };
     let parts = ReportParts {
         seen,
@@ -332,19 +258,30 @@ fn live_violation(v: &domain::Violation, start: Instant, at_end: bool) -> LiveVi
 }
 
 /// The fault phase is over: every process up and running, and the payment
-/// gateway well behaved.
+/// gateway well behaved. What it restarted and resumed.
 async fn heal(
     d: &Deployment,
-    children: &Arc<Mutex<Children>>,
+    fleet: &Arc<Mutex<Fleet>>,
     http: &crate::http::Client,
-) -> Result<()> {
-    children.lock().await.heal().await?;
+    start: Instant,
+) -> Result<Vec<Struck>> {
+    let done = fleet.lock().await.heal().await?;
+    let at_us = start.elapsed().as_micros() as u64;
+    let mended = done
+        .into_iter()
+        .map(|(p, what)| Struck {
+            at_us,
+            kind: what.to_string(),
+            target: p.name().to_string(),
+            detail: "the heal".to_string(),
+        })
+        .collect();
     let pg = Process::Service(domain::Service::Pg);
     let url = format!("{}/admin/heal", d.url(pg));
     http.post(&url, Duration::from_secs(2))
         .await
         .map_err(|e| Error::failed(format!("healing the payment gateway: {e}")))?;
-    Ok(())
+    Ok(mended)
 }
 
 async fn statuses(d: &Deployment, http: &crate::http::Client) -> Vec<Status> {
@@ -372,7 +309,7 @@ async fn memory_backlog(d: &Deployment, http: &crate::http::Client) -> u64 {
 async fn strike(
     d: Deployment,
     faults: Vec<nemesis::Planned>,
-    children: Arc<Mutex<Children>>,
+    fleet: Arc<Mutex<Fleet>>,
     start: Instant,
     fault_phase_us: u64,
 ) -> Vec<Struck> {
@@ -388,32 +325,29 @@ async fn strike(
         tokio::time::sleep_until(nemesis::until(start, f.at_us)).await;
         let at_us = start.elapsed().as_micros() as u64;
         let detail = match &f.action {
-            Action::Kill(p) => {
-                let mut c = children.lock().await;
-                if !c.is_up(*p) {
-                    continue;
-                }
-                c.kill(*p).await;
-                "SIGKILL".to_string()
-            }
+            Action::Kill(p) => match fleet.lock().await.kill(*p).await {
+                Ok(true) => "SIGKILL".to_string(),
+                Ok(false) => continue,
+                Err(e) => format!("not killed: {e}"),
+            },
             Action::Start(p) => {
-                let mut c = children.lock().await;
-                if c.is_up(*p) {
+                let mut f = fleet.lock().await;
+                if f.is_up(*p).await.unwrap_or(true) {
                     continue;
                 }
-                match c.start(*p).await {
-                    Ok(()) => format!(
-                        "up after {} ms",
-                        (start.elapsed().as_micros() as u64 - at_us) / 1000
-                    ),
+                match f.start(*p).await {
+                    Ok(()) => {
+                        let took = (start.elapsed().as_micros() as u64).saturating_sub(at_us);
+                        format!("up after {} ms", took / 1000)
+                    }
                     Err(e) => format!("did not start: {e}"),
                 }
             }
-            Action::Pause(p) => match children.lock().await.pause(*p) {
+            Action::Pause(p) => match fleet.lock().await.pause(*p).await {
                 Ok(()) => "SIGSTOP".to_string(),
                 Err(e) => format!("not paused: {e}"),
             },
-            Action::Resume(p) => match children.lock().await.resume(*p) {
+            Action::Resume(p) => match fleet.lock().await.resume(*p).await {
                 Ok(()) => "SIGCONT".to_string(),
                 Err(e) => format!("not resumed: {e}"),
             },
@@ -480,6 +414,7 @@ impl Report<'_> {
         let ReportParts { seen, struck, measures, checks, settled_at_ms, heal_at_ms, violation } =
             parts;
         let plan = self.plan;
+        let spec = &plan.spec;
         let view = check::View { d: self.d, snap: self.snap };
         let store = domain::StateView::store(&view, domain::Service::Order);
         let mut outcomes = reports::Outcomes::default();
@@ -554,10 +489,10 @@ impl Report<'_> {
         let finished = outcomes.confirmed + outcomes.cancelled + outcomes.rejected;
         LiveReport {
             schema: LIVE_SCHEMA.to_string(),
-            scenario: plan.scenario.clone(),
-            strategy: plan.strategy.name().to_string(),
-            bug: plan.bug.map(|b| b.name().to_string()),
-            seed: plan.seed,
+            scenario: spec.scenario.clone(),
+            strategy: spec.strategy.name().to_string(),
+            bug: spec.bug.map(|b| b.name().to_string()),
+            seed: spec.seed,
             run: self.d.run.clone(),
             state: String::new(),
             processes,
