@@ -189,7 +189,7 @@ fn faults(s: &Scenario) -> FaultSpec {
 fn not_injected(s: &Scenario) -> Vec<String> {
     let (n, f) = (&s.network, &s.faults);
     [
-        ("network loss", n.loss_ppm > 0),
+        ("network loss (but of consumers' acknowledgements)", n.loss_ppm > 0),
         ("network duplication", n.duplicate_ppm > 0),
         ("network delay", n.delay_ppm > 0),
         ("partitions", f.partitions.1 > 0),
@@ -220,6 +220,7 @@ fn spec(
         ack_wait_ms: 2_000,
         fetch_wait_ms: 250,
         linger_ms: 10,
+        ack_loss_ppm: s.network.loss_ppm,
         dedupe_window_ms: 120_000,
         relay_hold_ms: (0, 0),
     };

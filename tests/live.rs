@@ -122,7 +122,7 @@ fn planted_bugs_are_found_live() {
         (Bug::NoIdempotencyKey, "default", &["idempotent-responses"]),
         (
             Bug::NoInbox,
-            "crash-storm",
+            "default",
             &["no-double-charge", "exactly-once-side-effects", "confirmed-is-complete"],
         ),
         (

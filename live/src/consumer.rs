@@ -141,7 +141,14 @@ pub async fn run(shared: Arc<Shared>, js: Context, topic: Option<Topic>, partiti
             handled.push(m);
         }
         if !before {
+            let loss = d.broker.ack_loss_ppm;
             for m in &handled {
+                // A lost acknowledgement (the scenario's network loss, on
+                // the consumer's acks): the broker delivers it again once
+                // its wait runs out, as it would after a lost offset commit.
+                if shared.strikes("ack-lost", loss) {
+                    continue;
+                }
                 let _ = m.double_ack().await;
             }
         }

@@ -154,6 +154,9 @@ pub struct BrokerSettings {
     /// A dual write's producer holds records this long before it publishes
     /// them (a crash meanwhile loses them).
     pub linger_ms: u64,
+    /// Share of a consumer's acknowledgements lost during the fault phase
+    /// (the scenario's network loss), in parts per million.
+    pub ack_loss_ppm: u32,
     /// How long a stream remembers a `Nats-Msg-Id` to drop a second copy.
     pub dedupe_window_ms: u64,
     /// Test knob: the relay waits this long before it publishes rows it

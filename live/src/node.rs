@@ -103,9 +103,57 @@ pub struct Shared {
     /// The dual write's producer memory (the planted no-outbox bug).
     pub memory: Mutex<Vec<Pending>>,
     pub dead_letters: AtomicU64,
+    /// The faults this process decided itself (the payment gateway's, a
+    /// consumer's lost acknowledgements), and the stream it draws them
+    /// from; none once the fault phase is over.
+    pub injected: Mutex<Vec<Injected>>,
+    pub faults: Mutex<ChaCha8Rng>,
+    pub healed: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
+    /// What a process shares between its node thread and its tasks, with
+    /// its faults drawn from its own stream of the run's seed: one per
+    /// process and incarnation.
+    pub fn new(
+        d: Deployment,
+        p: Process,
+        incarnation: i64,
+        inputs: mpsc::UnboundedSender<Input>,
+    ) -> Shared {
+        let name = p
+            .name()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+        let seed = d.pg_seed ^ name ^ (incarnation as u64).rotate_left(32);
+        Shared {
+            d,
+            p,
+            http: http::Client::default(),
+            inputs,
+            relay: Notify::new(),
+            memory: Mutex::new(Vec::new()),
+            dead_letters: AtomicU64::new(0),
+            injected: Mutex::new(Vec::new()),
+            faults: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
+            healed: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Whether a fault of `ppm` parts per million strikes now (and, if it
+    /// does, its record under `what`).
+    pub fn strikes(&self, what: &str, ppm: u32) -> bool {
+        if ppm == 0 || self.healed.load(Ordering::Relaxed) {
+            return false;
+        }
+        let hit = self.faults.lock().expect("not poisoned").gen_range(0..1_000_000u32) < ppm;
+        if hit {
+            let i = Injected { at_us: wall_us(), what: what.to_string() };
+            self.injected.lock().expect("not poisoned").push(i);
+        }
+        hit
+    }
+
     /// The peer this process is, as others see it.
     pub fn me(&self) -> Peer {
         match self.p {
@@ -123,8 +171,6 @@ pub struct State {
     pub vol: Vol,
     tx: TxBuf,
     status: Status,
-    rng: ChaCha8Rng,
-    healed: bool,
 }
 
 impl State {
@@ -134,16 +180,7 @@ impl State {
             epoch: writer.epoch,
             ..Status::default()
         };
-        let seed = shared.d.pg_seed ^ writer.epoch as u64;
-        State {
-            store,
-            writer,
-            vol: Vol::default(),
-            tx: TxBuf::default(),
-            status,
-            rng: ChaCha8Rng::seed_from_u64(seed),
-            healed: false,
-        }
+        State { store, writer, vol: Vol::default(), tx: TxBuf::default(), status }
     }
 }
 
@@ -154,8 +191,6 @@ struct LiveHost<'a> {
     store: &'a mut Store,
     writer: &'a mut Writer,
     status: &'a mut Status,
-    rng: &'a mut ChaCha8Rng,
-    healed: bool,
     /// The peer whose request is being handled, whose answers go back on
     /// the response, and those answers.
     reply_to: Option<Peer>,
@@ -166,17 +201,10 @@ struct LiveHost<'a> {
 
 impl PgPort for LiveHost<'_> {
     fn fault(&mut self, what: &str, ppm: u32) -> bool {
-        if self.healed || ppm == 0 {
-            return false;
-        }
-        let hit = self.rng.gen_range(0..1_000_000u32) < ppm;
-        if hit {
-            self.status.injected.push(Injected { at_us: wall_us(), what: what.to_string() });
-        }
-        hit
+        self.shared.strikes(what, ppm)
     }
     fn random_us(&mut self, max_us: u64) -> u64 {
-        self.rng.gen_range(0..=max_us)
+        self.shared.faults.lock().expect("not poisoned").gen_range(0..=max_us)
     }
 }
 
@@ -358,7 +386,7 @@ pub fn run(
 ) {
     let settings = shared.d.settings;
     while let Some(input) = inputs.blocking_recv() {
-        let State { store, writer, vol, tx, status, rng, healed } = &mut state;
+        let State { store, writer, vol, tx, status } = &mut state;
         status.dead_letters = shared.dead_letters.load(Ordering::Relaxed);
         let mut host = LiveHost {
             shared: &shared,
@@ -366,8 +394,6 @@ pub fn run(
             store,
             writer,
             status,
-            rng,
-            healed: *healed,
             reply_to: None,
             replies: Vec::new(),
             ctx: TraceCtx::root(),
@@ -405,6 +431,7 @@ pub fn run(
             }
             Input::Status(done) => {
                 let mut s = host.status.clone();
+                s.injected = shared.injected.lock().expect("not poisoned").clone();
                 s.memory_backlog =
                     shared.memory.lock().expect("the producer is not poisoned").len() as u64;
                 let _ = done.send(s);
@@ -412,7 +439,7 @@ pub fn run(
             Input::Order(order, done) => {
                 let _ = done.send(host.store.order().and_then(|t| t.orders.get(&order)).copied());
             }
-            Input::Heal => *healed = true,
+            Input::Heal => shared.healed.store(true, Ordering::Relaxed),
         }
     }
 }

@@ -31,6 +31,10 @@ use crate::trace::SpanLine;
 /// How often the tables are read and checked while the run goes on.
 pub const CHECK_EVERY: Duration = Duration::from_millis(500);
 
+/// After the heal, with the client done, nothing left to publish or
+/// deliver and no commit for this long, the run stops waiting.
+pub const QUIET: Duration = Duration::from_secs(5);
+
 /// Everything a live run needs, decided before it starts.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -167,6 +171,8 @@ async fn body(plan: &Plan, d: &Deployment, fleet: &Arc<Mutex<Fleet>>) -> Result<
     let mut violation: Option<LiveViolation> = None;
     let mut settled_at_ms = None;
     let mut mended: Vec<Struck> = Vec::new();
+    let mut last_commits = (0usize, Instant::now());
+    let mut stalled = false;
     loop {
         tokio::time::sleep(CHECK_EVERY).await;
         let now = Instant::now();
@@ -186,11 +192,23 @@ async fn body(plan: &Plan, d: &Deployment, fleet: &Arc<Mutex<Fleet>>) -> Result<
             violation = Some(live_violation(&v, start, false));
             break;
         }
-        if healed && checker.sagas_done() && driver.is_finished() && snap.outbox_backlog == 0 {
+        let commits: usize = snap.journals.values().map(Vec::len).sum();
+        if commits != last_commits.0 {
+            last_commits = (commits, now);
+        }
+        if healed && driver.is_finished() && snap.outbox_backlog == 0 {
             let memory = memory_backlog(d, &http).await;
             if memory == 0 && crate::nats::lag(&js, d).await? == 0 {
-                settled_at_ms = Some(start.elapsed().as_millis() as u64);
-                break;
+                if checker.sagas_done() {
+                    settled_at_ms = Some(start.elapsed().as_millis() as u64);
+                    break;
+                }
+                // Nothing left to deliver and nothing committed for a while:
+                // what is unfinished stays so (the simulation's "stalled").
+                if now.duration_since(last_commits.1) >= QUIET {
+                    stalled = true;
+                    break;
+                }
             }
         }
         if now >= deadline {
@@ -228,6 +246,7 @@ async fn body(plan: &Plan, d: &Deployment, fleet: &Arc<Mutex<Fleet>>) -> Result<
         measures,
         checks,
         settled_at_ms,
+        stalled,
         heal_at_ms: plan.fault_phase_us / 1000,
         violation,
     };
@@ -366,6 +385,7 @@ async fn strike(
                 None => "failed: NATS unreachable".to_string(),
             },
             Action::EndSession(p) => match nemesis::end_session(&d, *p).await {
+                Ok(1) => "its database session ended".to_string(),
                 Ok(n) => format!("{n} database sessions ended"),
                 Err(e) => format!("failed: {e}"),
             },
@@ -395,6 +415,7 @@ struct ReportParts {
     measures: domain::meter::Measures,
     checks: u64,
     settled_at_ms: Option<u64>,
+    stalled: bool,
     heal_at_ms: u64,
     violation: Option<LiveViolation>,
 }
@@ -411,8 +432,16 @@ fn latency_of(h: &hdrhistogram::Histogram<u64>) -> Latency {
 
 impl Report<'_> {
     fn build(&self, parts: ReportParts) -> LiveReport {
-        let ReportParts { seen, struck, measures, checks, settled_at_ms, heal_at_ms, violation } =
-            parts;
+        let ReportParts {
+            seen,
+            struck,
+            measures,
+            checks,
+            settled_at_ms,
+            stalled,
+            heal_at_ms,
+            violation,
+        } = parts;
         let plan = self.plan;
         let spec = &plan.spec;
         let view = check::View { d: self.d, snap: self.snap };
@@ -511,6 +540,7 @@ impl Report<'_> {
             not_injected: plan.not_injected.clone(),
             checks,
             settled: settled_at_ms.is_some(),
+            stalled,
             heal_at_ms,
             settled_at_ms,
             dead_letters: DeadLetters { written, parked },

@@ -12,8 +12,7 @@
 //! It stops when its standard input closes, so a parent that dies takes
 //! its children with it.
 
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -21,7 +20,7 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use domain::{OrderId, Service, Strategy};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::deploy::{Deployment, Process};
 use crate::error::Result;
@@ -68,15 +67,7 @@ pub async fn serve(d: Deployment, p: Process) -> Result<()> {
         false => None,
     };
     let (inputs, rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared {
-        d: d.clone(),
-        p,
-        http: http::Client::default(),
-        inputs,
-        relay: Notify::new(),
-        memory: Mutex::new(Vec::new()),
-        dead_letters: AtomicU64::new(0),
-    });
+    let shared = Arc::new(Shared::new(d.clone(), p, writer.epoch, inputs));
     let state = node::State::new(store, writer, &shared);
     let (s, rt) = (shared.clone(), tokio::runtime::Handle::current());
     std::thread::Builder::new()

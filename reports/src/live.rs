@@ -115,6 +115,10 @@ pub struct LiveReport {
     /// Snapshots of every service's tables checked during the run.
     pub checks: u64,
     pub settled: bool,
+    /// It stopped waiting before the heal budget ran out: after the heal,
+    /// nothing was left to publish or deliver and nothing was committed
+    /// for a while, with sagas unfinished.
+    pub stalled: bool,
     /// When the fault phase ended, and when every saga had finished, in ms.
     pub heal_at_ms: u64,
     pub settled_at_ms: Option<u64>,
@@ -163,7 +167,8 @@ pub fn text(out: &mut impl Write, r: &LiveReport) -> io::Result<()> {
                 extra.push(format!("stopped itself {}", p.exits));
             }
             if p.unknown_commits > 0 {
-                extra.push(format!("{} commits of unknown outcome", p.unknown_commits));
+                let s = if p.unknown_commits == 1 { "" } else { "s" };
+                extra.push(format!("{} commit{s} of unknown outcome", p.unknown_commits));
             }
             if !extra.is_empty() {
                 s.push_str(&format!(" ({})", extra.join(", ")));
@@ -220,9 +225,14 @@ pub fn text(out: &mut impl Write, r: &LiveReport) -> io::Result<()> {
         "dead letters: {} written, {} parked",
         r.dead_letters.written, r.dead_letters.parked
     )?;
-    let settled = match r.settled_at_ms {
-        Some(t) => format!("every saga finished at {t} ms"),
-        None => "NOT every saga finished within the heal budget".to_string(),
+    let settled = match (r.settled_at_ms, r.stalled) {
+        (Some(t), _) => format!("every saga finished at {t} ms"),
+        (None, true) => {
+            "NOT every saga finished: after the heal nothing was left to deliver and nothing \
+             moved for 5 s"
+                .to_string()
+        }
+        (None, false) => "NOT every saga finished within the heal budget".to_string(),
     };
     writeln!(
         out,

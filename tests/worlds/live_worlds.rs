@@ -148,6 +148,7 @@ fn broker_deployment(attempts: u32) -> Deployment {
             ack_wait_ms: 500,
             fetch_wait_ms: 200,
             linger_ms: 10,
+            ack_loss_ppm: 0,
             dedupe_window_ms: 120_000,
             relay_hold_ms: (0, 0),
         },
@@ -252,15 +253,7 @@ impl BrokerWorld for LiveBroker {
             live::nats::create_streams(&js, &d).await.expect("streams");
             live::nats::create_consumers(&js, &d).await.expect("consumers");
             let (inputs, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let shared = Arc::new(Shared {
-                d: d.clone(),
-                p,
-                http: live::http::Client::default(),
-                inputs,
-                relay: tokio::sync::Notify::new(),
-                memory: Mutex::new(Vec::new()),
-                dead_letters: AtomicU64::new(0),
-            });
+            let shared = Arc::new(Shared::new(d.clone(), p, 0, inputs));
             let part = d.partition(ev.key());
             let topic = Some(Topic::OrderConfirmed);
             let loop_ = tokio::spawn(live::consumer::run(shared.clone(), js.clone(), topic, part));
