@@ -189,7 +189,7 @@ fn faults(s: &Scenario) -> FaultSpec {
 fn not_injected(s: &Scenario) -> Vec<String> {
     let (n, f) = (&s.network, &s.faults);
     [
-        ("network loss (but of consumers' acknowledgements)", n.loss_ppm > 0),
+        ("network loss of calls and deliveries (acknowledgements are lost)", n.loss_ppm > 0),
         ("network duplication", n.duplicate_ppm > 0),
         ("network delay", n.delay_ppm > 0),
         ("partitions", f.partitions.1 > 0),

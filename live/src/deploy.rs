@@ -260,6 +260,11 @@ impl Deployment {
         self.dir.join("deployment.json")
     }
 
+    /// Present once the fault phase is over.
+    pub fn healed_path(&self) -> PathBuf {
+        self.dir.join("healed")
+    }
+
     pub fn write(&self) -> Result<()> {
         let text = serde_json::to_string_pretty(self).expect("a deployment serialises");
         std::fs::write(self.path(), text).context(|| format!("writing {}", self.path().display()))

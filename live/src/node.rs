@@ -127,7 +127,6 @@ impl Shared {
             .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
         let seed = d.pg_seed ^ name ^ (incarnation as u64).rotate_left(32);
         Shared {
-            d,
             p,
             http: http::Client::default(),
             inputs,
@@ -136,7 +135,8 @@ impl Shared {
             dead_letters: AtomicU64::new(0),
             injected: Mutex::new(Vec::new()),
             faults: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
-            healed: std::sync::atomic::AtomicBool::new(false),
+            healed: std::sync::atomic::AtomicBool::new(d.healed_path().exists()),
+            d,
         }
     }
 

@@ -160,8 +160,14 @@ async fn body(plan: &Plan, d: &Deployment, fleet: &Arc<Mutex<Fleet>>) -> Result<
         stop_rx,
     ));
     let faults = nemesis::plan(&plan.faults, d.strategy, d.broker.partitions, seed);
-    let nemesis =
-        tokio::spawn(strike(d.clone(), faults, fleet.clone(), start, plan.fault_phase_us));
+    let nemesis = tokio::spawn(strike(
+        d.clone(),
+        faults,
+        fleet.clone(),
+        start,
+        plan.fault_phase_us,
+        stop_tx.subscribe(),
+    ));
     let fault_end = start + Duration::from_micros(plan.fault_phase_us);
     let deadline = fault_end + Duration::from_micros(plan.heal_budget_us);
     let js = crate::nats::connect(&d.infra).await?;
@@ -295,11 +301,17 @@ async fn heal(
             detail: "the heal".to_string(),
         })
         .collect();
-    let pg = Process::Service(domain::Service::Pg);
-    let url = format!("{}/admin/heal", d.url(pg));
-    http.post(&url, Duration::from_secs(2))
-        .await
-        .map_err(|e| Error::failed(format!("healing the payment gateway: {e}")))?;
+    // Every process stops deciding faults of its own: those running now
+    // are told, and one that starts later finds the mark.
+    std::fs::write(d.healed_path(), b"healed\n").map_err(Error::failed)?;
+    for p in Process::of(d.strategy).into_iter().filter(|p| p.has_tables()) {
+        let url = format!("{}/admin/heal", d.url(p));
+        if let Err(e) = http.post(&url, Duration::from_secs(2)).await {
+            // It finds the mark when it next starts; meanwhile the report
+            // shows whatever it still decided.
+            eprintln!("warning: telling {} the faults are over: {e}", p.name());
+        }
+    }
     Ok(mended)
 }
 
@@ -331,6 +343,7 @@ async fn strike(
     fleet: Arc<Mutex<Fleet>>,
     start: Instant,
     fault_phase_us: u64,
+    mut stop: watch::Receiver<bool>,
 ) -> Vec<Struck> {
     let mut struck = Vec::new();
     let js = crate::nats::connect(&d.infra).await.ok();
@@ -341,7 +354,11 @@ async fn strike(
             // still down or frozen, and nothing new strikes.
             continue;
         }
-        tokio::time::sleep_until(nemesis::until(start, f.at_us)).await;
+        // A run that ends early (a violation) strikes nothing more.
+        tokio::select! {
+            _ = tokio::time::sleep_until(nemesis::until(start, f.at_us)) => {}
+            _ = stop.changed() => break,
+        }
         let at_us = start.elapsed().as_micros() as u64;
         let detail = match &f.action {
             Action::Kill(p) => match fleet.lock().await.kill(*p).await {
