@@ -13,7 +13,7 @@ use domain::{Bug, Strategy};
 use live::deploy::{BrokerSettings, Infra, Process};
 use live::nemesis::FaultSpec;
 use live::system::Spec;
-use reports::live::{Latency, LiveReport, SimFigures};
+use reports::live::{LiveReport, SimFigures};
 
 use crate::harness::{self, RunSpec};
 use crate::scenario::Scenario;
@@ -24,8 +24,9 @@ pub enum LiveFormat {
     Json,
 }
 
+/// What system to deploy: the same for `live` and `up`.
 #[derive(Args, Debug, Clone)]
-pub struct LiveArgs {
+pub struct SystemArgs {
     /// A built-in scenario name or a path to a TOML file: its workload, its
     /// timeouts and its faults (the kinds a live run can inject).
     #[arg(long, default_value = "default")]
@@ -37,13 +38,20 @@ pub struct LiveArgs {
     /// A planted bug (see `sagasim list bugs`).
     #[arg(long, value_parser = parse_bug)]
     pub bug: Option<Bug>,
-    /// The seed: the workload (the same as the simulation's for this seed),
-    /// the faults' times and targets, the payment gateway's faults.
+    /// The seed: the workload (the same as the simulation's for this seed;
+    /// `up` sets its rows up, an attached run drives its submissions), the
+    /// faults' times and targets, the payment gateway's faults.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Scale every fault rate and count by this factor (0: no faults).
     #[arg(long, default_value_t = 1.0)]
     pub fault_scale: f64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LiveArgs {
+    #[command(flatten)]
+    pub system: SystemArgs,
     #[arg(long, value_enum, default_value = "text")]
     pub format: LiveFormat,
     /// Write the report here instead of to standard output.
@@ -106,19 +114,8 @@ impl Default for DeployArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct UpArgs {
-    #[arg(long, default_value = "default")]
-    pub scenario: String,
-    #[arg(long, default_value = "choreography", value_parser = parse_strategy)]
-    pub strategy: Strategy,
-    #[arg(long, value_parser = parse_bug)]
-    pub bug: Option<Bug>,
-    /// The seed whose workload (products, balances, coupons) the database
-    /// is set up with; an attached run drives that seed's submissions.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Scale the payment gateway's fault rates by this factor.
-    #[arg(long, default_value_t = 1.0)]
-    pub fault_scale: f64,
+    #[command(flatten)]
+    pub system: SystemArgs,
     #[command(flatten)]
     pub deploy: DeployArgs,
 }
@@ -307,26 +304,11 @@ fn failed(e: live::Error) -> ExitCode {
 /// (no swarm): what the live figures are set beside.
 pub fn sim_figures(s: &Scenario, strategy: Strategy, bug: Option<Bug>, seed: u64) -> SimFigures {
     let r = harness::run(&RunSpec::new(s, strategy, bug, seed));
-    let mut h = hdrhistogram::Histogram::<u64>::new(3).expect("3 digits");
-    let mut last = 0;
-    for t in &r.measures.orders {
-        if let Some(done) = t.done_us {
-            let _ = h.record(done.saturating_sub(t.arrived_us).max(1));
-            last = last.max(done);
-        }
-    }
-    let o = r.outcomes;
-    let finished = o.confirmed + o.cancelled + o.rejected;
-    let ms = |us: u64| us as f64 / 1000.0;
+    let (order_latency, orders_per_s) = live::run::order_speed(&r.measures);
     SimFigures {
-        orders_per_s: if last > 0 { finished as f64 / (last as f64 / 1e6) } else { 0.0 },
-        order_latency: Latency {
-            count: h.len(),
-            p50_ms: ms(h.value_at_quantile(0.5)),
-            p99_ms: ms(h.value_at_quantile(0.99)),
-            max_ms: ms(h.max()),
-        },
-        outcomes: o,
+        orders_per_s,
+        order_latency,
+        outcomes: r.outcomes,
         violation: r.violation.map(|v| v.invariant.name().to_string()),
     }
 }
@@ -362,16 +344,17 @@ pub fn run_live(args: LiveArgs) -> Result<ExitCode, ExitCode> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let (outcome, scenario, strategy, bug, seed) = match &args.attach {
         None => {
-            check_bug(args.bug, args.strategy)?;
-            let s = scenario(&args.scenario, args.fault_scale)?;
-            let spec = spec(&s, args.strategy, args.bug, args.seed, &args.deploy)?;
+            let a = &args.system;
+            check_bug(a.bug, a.strategy)?;
+            let s = scenario(&a.scenario, a.fault_scale)?;
+            let spec = spec(&s, a.strategy, a.bug, a.seed, &args.deploy)?;
             let plan = plan(&s, spec, args.deploy.keep)?;
             let outcome = runtime(cores)?.block_on(live::run::run(plan)).map_err(failed)?;
-            (outcome, s, args.strategy, args.bug, args.seed)
+            (outcome, s, a.strategy, a.bug, a.seed)
         }
         Some(file) => {
             let d = live::deploy::Deployment::read(file).map_err(failed)?;
-            let s = scenario(&d.scenario, args.fault_scale)?;
+            let s = scenario(&d.scenario, args.system.fault_scale)?;
             let mut spec = spec(&s, d.strategy, d.bug, d.seed, &args.deploy)?;
             spec.infra = d.infra.clone();
             let plan = plan(&s, spec, true)?;
@@ -405,9 +388,10 @@ pub fn run_live(args: LiveArgs) -> Result<ExitCode, ExitCode> {
 /// `sagasim up`: a deployment that stays up until Ctrl-C, for `live
 /// --attach` (and for poking at by hand).
 pub fn run_up(args: UpArgs) -> Result<ExitCode, ExitCode> {
-    check_bug(args.bug, args.strategy)?;
-    let s = scenario(&args.scenario, args.fault_scale)?;
-    let spec = spec(&s, args.strategy, args.bug, args.seed, &args.deploy)?;
+    let a = &args.system;
+    check_bug(a.bug, a.strategy)?;
+    let s = scenario(&a.scenario, a.fault_scale)?;
+    let spec = spec(&s, a.strategy, a.bug, a.seed, &args.deploy)?;
     let plan = plan(&s, spec, args.deploy.keep)?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let ready = |d: &live::deploy::Deployment| {

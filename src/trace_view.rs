@@ -190,47 +190,24 @@ fn order_of(label: &str) -> Option<u64> {
 /// events, and a flow per order through the steps that name it.
 pub fn chrome_trace(out: &mut impl Write, records: &[TraceRecord]) -> io::Result<()> {
     let tracks = participants(records);
-    let mut events = Vec::new();
-    let mut flows: Vec<u64> = Vec::new();
+    let mut doc = reports::chrome::ChromeTrace::new(1);
     for r in records.iter().filter(|r| !r.node.is_empty()) {
         let tid = tracks.iter().position(|t| *t == r.node).expect("every node is a participant");
         let name = label_for(r.text.trim_start_matches("fault "), None);
         let args = serde_json::json!({ "step": r.step, "text": r.text });
         match r.kind {
-            TraceKind::Fault => events.push(serde_json::json!({
-                "name": name, "cat": "fault", "ph": "i", "s": "t",
-                "ts": r.time_us, "pid": 1, "tid": tid, "args": args,
-            })),
+            TraceKind::Fault => doc.instant(&name, "fault", r.time_us, tid, args),
             TraceKind::Note => {}
             _ => {
-                let (ts, cat) =
-                    (r.time_us, if r.kind == TraceKind::Packet { "message" } else { "local" });
-                events.push(serde_json::json!({
-                    "name": name, "cat": cat, "ph": "X", "ts": ts, "dur": STEP_DRAWN_US,
-                    "pid": 1, "tid": tid, "args": args,
-                }));
+                let cat = if r.kind == TraceKind::Packet { "message" } else { "local" };
+                doc.span(&name, cat, r.time_us, STEP_DRAWN_US, tid, args);
                 if let Some(order) = order_of(&name) {
-                    let ph = if flows.contains(&order) { "t" } else { "s" };
-                    if ph == "s" {
-                        flows.push(order);
-                    }
-                    events.push(serde_json::json!({
-                        "name": format!("order {order}"), "cat": "order", "ph": ph, "id": order,
-                        "ts": ts, "pid": 1, "tid": tid, "bp": "e",
-                    }));
+                    doc.flow(order, r.time_us, tid);
                 }
             }
         }
     }
-    for (tid, name) in tracks.iter().enumerate() {
-        events.push(serde_json::json!({
-            "name": "thread_name", "ph": "M", "pid": 1, "tid": tid, "args": { "name": name },
-        }));
-    }
-    events.push(serde_json::json!({
-        "name": "process_name", "ph": "M", "pid": 1, "args": { "name": "sagasim (simulated µs)" },
-    }));
-    let doc = serde_json::json!({ "traceEvents": events, "displayTimeUnit": "ms" });
+    let doc = doc.finish(&tracks, "sagasim (simulated µs)");
     serde_json::to_writer(&mut *out, &doc).map_err(io::Error::other)?;
     writeln!(out)
 }

@@ -124,33 +124,22 @@ fn run(
     while let Some(input) = inputs.blocking_recv() {
         // Answers nobody waits for any more (the client gave up) go.
         waiting.retain(|_, (_, w)| !w.is_closed());
+        let (what, ctx, answering) = match &input {
+            Input::Submit { ctx, .. } => ("Submit", *ctx, None),
+            Input::Placed { msg: Msg::Placed { key, .. }, ctx } => ("Placed", *ctx, *key),
+            Input::Placed { .. } => continue,
+        };
+        let span = span(what, ctx);
+        let _e = span.enter();
+        let (shared, rt, cache) = (&shared, &rt, &mut cache);
+        let mut port = Port { shared, rt, cache, waiting: &mut waiting, ctx, answering };
         match input {
-            Input::Submit { key, req, ctx, answer } => {
+            Input::Submit { key, req, answer, .. } => {
                 let id = shared.next.fetch_add(1, Ordering::Relaxed);
-                waiting.insert(id, (key, answer));
-                let span = span("Submit", ctx);
-                let _e = span.enter();
-                let mut port = Port {
-                    shared: &shared,
-                    rt: &rt,
-                    cache: &mut cache,
-                    waiting: &mut waiting,
-                    ctx,
-                    answering: None,
-                };
+                port.waiting.insert(id, (key, answer));
                 gateway::on_submit(id, key, req, &safety, &mut port);
             }
-            Input::Placed { msg: Msg::Placed { id, key, hash, response }, ctx } => {
-                let span = span("Placed", ctx);
-                let _e = span.enter();
-                let mut port = Port {
-                    shared: &shared,
-                    rt: &rt,
-                    cache: &mut cache,
-                    waiting: &mut waiting,
-                    ctx,
-                    answering: key,
-                };
+            Input::Placed { msg: Msg::Placed { id, key, hash, response }, .. } => {
                 gateway::on_placed(id, key, hash, response, &mut port);
             }
             Input::Placed { .. } => {}

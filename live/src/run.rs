@@ -437,6 +437,22 @@ struct ReportParts {
     violation: Option<LiveViolation>,
 }
 
+/// How fast orders went, from a run's measures (simulated or live): the
+/// latency from an order's first submission to its final state, and the
+/// orders finished per second from the start to the last of them.
+pub fn order_speed(m: &domain::meter::Measures) -> (Latency, f64) {
+    let mut h = hdrhistogram::Histogram::<u64>::new(3).expect("3 digits");
+    let mut last_done = 0;
+    for t in &m.orders {
+        if let Some(done) = t.done_us {
+            let _ = h.record(done.saturating_sub(t.arrived_us).max(1));
+            last_done = last_done.max(done);
+        }
+    }
+    let per_s = if last_done > 0 { h.len() as f64 / (last_done as f64 / 1e6) } else { 0.0 };
+    (latency_of(&h), per_s)
+}
+
 fn latency_of(h: &hdrhistogram::Histogram<u64>) -> Latency {
     let ms = |us: u64| us as f64 / 1000.0;
     Latency {
@@ -475,14 +491,8 @@ impl Report<'_> {
         let entry = &self.snap.stores[&self.d.entry()].entry;
         let orders = entry.next_order as u64;
         outcomes.unfinished = orders - outcomes.confirmed - outcomes.cancelled - outcomes.rejected;
-        let mut order_latency = hdrhistogram::Histogram::<u64>::new(3).expect("3 digits");
-        let mut last_done = 0;
-        for t in &measures.orders {
-            if let Some(done) = t.done_us {
-                let _ = order_latency.record(done.saturating_sub(t.arrived_us).max(1));
-                last_done = last_done.max(done);
-            }
-        }
+        let (order_latency, orders_per_s) = order_speed(&measures);
+        let last_done = measures.orders.iter().filter_map(|t| t.done_us).max().unwrap_or(0);
         let mut answers = Answers::default();
         for a in &seen.answers {
             match a {
@@ -532,7 +542,6 @@ impl Report<'_> {
         let parked = self.snap.stores.values().map(|s| s.parked).sum();
         let written = self.statuses.iter().map(|s| s.dead_letters).sum();
         let duration_s = last_done as f64 / 1e6;
-        let finished = outcomes.confirmed + outcomes.cancelled + outcomes.rejected;
         LiveReport {
             schema: LIVE_SCHEMA.to_string(),
             scenario: spec.scenario.clone(),
@@ -545,9 +554,9 @@ impl Report<'_> {
             submissions: plan.workload.arrivals.len() as u64,
             orders,
             duration_s,
-            orders_per_s: if duration_s > 0.0 { finished as f64 / duration_s } else { 0.0 },
+            orders_per_s,
             latency: latency_of(&seen.latency_us),
-            order_latency: latency_of(&order_latency),
+            order_latency,
             outcomes,
             answers,
             requests: seen.requests,

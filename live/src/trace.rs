@@ -208,8 +208,7 @@ pub fn chrome_trace(spans: &[SpanLine], order: Option<u32>, start_us: u64) -> se
     let mut tracks: Vec<&str> = kept.iter().map(|s| s.process.as_str()).collect();
     tracks.sort_unstable();
     tracks.dedup();
-    let mut events = Vec::new();
-    let mut flows: Vec<u32> = Vec::new();
+    let mut doc = reports::chrome::ChromeTrace::new(2);
     for s in &kept {
         let tid = tracks.iter().position(|t| *t == s.process).expect("every process has a track");
         let ts = s.start_us.saturating_sub(start_us);
@@ -218,31 +217,12 @@ pub fn chrome_trace(spans: &[SpanLine], order: Option<u32>, start_us: u64) -> se
             None => s.what.clone(),
         };
         let args = serde_json::json!({ "trace": s.trace, "span": s.span, "parent": s.parent });
-        events.push(serde_json::json!({
-            "name": name, "cat": "live", "ph": "X", "ts": ts,
-            "dur": s.end_us.saturating_sub(s.start_us).max(1),
-            "pid": 2, "tid": tid, "args": args,
-        }));
+        doc.span(&name, "live", ts, s.end_us.saturating_sub(s.start_us).max(1), tid, args);
         if let Some(o) = s.order {
-            let ph = if flows.contains(&o) { "t" } else { "s" };
-            if ph == "s" {
-                flows.push(o);
-            }
-            events.push(serde_json::json!({
-                "name": format!("order {o}"), "cat": "order", "ph": ph, "id": o,
-                "ts": ts, "pid": 2, "tid": tid, "bp": "e",
-            }));
+            doc.flow(o as u64, ts, tid);
         }
     }
-    for (tid, name) in tracks.iter().enumerate() {
-        events.push(serde_json::json!({
-            "name": "thread_name", "ph": "M", "pid": 2, "tid": tid, "args": { "name": name },
-        }));
-    }
-    events.push(serde_json::json!({
-        "name": "process_name", "ph": "M", "pid": 2, "args": { "name": "sagasim live (wall µs)" },
-    }));
-    serde_json::json!({ "traceEvents": events, "displayTimeUnit": "ms" })
+    doc.finish(&tracks, "sagasim live (wall µs)")
 }
 
 #[cfg(test)]

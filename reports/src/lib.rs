@@ -16,6 +16,7 @@
 //!   test-only `fixture` builds comparisons for their tests.
 
 mod charts;
+pub mod chrome;
 pub mod compare;
 pub mod findings;
 #[cfg(test)]
