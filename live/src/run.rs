@@ -502,8 +502,16 @@ impl Report<'_> {
                 Some(Response::InProgress) | None => answers.none += 1,
             }
         }
-        let during_faults =
+        let answered_during_faults =
             seen.answered_at_us.iter().flatten().filter(|t| **t <= plan.fault_phase_us).count();
+        let fault_end_us = self.start_us + plan.fault_phase_us;
+        let committed_during_faults = self
+            .snap
+            .journals
+            .values()
+            .flatten()
+            .filter(|c| (self.start_us..=fault_end_us).contains(&c.at_us))
+            .count();
         let mut faults: Vec<LiveFault> = struck
             .iter()
             .map(|s| LiveFault {
@@ -570,7 +578,9 @@ impl Report<'_> {
             heal_at_ms,
             settled_at_ms,
             dead_letters: DeadLetters { written, parked },
-            vacuous: during_faults == 0,
+            answered_during_faults: answered_during_faults as u64,
+            committed_during_faults: committed_during_faults as u64,
+            vacuous: committed_during_faults == 0,
             violation,
             sim: None,
         }

@@ -123,8 +123,12 @@ pub struct LiveReport {
     pub heal_at_ms: u64,
     pub settled_at_ms: Option<u64>,
     pub dead_letters: DeadLetters,
-    /// No request got a final answer while the faults were on: the run
-    /// proves nothing.
+    /// Final answers the client got, and transactions the services
+    /// committed, while the faults were on.
+    pub answered_during_faults: u64,
+    pub committed_during_faults: u64,
+    /// Nothing was committed while the faults were on: the system did no
+    /// work under them, and the run proves nothing.
     pub vacuous: bool,
     pub violation: Option<LiveViolation>,
     pub sim: Option<SimFigures>,
@@ -201,8 +205,13 @@ pub fn text(out: &mut impl Write, r: &LiveReport) -> io::Result<()> {
     )?;
     writeln!(
         out,
-        "client: {} requests, {} without an answer, {} retries",
-        r.requests, r.failed_requests, r.retries
+        "client: {} requests, {} without an answer, {} retries; while the faults were on, {} \
+         final answers and {} commits",
+        r.requests,
+        r.failed_requests,
+        r.retries,
+        r.answered_during_faults,
+        r.committed_during_faults
     )?;
     let mut kinds: Vec<(String, u64)> = Vec::new();
     for f in &r.faults {
@@ -257,7 +266,7 @@ pub fn text(out: &mut impl Write, r: &LiveReport) -> io::Result<()> {
         )?;
     }
     if r.vacuous {
-        writeln!(out, "VACUOUS: no request got a final answer while the faults were on")?;
+        writeln!(out, "VACUOUS: no service committed anything while the faults were on")?;
     }
     match &r.violation {
         None => writeln!(out, "OK: no violation"),
