@@ -419,7 +419,9 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode, ExitCode> {
         eprintln!("error: {} is not a process of {}", p.name(), d.strategy.name());
         return Err(ExitCode::from(2));
     }
+    live::service::die_with_parent(p.name());
     live::service::watch_stdin(p.name());
+    live::service::fail_stop(p.name());
     match runtime(1)?.block_on(live::service::serve(d, p)) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {

@@ -151,7 +151,7 @@ fn one_order(hold: (u64, u64), dedupe_ms: u64) -> (live::run::Plan, Deployment) 
     p.workload.arrivals.truncate(1);
     p.spec.broker.relay_hold_ms = hold;
     p.spec.broker.dedupe_window_ms = dedupe_ms;
-    let d = live::system::deployment(&p.spec, false).expect("a deployment");
+    let d = live::system::deployment(&p.spec, &p.workload, false).expect("a deployment");
     rt().block_on(live::system::set_up(&d, &p.workload)).expect("set up");
     (p, d)
 }
@@ -214,6 +214,21 @@ fn a_kill_between_commit_and_publish_loses_no_event() {
     let (p, d) = one_order((1_500, 0), 120_000);
     let mut c = start_all(&p, &d);
     let product = Process::Service(domain::Service::Product);
+    // Requests that name nothing the system has are refused at the door,
+    // and so are messages no service takes: nothing breaks.
+    let http = live::http::Client::default();
+    let orders = format!("{}/orders", d.url(Process::Gateway));
+    let bad = br#"{"user":0,"product":999,"qty":1,"coupon":null,"points":0}"#.to_vec();
+    let headers = [(live::http::IDEMPOTENCY_KEY, "abc".to_string())];
+    let got = rt().block_on(http.post_json(&orders, &headers, bad, Duration::from_secs(5)));
+    assert!(matches!(got, Err(live::http::CallFailed::Status(400, _))), "{got:?}");
+    let env = live::http::Envelope {
+        from: domain::node::Peer::Gateway,
+        msg: domain::Msg::Malformed { id: 1 },
+    };
+    let ctx = live::trace::TraceCtx::root();
+    let got = rt().block_on(http.send(&d.url(product), &env, ctx, Duration::from_secs(5)));
+    assert!(matches!(got, Err(live::http::CallFailed::Status(400, _))), "{got:?}");
     assert!(matches!(submit(&d, &p.workload), domain::Response::Accepted { .. }));
     // The stock is held and the event is in the outbox, not yet published.
     assert_eq!(outbox(&d, product), vec!["PENDING"]);
@@ -460,6 +475,15 @@ fn every_process_ends_when_the_run_is_interrupted_or_killed() {
             }
         });
         let urls = healths(&dir);
+        // One child frozen, as the nemesis leaves one: it must end too.
+        let serve = format!("serve product --deployment {}", dir.join("deployment.json").display());
+        let frozen = String::from_utf8_lossy(
+            &Command::new("pgrep").args(["-f", &serve]).output().expect("pgrep runs").stdout,
+        )
+        .trim()
+        .to_string();
+        assert!(!frozen.is_empty(), "product is running");
+        Command::new("kill").args(["-STOP", &frozen]).status().expect("frozen");
         let pid = parent.id().to_string();
         Command::new("kill").args([signal, &pid]).status().expect("signalled");
         let status = parent.wait().expect("ends");
@@ -467,6 +491,10 @@ fn every_process_ends_when_the_run_is_interrupted_or_killed() {
             assert_eq!(status.code(), Some(130), "interrupted");
         }
         wait_for("every process to end", 10, || !any_answers(&urls));
+        wait_for("the frozen one to end", 10, || {
+            let alive = Command::new("kill").args(["-0", &frozen]).stderr(Stdio::null()).status();
+            !alive.expect("kill runs").success()
+        });
         let d = Deployment::read(&dir.join("deployment.json")).expect("a deployment");
         let exists = rt().block_on(async {
             let c = live::pg::connect(&d.infra, "postgres", "t", None).await.expect("up");

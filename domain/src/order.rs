@@ -83,6 +83,15 @@ pub struct Coupon {
     pub order: Option<OrderId>,
 }
 
+/// Orders by how they ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub confirmed: u64,
+    pub cancelled: u64,
+    pub rejected: u64,
+    pub unfinished: u64,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OrderTables {
     pub orders: BTreeMap<OrderId, Order>,
@@ -148,6 +157,23 @@ impl OrderTables {
                 });
             }
         }
+    }
+
+    /// How the orders stand: in each final state, and how many of the
+    /// `numbered` orders have none yet (pending, or never saved).
+    pub fn tally(&self, numbered: u32) -> Tally {
+        let mut t = Tally::default();
+        for row in self.orders.values() {
+            match row.state {
+                OrderState::Confirmed => t.confirmed += 1,
+                OrderState::Cancelled => t.cancelled += 1,
+                OrderState::Rejected => t.rejected += 1,
+                OrderState::Pending => {}
+            }
+        }
+        let ended = t.confirmed + t.cancelled + t.rejected;
+        t.unfinished = (numbered as u64).saturating_sub(ended);
+        t
     }
 
     /// Whether `user` may use `coupon` now.

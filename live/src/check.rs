@@ -64,12 +64,13 @@ pub async fn read(client: &mut Client, d: &Deployment) -> Result<Snapshot> {
         let rows = call(tx.query(q, &[])).await.map_err(|e| failed(p.name(), e))?;
         let journal = rows
             .iter()
-            .map(|r| Committed {
-                process: p,
-                at_us: r.get::<_, i64>(1) as u64,
-                writes: serde_json::from_value(r.get(0)).expect("journals hold domain writes"),
+            .map(|r| {
+                let writes = serde_json::from_value(r.get(0)).map_err(|e| {
+                    failed(p.name(), format!("a journal row is not domain writes: {e}"))
+                })?;
+                Ok(Committed { process: p, at_us: r.get::<_, i64>(1) as u64, writes })
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         snap.journals.insert(p, journal);
         let q = "SELECT count(*) FROM outbox WHERE status = 'PENDING'";
         let row = call(tx.query_one(q, &[])).await.map_err(|e| failed(p.name(), e))?;

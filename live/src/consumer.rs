@@ -93,7 +93,7 @@ async fn take(shared: &Shared, js: &Context, m: &jetstream::Message, dlq: bool) 
         }
         attempts += 1;
         // Still working on it: the broker must not hand it to anyone else.
-        let _ = m.ack_with(AckKind::Progress).await;
+        let _ = tokio::time::timeout(crate::nats::TIMEOUT, m.ack_with(AckKind::Progress)).await;
         if !dlq && b.max_attempts.is_some_and(|n| attempts >= n) {
             return dead_letter(shared, js, m).await;
         }
@@ -120,9 +120,10 @@ pub async fn run(shared: Arc<Shared>, js: Context, topic: Option<Topic>, partiti
     let before = !d.settings.safety.commit_after_process;
     loop {
         let batch = consumer.batch().max_messages(n).expires(Duration::from_millis(wait));
-        let mut messages = match batch.messages().await {
-            Ok(m) => m,
-            Err(_) => {
+        let mut messages = match tokio::time::timeout(crate::nats::TIMEOUT, batch.messages()).await
+        {
+            Ok(Ok(m)) => m,
+            _ => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -133,7 +134,7 @@ pub async fn run(shared: Arc<Shared>, js: Context, topic: Option<Topic>, partiti
             let Ok(m) = m else { break };
             if before {
                 // The planted bug: the offset is committed before handling.
-                let _ = m.double_ack().await;
+                let _ = tokio::time::timeout(crate::nats::TIMEOUT, m.double_ack()).await;
             }
             if !take(&shared, &js, &m, topic.is_none()).await {
                 break;
@@ -149,7 +150,7 @@ pub async fn run(shared: Arc<Shared>, js: Context, topic: Option<Topic>, partiti
                 if shared.strikes("ack-lost", loss) {
                     continue;
                 }
-                let _ = m.double_ack().await;
+                let _ = tokio::time::timeout(crate::nats::TIMEOUT, m.double_ack()).await;
             }
         }
     }

@@ -165,6 +165,13 @@ pub struct BrokerSettings {
     pub relay_hold_ms: (u64, u64),
 }
 
+/// How many products and users the run's database holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Catalog {
+    pub products: u32,
+    pub users: u32,
+}
+
 /// A deployment: everything a process needs to know to take its place.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deployment {
@@ -182,8 +189,11 @@ pub struct Deployment {
     /// Each process's HTTP port on 127.0.0.1, by process name (and, under
     /// `sagasim up`, the supervisor's, as "control").
     pub ports: BTreeMap<String, u16>,
-    /// Seeds the payment gateway's fault stream.
+    /// Seeds the processes' own fault streams.
     pub pg_seed: u64,
+    /// What the workload set up: requests naming other products or users
+    /// are refused at the gateway.
+    pub catalog: Catalog,
     /// Where processes write their logs and spans.
     pub dir: PathBuf,
 }
@@ -272,11 +282,16 @@ impl Deployment {
 
     /// Read a deployment file; a missing or damaged one is a set-up error.
     pub fn read(path: &std::path::Path) -> Result<Deployment> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| crate::Error::Setup(format!("reading {}: {e}", path.display())))?;
-        serde_json::from_str(&text).map_err(|e| {
-            crate::Error::Setup(format!("{}: not a deployment file: {e}", path.display()))
-        })
+        let bad = |why: String| crate::Error::Setup(format!("{}: {why}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let d: Deployment =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not a deployment file: {e}")))?;
+        if let Some(p) =
+            Process::of(d.strategy).into_iter().find(|p| !d.ports.contains_key(p.name()))
+        {
+            return Err(bad(format!("no port for {}", p.name())));
+        }
+        Ok(d)
     }
 }
 

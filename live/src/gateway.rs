@@ -129,8 +129,11 @@ fn run(
             Input::Placed { msg: Msg::Placed { key, .. }, ctx } => ("Placed", *ctx, *key),
             Input::Placed { .. } => continue,
         };
-        let span = span(what, ctx);
+        // The gateway's own span: what it forwards carries it as parent.
+        let me = ctx.child();
+        let span = span(what, ctx, me);
         let _e = span.enter();
+        let ctx = me;
         let (shared, rt, cache) = (&shared, &rt, &mut cache);
         let mut port = Port { shared, rt, cache, waiting: &mut waiting, ctx, answering };
         match input {
@@ -147,13 +150,13 @@ fn run(
     }
 }
 
-fn span(what: &str, ctx: TraceCtx) -> tracing::Span {
+fn span(what: &str, parent: TraceCtx, me: TraceCtx) -> tracing::Span {
     tracing::info_span!(
         "handle",
         what = what,
-        trace = ctx.trace_hex().as_str(),
-        span = format!("{:016x}", ctx.child().span_id).as_str(),
-        parent = format!("{:016x}", ctx.span_id).as_str(),
+        trace = parent.trace_hex().as_str(),
+        span = format!("{:016x}", me.span_id).as_str(),
+        parent = format!("{:016x}", parent.span_id).as_str(),
     )
 }
 
@@ -175,7 +178,7 @@ pub async fn serve(d: Deployment, listener: tokio::net::TcpListener) -> Result<(
         .route("/orders", post(on_orders))
         .route("/orders/{id}", get(on_order))
         .route("/msg", post(on_msg))
-        .route("/health", get(|| async { "ok" }))
+        .route("/health", get(on_health))
         .with_state(shared);
     axum::serve(listener, app).await.map_err(crate::Error::failed)
 }
@@ -195,6 +198,14 @@ async fn on_orders(
         let why = "an Idempotency-Key header (hexadecimal) is required";
         return (StatusCode::BAD_REQUEST, why).into_response();
     };
+    let c = shared.d.catalog;
+    if req.product.0 >= c.products || req.user.0 >= c.users || req.qty == 0 {
+        let why = format!(
+            "no such order: products are 0..{}, users 0..{}, and qty is at least 1",
+            c.products, c.users
+        );
+        return (StatusCode::BAD_REQUEST, why).into_response();
+    }
     let ctx = http::trace_of(&headers);
     let (answer, rx) = oneshot::channel();
     let _ = shared.inputs.send(Input::Submit { key, req, ctx, answer });
@@ -202,6 +213,10 @@ async fn on_orders(
         Ok(Ok(r)) => Json(r).into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "no answer").into_response(),
     }
+}
+
+async fn on_health(State(shared): State<Arc<Shared>>) -> String {
+    crate::service::identity(&shared.d, crate::deploy::Process::Gateway)
 }
 
 async fn on_order(State(shared): State<Arc<Shared>>, Path(id): Path<u32>) -> HttpResponse {

@@ -192,6 +192,18 @@ pub async fn create_consumers(js: &Context, d: &Deployment) -> Result<()> {
     Ok(())
 }
 
+/// Records in the deployment's dead-letter streams: each one a record some
+/// consumer gave up on (the stream drops a second copy by its id).
+pub async fn dead_letters(js: &Context, d: &Deployment) -> Result<u64> {
+    let mut total = 0;
+    for p in consumers(d) {
+        let name = d.dead_letter_stream(p);
+        let mut s = js.get_stream(&name).await.map_err(|e| failed(format!("opening {name}"), e))?;
+        total += s.info().await.map_err(|e| failed(format!("reading {name}"), e))?.state.messages;
+    }
+    Ok(total)
+}
+
 /// Records not yet acknowledged by every consumer of a deployment, dead
 /// letters included: what "caught up" is measured against.
 pub async fn lag(js: &Context, d: &Deployment) -> Result<u64> {

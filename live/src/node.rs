@@ -77,6 +77,8 @@ pub struct Status {
     pub gave_up: Vec<(OrderId, CmdKind)>,
     /// Records a dual write still holds in memory.
     pub memory_backlog: u64,
+    /// Records this incarnation moved to its dead-letter stream (the run
+    /// counts the stream's records).
     pub dead_letters: u64,
     pub injected: Vec<Injected>,
     pub commits: u64,
@@ -285,7 +287,12 @@ impl Host for LiveHost<'_> {
     }
 
     fn send_after(&mut self, to: Peer, msg: Msg, delay_us: u64) {
-        if self.reply_to == Some(to) {
+        // An answer to the caller rides on its call's response; a late one
+        // only from the external payment gateway (a slow answer). A later
+        // message of our own (a "pay again" after the user's think time)
+        // is a call of its own.
+        let on_response = delay_us == 0 || self.shared.p == Process::Service(Service::Pg);
+        if self.reply_to == Some(to) && on_response {
             self.replies.push((msg, delay_us));
             return;
         }

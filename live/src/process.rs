@@ -86,6 +86,7 @@ impl Children {
             .arg(p.name())
             .arg("--deployment")
             .arg(self.d.path())
+            .env(crate::service::PARENT, std::process::id().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(err))
@@ -119,8 +120,11 @@ impl Children {
                     });
                 }
             }
-            if self.http.get(&url, Duration::from_millis(500)).await.is_ok() {
-                return Ok(());
+            let me = crate::service::identity(&self.d, p);
+            if let Ok(body) = self.http.get(&url, Duration::from_millis(500)).await {
+                if body == me.as_bytes() {
+                    return Ok(());
+                }
             }
             if tokio::time::Instant::now() > deadline {
                 let log = tail(&self.d.log_path(p), 5);

@@ -66,7 +66,7 @@ pub struct Outcome {
 /// taken down again, whichever way the run ends.
 pub async fn run(plan: Plan) -> Result<Outcome> {
     preflight(&plan.spec.infra).await?;
-    let d = system::deployment(&plan.spec, false)?;
+    let d = system::deployment(&plan.spec, &plan.workload, false)?;
     let set = system::set_up(&d, &plan.workload).await;
     let fleet = Arc::new(Mutex::new(Fleet::Local(Box::new(Children::new(&d, &plan.exe)))));
     let result = match set {
@@ -74,7 +74,7 @@ pub async fn run(plan: Plan) -> Result<Outcome> {
         Ok(()) => {
             tokio::select! {
                 r = start_and_drive(&plan, &d, &fleet) => r,
-                _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
+                _ = stopped() => Err(Error::Interrupted),
             }
         }
     };
@@ -122,7 +122,7 @@ pub async fn attach(plan: Plan, d: Deployment) -> Result<Outcome> {
     }
     let result = tokio::select! {
         r = body(&plan, &d, &fleet) => r,
-        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
+        _ = stopped() => Err(Error::Interrupted),
     };
     let (mut report, start_us) = result?;
     report.state = format!(
@@ -186,12 +186,17 @@ async fn body(plan: &Plan, d: &Deployment, fleet: &Arc<Mutex<Fleet>>) -> Result<
             mended.extend(heal(d, fleet, &http, start).await?);
             healed = true;
         }
-        for p in fleet.lock().await.revive().await? {
+        // A restart under way holds the fleet; the checks go on meanwhile.
+        let revived = match fleet.try_lock() {
+            Ok(mut f) => f.revive().await?,
+            Err(_) => Vec::new(),
+        };
+        for p in revived {
             let at_us = start.elapsed().as_micros() as u64;
             let detail = "it had stopped by itself".to_string();
             mended.push(Struck { at_us, kind: "restart".into(), target: p.name().into(), detail });
         }
-        let snap = check::read(&mut db, d).await?;
+        let snap = snapshot(&mut db, d).await?;
         checks += 1;
         let (checker, v) = judge(|| check::check(&plan.workload, d, &snap))?;
         if let Some(v) = v {
@@ -230,7 +235,7 @@ async fn body(plan: &Plan, d: &Deployment, fleet: &Arc<Mutex<Fleet>>) -> Result<
     struck.sort_by_key(|s| s.at_us);
     let seen = driver.await.map_err(|e| Error::failed(format!("the driver: {e}")))?;
     let statuses = statuses(d, &http).await;
-    let snap = check::read(&mut db, d).await?;
+    let snap = snapshot(&mut db, d).await?;
     let end = EndState {
         settled: settled_at_ms.is_some(),
         outbox_backlog: snap.outbox_backlog as usize,
@@ -238,12 +243,13 @@ async fn body(plan: &Plan, d: &Deployment, fleet: &Arc<Mutex<Fleet>>) -> Result<
         broker_lag: crate::nats::lag(&js, d).await?,
         answers: seen.answers.clone(),
     };
+    let dead_letters = crate::nats::dead_letters(&js, d).await?;
     if violation.is_none() {
         let (_, v) = judge(|| check::check_end(&plan.workload, d, &snap, &end))?;
         violation = v.map(|v| live_violation(&v, start, true));
     }
     let gave_up: Vec<_> = statuses.iter().flat_map(|s| s.gave_up.iter().copied()).collect();
-    let measures = check::measure(&plan.workload, d, &snap, start_us, &gave_up);
+    let measures = judge(|| check::measure(&plan.workload, d, &snap, start_us, &gave_up))?;
     let lives = fleet.lock().await.lives().await?;
     let report = Report { plan, d, start_us, snap: &snap, statuses: &statuses, lives: &lives };
     let parts = ReportParts {
@@ -255,8 +261,47 @@ async fn body(plan: &Plan, d: &Deployment, fleet: &Arc<Mutex<Fleet>>) -> Result<
         stalled,
         heal_at_ms: plan.fault_phase_us / 1000,
         violation,
+        dead_letters,
     };
     Ok((report.build(parts), start_us))
+}
+
+/// A snapshot of every schema. A session that broke, or a read that failed,
+/// is tried again on a new session for a while before the run gives up.
+async fn snapshot(db: &mut tokio_postgres::Client, d: &Deployment) -> Result<check::Snapshot> {
+    let mut tries = 0;
+    loop {
+        match check::read(db, d).await {
+            Ok(s) => return Ok(s),
+            Err(e) if tries >= 10 => return Err(e),
+            Err(e) => {
+                tries += 1;
+                eprintln!("warning: reading the tables: {e}; trying again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if let Ok(c) =
+                    crate::pg::connect(&d.infra, &d.database(), "sagasim-checker", None).await
+                {
+                    *db = c;
+                }
+            }
+        }
+    }
+}
+
+/// Ctrl-C, SIGTERM or SIGHUP: the run is to stop (and take everything
+/// down on its way out).
+pub async fn stopped() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+    else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = hup.recv() => {}
+    }
 }
 
 /// Run the checker, turning a panic in it (a history it cannot make sense
@@ -435,6 +480,8 @@ struct ReportParts {
     stalled: bool,
     heal_at_ms: u64,
     violation: Option<LiveViolation>,
+    /// Records in the dead-letter streams at the end.
+    dead_letters: u64,
 }
 
 /// How fast orders went, from a run's measures (simulated or live): the
@@ -465,33 +512,21 @@ fn latency_of(h: &hdrhistogram::Histogram<u64>) -> Latency {
 
 impl Report<'_> {
     fn build(&self, parts: ReportParts) -> LiveReport {
-        let ReportParts {
-            seen,
-            struck,
-            measures,
-            checks,
-            settled_at_ms,
-            stalled,
-            heal_at_ms,
-            violation,
-        } = parts;
+        let (seen, measures) = (&parts.seen, &parts.measures);
         let plan = self.plan;
         let spec = &plan.spec;
         let view = check::View { d: self.d, snap: self.snap };
         let store = domain::StateView::store(&view, domain::Service::Order);
-        let mut outcomes = reports::Outcomes::default();
-        for o in store.order().expect("order tables").orders.values() {
-            match o.state {
-                domain::order::OrderState::Confirmed => outcomes.confirmed += 1,
-                domain::order::OrderState::Cancelled => outcomes.cancelled += 1,
-                domain::order::OrderState::Rejected => outcomes.rejected += 1,
-                domain::order::OrderState::Pending => {}
-            }
-        }
         let entry = &self.snap.stores[&self.d.entry()].entry;
         let orders = entry.next_order as u64;
-        outcomes.unfinished = orders - outcomes.confirmed - outcomes.cancelled - outcomes.rejected;
-        let (order_latency, orders_per_s) = order_speed(&measures);
+        let t = store.order().expect("order tables").tally(entry.next_order);
+        let outcomes = reports::Outcomes {
+            confirmed: t.confirmed,
+            cancelled: t.cancelled,
+            rejected: t.rejected,
+            unfinished: t.unfinished,
+        };
+        let (order_latency, orders_per_s) = order_speed(measures);
         let last_done = measures.orders.iter().filter_map(|t| t.done_us).max().unwrap_or(0);
         let mut answers = Answers::default();
         for a in &seen.answers {
@@ -512,7 +547,8 @@ impl Report<'_> {
             .flatten()
             .filter(|c| (self.start_us..=fault_end_us).contains(&c.at_us))
             .count();
-        let mut faults: Vec<LiveFault> = struck
+        let mut faults: Vec<LiveFault> = parts
+            .struck
             .iter()
             .map(|s| LiveFault {
                 at_ms: s.at_us / 1000,
@@ -548,7 +584,7 @@ impl Report<'_> {
             })
             .collect();
         let parked = self.snap.stores.values().map(|s| s.parked).sum();
-        let written = self.statuses.iter().map(|s| s.dead_letters).sum();
+        let written = parts.dead_letters;
         let duration_s = last_done as f64 / 1e6;
         LiveReport {
             schema: LIVE_SCHEMA.to_string(),
@@ -572,16 +608,16 @@ impl Report<'_> {
             retries: seen.retries,
             faults,
             not_injected: plan.not_injected.clone(),
-            checks,
-            settled: settled_at_ms.is_some(),
-            stalled,
-            heal_at_ms,
-            settled_at_ms,
+            checks: parts.checks,
+            settled: parts.settled_at_ms.is_some(),
+            stalled: parts.stalled,
+            heal_at_ms: parts.heal_at_ms,
+            settled_at_ms: parts.settled_at_ms,
             dead_letters: DeadLetters { written, parked },
             answered_during_faults: answered_during_faults as u64,
             committed_during_faults: committed_during_faults as u64,
             vacuous: committed_during_faults == 0,
-            violation,
+            violation: parts.violation,
             sim: None,
         }
     }

@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use domain::{OrderId, Service, Strategy};
+use domain::{Msg, OrderId, Service, Strategy};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::deploy::{Deployment, Process};
@@ -32,6 +32,33 @@ use crate::pg::writer::Writer;
 /// answer (it lost the request, or acted and lost the answer): longer than
 /// any caller waits.
 pub const SILENCE: Duration = Duration::from_secs(3);
+
+/// A panic anywhere in the process (its node thread, a consumer, the
+/// relay) stops it, as a crash would: a process that only seemed to run
+/// would hold its partitions and answer nothing. Its supervisor starts it
+/// again, from its tables.
+pub fn fail_stop(name: &'static str) {
+    std::panic::set_hook(Box::new(move |info| {
+        eprintln!("{name}: stopping: {info}");
+        std::process::exit(101);
+    }));
+}
+
+/// The environment variable a parent names itself in, for its children.
+pub const PARENT: &str = "SAGASIM_PARENT_PID";
+
+/// Die with the parent: the kernel sends this process SIGKILL when its
+/// parent ends, which stops it even while it is frozen (SIGSTOP), when it
+/// reads no input. If the parent ended before that was set, stop now.
+pub fn die_with_parent(name: &'static str) {
+    use nix::sys::signal::Signal;
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    let parent = std::env::var(PARENT).ok().and_then(|p| p.parse::<i32>().ok());
+    if parent.is_some_and(|p| nix::unistd::getppid().as_raw() != p) {
+        eprintln!("{name}: the parent that started it is gone; stopping");
+        std::process::exit(0);
+    }
+}
 
 /// Exit when standard input reaches its end (the parent is gone).
 pub fn watch_stdin(name: &'static str) {
@@ -90,7 +117,7 @@ pub async fn serve(d: Deployment, p: Process) -> Result<()> {
         .route("/msg", post(on_msg))
         .route("/orders/{id}", get(on_order))
         .route("/status", get(on_status))
-        .route("/health", get(|| async { "ok" }))
+        .route("/health", get(on_health))
         .route("/admin/heal", post(on_heal))
         .with_state(shared);
     axum::serve(listener, app).await.map_err(crate::Error::failed)
@@ -100,12 +127,30 @@ async fn on_msg(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     Json(env): Json<Envelope>,
-) -> Json<Replies> {
+) -> std::result::Result<Json<Replies>, (StatusCode, String)> {
+    // What one service sends another; the client's and the gateway's own
+    // messages, and events (they come through the broker), are not.
+    let taken = matches!(
+        env.msg,
+        Msg::Place { .. }
+            | Msg::Command { .. }
+            | Msg::Done { .. }
+            | Msg::Charge { .. }
+            | Msg::Refund { .. }
+            | Msg::Status { .. }
+            | Msg::PgReply { .. }
+    );
+    if !taken {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("{} takes no {:?}", shared.p.name(), env.msg),
+        ));
+    }
     let ctx = http::trace_of(&headers);
     let (tx, rx) = oneshot::channel();
     let input = Input::Message { from: env.from, msg: env.msg, ctx, replies: Some(tx) };
     if shared.inputs.send(input).is_err() {
-        return Json(Replies::default());
+        return Ok(Json(Replies::default()));
     }
     let replies = rx.await.unwrap_or_default();
     let hold_us = replies.iter().map(|(_, d)| *d).max().unwrap_or(0);
@@ -115,7 +160,7 @@ async fn on_msg(
     } else if hold_us > 0 {
         tokio::time::sleep(Duration::from_micros(hold_us)).await;
     }
-    Json(Replies { replies: replies.into_iter().map(|(m, _)| m).collect() })
+    Ok(Json(Replies { replies: replies.into_iter().map(|(m, _)| m).collect() }))
 }
 
 async fn on_order(
@@ -131,6 +176,16 @@ async fn on_status(State(shared): State<Arc<Shared>>) -> Json<Status> {
     let (tx, rx) = oneshot::channel();
     let _ = shared.inputs.send(Input::Status(tx));
     Json(rx.await.unwrap_or_default())
+}
+
+/// Who answers: the run and the process, so a parent never takes another
+/// run's process on the same port for its own.
+pub fn identity(d: &Deployment, p: Process) -> String {
+    format!("{} {}", d.run, p.name())
+}
+
+async fn on_health(State(shared): State<Arc<Shared>>) -> String {
+    identity(&shared.d, shared.p)
 }
 
 async fn on_heal(State(shared): State<Arc<Shared>>) -> &'static str {

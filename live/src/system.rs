@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use domain::node::Settings;
 use domain::{Bug, Strategy, Workload};
 
-use crate::deploy::{wall_us, BrokerSettings, Deployment, Infra, Process};
+use crate::deploy::{wall_us, BrokerSettings, Catalog, Deployment, Infra, Process};
 use crate::error::{Error, Result};
 use crate::redis::Cache;
 
@@ -52,29 +52,46 @@ fn run_name() -> String {
     format!("r{t:010x}p{:x}n{n}", std::process::id())
 }
 
-/// The ports of the processes (and `extra` names): from `base` on, each
-/// checked free; or free ones the system picks.
+/// The ports of the processes (and of the supervisor): from `base` on,
+/// each checked free; or, with no base, a free run of them below the
+/// ephemeral range (32768 up on Linux), where the system's own outgoing
+/// connections, and earlier picks released, do not land.
 fn ports(names: &[&str], base: Option<u16>) -> Result<BTreeMap<String, u16>> {
-    let mut held = Vec::new();
-    let mut out = BTreeMap::new();
-    for (i, name) in names.iter().enumerate() {
-        let want = base.map_or(0, |b| b + i as u16);
-        let at = format!("127.0.0.1:{want}");
-        let l = std::net::TcpListener::bind(&at).map_err(|e| Error::PortTaken {
-            process: name.to_string(),
-            at: at.clone(),
-            why: e.to_string(),
-        })?;
-        let port = l.local_addr().map_err(Error::failed)?.port();
-        out.insert(name.to_string(), port);
-        held.push(l);
+    let try_from = |first: u16| -> Result<BTreeMap<String, u16>> {
+        let mut held = Vec::new();
+        let mut out = BTreeMap::new();
+        for (i, name) in names.iter().enumerate() {
+            let taken = |why: String| Error::PortTaken {
+                process: name.to_string(),
+                at: format!("127.0.0.1:{}", first as usize + i),
+                why,
+            };
+            let port = first.checked_add(i as u16).ok_or_else(|| taken("past 65535".into()))?;
+            let l = std::net::TcpListener::bind(("127.0.0.1", port))
+                .map_err(|e| taken(e.to_string()))?;
+            out.insert(name.to_string(), port);
+            held.push(l);
+        }
+        Ok(out)
+    };
+    if let Some(b) = base {
+        return try_from(b);
     }
-    Ok(out)
+    let mut last = None;
+    for attempt in 0..50u64 {
+        let spread = (wall_us() ^ (std::process::id() as u64) << 20).wrapping_add(attempt * 7919);
+        let first = 20_000 + (spread % 12_000) as u16;
+        match try_from(first) {
+            Ok(p) => return Ok(p),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("tried at least once"))
 }
 
 /// A new deployment of `spec`: its name, folder and ports, written to its
 /// folder. `control`: it has a supervisor with a control port.
-pub fn deployment(spec: &Spec, control: bool) -> Result<Deployment> {
+pub fn deployment(spec: &Spec, w: &Workload, control: bool) -> Result<Deployment> {
     let run = run_name();
     let dir = spec
         .dir
@@ -96,6 +113,7 @@ pub fn deployment(spec: &Spec, control: bool) -> Result<Deployment> {
         broker: spec.broker,
         ports: ports(&names, spec.base_port)?,
         pg_seed: spec.seed,
+        catalog: Catalog { products: w.products.len() as u32, users: w.balances.len() as u32 },
         dir,
     };
     d.write()?;

@@ -92,7 +92,7 @@ async fn lives(State(c): State<Shared>) -> Json<Vec<(Process, Life)>> {
 /// is told once every process answers.
 pub async fn up_until_stopped(plan: Plan, ready: impl FnOnce(&Deployment)) -> Result<()> {
     system::preflight(&plan.spec.infra).await?;
-    let d = system::deployment(&plan.spec, true)?;
+    let d = system::deployment(&plan.spec, &plan.workload, true)?;
     let listener = crate::http::bind("control", d.ports["control"]).await?;
     let children: Shared = Arc::new(Mutex::new(Children::new(&d, &plan.exe)));
     let result = async {
@@ -125,13 +125,10 @@ pub async fn up_until_stopped(plan: Plan, ready: impl FnOnce(&Deployment)) -> Re
                 }
             }
         };
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(Error::failed)?;
         tokio::select! {
             r = axum::serve(listener, app) => drop(r),
             _ = supervise => {}
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+            _ = crate::run::stopped() => {}
         }
     }
     children.lock().await.stop_all().await;

@@ -9,7 +9,7 @@ use domain::client::{Client, RetryPolicy};
 use domain::message::Refusal;
 use domain::meter::Measures;
 use domain::monolith::MonolithTables;
-use domain::order::{Coupon, CouponState, OrderState, OrderTables};
+use domain::order::{Coupon, CouponState, OrderTables};
 use domain::pg::PgFaults;
 use domain::product::ProductTables;
 use domain::user::UserTables;
@@ -357,17 +357,13 @@ fn outcomes(sim: &Sim<SagaApp>) -> Outcomes {
     let orders = store(Service::Order).order().expect("the order node holds order tables");
     let entry =
         &sim.view().db(sim.app.nodes.entry).expect("the entry has a database").state().entry;
-    let mut o = Outcomes::default();
-    for row in orders.orders.values() {
-        match row.state {
-            OrderState::Confirmed => o.confirmed += 1,
-            OrderState::Cancelled => o.cancelled += 1,
-            OrderState::Rejected => o.rejected += 1,
-            OrderState::Pending => {}
-        }
+    let t = orders.tally(entry.next_order);
+    Outcomes {
+        confirmed: t.confirmed,
+        cancelled: t.cancelled,
+        rejected: t.rejected,
+        unfinished: t.unfinished,
     }
-    o.unfinished = entry.next_order as u64 - o.confirmed - o.cancelled - o.rejected;
-    o
 }
 
 fn system_failures(sim: &Sim<SagaApp>) -> u64 {

@@ -154,6 +154,7 @@ fn broker_deployment(attempts: u32) -> Deployment {
         },
         ports: Default::default(),
         pg_seed: 0,
+        catalog: Default::default(),
         dir: std::env::temp_dir(),
     }
 }
