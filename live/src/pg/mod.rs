@@ -58,15 +58,10 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// The server refused the statement and the session goes on: an ERROR,
-    /// not a FATAL or PANIC that ends the session (which can come after a
-    /// COMMIT was made durable), nor an operator's intervention (57) or a
-    /// connection exception (08).
-    pub fn is_refusal(&self) -> bool {
-        let CallError::Db(e) = self else { return false };
-        let Some(db) = e.as_db_error() else { return false };
-        let code = db.code().code();
-        db.severity() == "ERROR" && !code.starts_with("57") && !code.starts_with("08")
+    /// The server answered with an error (as opposed to silence or a broken
+    /// connection, after which what happened is unknown).
+    pub fn is_answer(&self) -> bool {
+        matches!(self, CallError::Db(e) if e.as_db_error().is_some())
     }
 
     /// The SQLSTATE of the server's error, if it answered with one.

@@ -12,13 +12,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use domain::Write;
-use futures::future::try_join_all;
+use futures::future::{join_all, try_join_all};
 use tokio_postgres::{Client, Statement};
 
 use crate::deploy::{Infra, Process};
 use crate::error::{Error, Result};
 use crate::pg::writes::{self, Param, Stmt};
-use crate::pg::{call, connect, load, CallError, Store, CALL_TIMEOUT};
+use crate::pg::{call, connect, load, CallError, Store};
 
 /// An outbox row to insert with the writes.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,7 +52,7 @@ pub struct Writer {
     process: Process,
     client: Client,
     /// The server process of the session, to end it when it goes silent.
-    backend: Backend,
+    pid: i32,
     /// The fence epoch this incarnation took.
     pub epoch: i64,
     statements: HashMap<&'static str, Statement>,
@@ -70,26 +70,20 @@ fn failed(what: &str, e: CallError) -> Error {
     Error::failed(format!("PostgreSQL: {what}: {e}"))
 }
 
-/// A server process, by its pid and when it started (a pid is reused).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Backend {
-    pid: i32,
-    started: String,
-}
-
-async fn session(infra: &Infra, database: &str, p: Process) -> Result<(Client, Backend)> {
+async fn session(infra: &Infra, database: &str, p: Process) -> Result<(Client, i32)> {
     let client =
         connect(infra, database, &format!("sagasim-{}", p.name()), Some(p.schema())).await?;
-    let q = "SELECT pid, backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()";
-    let row = call(client.query_one(q, &[])).await.map_err(|e| failed("opening a session", e))?;
-    Ok((client, Backend { pid: row.get(0), started: row.get(1) }))
+    let row = call(client.query_one("SELECT pg_backend_pid()", &[]))
+        .await
+        .map_err(|e| failed("opening a session", e))?;
+    Ok((client, row.get(0)))
 }
 
 impl Writer {
     /// Open the writing session and take the fence: from now on, older
     /// incarnations of the process commit nothing.
     pub async fn open(infra: &Infra, database: &str, p: Process) -> Result<Writer> {
-        let (client, backend) = session(infra, database, p).await?;
+        let (client, pid) = session(infra, database, p).await?;
         let row = call(client.query_one(FENCE_TAKE, &[&p.name()]))
             .await
             .map_err(|e| failed("taking the fence", e))?;
@@ -99,7 +93,7 @@ impl Writer {
             database: database.to_string(),
             process: p,
             client,
-            backend,
+            pid,
             epoch,
             statements: HashMap::new(),
             next_tx: 0,
@@ -145,14 +139,6 @@ impl Writer {
             ],
         }));
         stmts.push(Stmt { sql: JOURNAL, params: vec![Param::I64(tx_id), Param::Json(journal)] });
-        if self.client.is_closed() {
-            // The session is already gone (ended under us, or its socket
-            // broke while idle): nothing of this transaction was sent.
-            let old = self.backend.clone();
-            if let Err(why) = self.reopen(&old).await {
-                return Commit::Failed(format!("the session was closed; then {why}"));
-            }
-        }
         let mut sqls: Vec<&'static str> = stmts.iter().map(|s| s.sql).collect();
         sqls.push(FENCE_CHECK);
         if let Err(e) = self.prepare(&sqls).await {
@@ -167,58 +153,46 @@ impl Writer {
     }
 
     /// The transaction itself, in one round trip: BEGIN, the fence, every
-    /// statement and COMMIT go out at once, in that order. A statement that
-    /// fails aborts the transaction, and the COMMIT behind it then rolls
-    /// back, while still answering "ok" (rust-postgres #1334): so every
-    /// result is read, and the first error decides.
+    /// statement and COMMIT go out at once. A statement that fails aborts
+    /// the transaction, and the COMMIT behind it then rolls back, while
+    /// still answering "ok" (rust-postgres #1334): so every result is read,
+    /// and the first error decides.
     async fn run(&mut self, stmts: &[Stmt]) -> std::result::Result<(), Step> {
         let (c, st) = (&self.client, &self.statements);
         let (name, epoch) = (self.process.name(), self.epoch);
         let fence_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&name, &epoch];
-        type Call<'a> = std::pin::Pin<
-            Box<
-                dyn std::future::Future<Output = std::result::Result<(), tokio_postgres::Error>>
-                    + Send
-                    + 'a,
-            >,
-        >;
-        let mut calls: Vec<Call<'_>> = Vec::with_capacity(stmts.len() + 3);
-        calls.push(Box::pin(c.batch_execute("BEGIN")));
-        calls.push(Box::pin(
-            async move { c.execute(&st[FENCE_CHECK], &fence_params).await.map(drop) },
-        ));
-        for s in stmts {
+        let begin = call(c.batch_execute("BEGIN"));
+        let fence = call(c.execute(&st[FENCE_CHECK], &fence_params));
+        let writes = join_all(stmts.iter().map(|s| {
+            let params: Vec<_> = s.params.iter().map(Param::as_sql).collect();
             let statement = &st[s.sql];
-            calls.push(Box::pin(async move {
-                let params: Vec<_> = s.params.iter().map(Param::as_sql).collect();
-                c.execute(statement, &params).await.map(drop)
-            }));
-        }
-        calls.push(Box::pin(c.batch_execute("COMMIT")));
-        let results = match tokio::time::timeout(CALL_TIMEOUT, in_order(calls)).await {
-            Ok(r) => r,
-            Err(_) => return Err(Step::CommitLost(CallError::Timeout)),
-        };
-        let first = results.into_iter().find_map(|r| r.err()).map(CallError::Db);
-        match first {
-            None => Ok(()),
-            Some(e) if e.code() == Some("SGFEN") => Err(Step::Fenced),
-            Some(e) if e.is_refusal() => Err(Step::Refused(e.to_string())),
+            async move { call(c.execute(statement, &params)).await.map(drop) }
+        }));
+        let commit = call(c.batch_execute("COMMIT"));
+        let (begin, fence, writes, commit) = futures::join!(begin, fence, writes, commit);
+        let first = std::iter::once(begin)
+            .chain(std::iter::once(fence.map(drop)))
+            .chain(writes)
+            .find_map(|r| r.err());
+        match first.map(Err).unwrap_or(commit) {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == Some("SGFEN") => Err(Step::Fenced),
+            Err(e) if e.is_answer() => Err(Step::Refused(e.to_string())),
             // Silence, or a broken connection: COMMIT may have been applied.
-            Some(e) => Err(Step::CommitLost(e)),
+            Err(e) => Err(Step::CommitLost(e)),
         }
     }
 
     /// The session failed. Before COMMIT was sent nothing can have applied;
     /// after, find out from the journal. Either way, start a new session.
     async fn broken(&mut self, e: CallError, sent_commit: Option<i64>) -> Commit {
-        if e.is_refusal() {
+        if e.is_answer() {
             // The server answered with an error (to COMMIT too: a refused
             // COMMIT rolled back). The session is still good.
             return Commit::Failed(e.to_string());
         }
-        let old = self.backend.clone();
-        if let Err(why) = self.reopen(&old).await {
+        let old = self.pid;
+        if let Err(why) = self.reopen(old).await {
             return Commit::Unknown(format!("{e}; then {why}"));
         }
         let Some(tx_id) = sent_commit else { return Commit::Failed(e.to_string()) };
@@ -230,30 +204,30 @@ impl Writer {
     }
 
     /// A new session, once the old one's server process has ended (so no
-    /// transaction of it can still commit behind the new one's back). Only
-    /// that process is ended: its pid with its start time.
-    async fn reopen(&mut self, old: &Backend) -> std::result::Result<(), String> {
+    /// transaction of it can still commit behind the new one's back).
+    async fn reopen(&mut self, old_pid: i32) -> std::result::Result<(), String> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let same = "FROM pg_stat_activity WHERE pid = $1 AND backend_start::text = $2";
-        let (end, alive) =
-            (format!("SELECT pg_terminate_backend(pid) {same}"), format!("SELECT 1 {same}"));
         loop {
             match session(&self.infra, &self.database, self.process).await {
-                Ok((client, backend)) => {
-                    let _ = call(client.query_opt(&end, &[&old.pid, &old.started])).await;
+                Ok((client, pid)) => {
+                    let end = "SELECT pg_terminate_backend($1)";
+                    let _ = call(client.query_opt(end, &[&old_pid])).await;
                     loop {
-                        let there = call(client.query_opt(&alive, &[&old.pid, &old.started]))
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        if there.is_none() {
+                        let alive = call(client.query_opt(
+                            "SELECT 1 FROM pg_stat_activity WHERE pid = $1",
+                            &[&old_pid],
+                        ))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                        if alive.is_none() {
                             break;
                         }
                         if tokio::time::Instant::now() > deadline {
-                            return Err(format!("session {} would not end", old.pid));
+                            return Err(format!("session {old_pid} would not end"));
                         }
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
-                    (self.client, self.backend) = (client, backend);
+                    (self.client, self.pid) = (client, pid);
                     self.statements.clear();
                     return Ok(());
                 }
@@ -265,32 +239,8 @@ impl Writer {
 
     /// The session's server process (for tests that break it on purpose).
     pub fn backend_pid(&self) -> i32 {
-        self.backend.pid
+        self.pid
     }
-}
-
-/// Drive `calls` to their ends, each first polled in the order given: a
-/// tokio-postgres request is sent when its future is first polled, so the
-/// requests go out in this order whatever wakes them later.
-async fn in_order<T>(
-    mut calls: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + '_>>>,
-) -> Vec<T> {
-    let mut done: Vec<Option<T>> = calls.iter().map(|_| None).collect();
-    std::future::poll_fn(move |cx| {
-        for (f, d) in calls.iter_mut().zip(done.iter_mut()) {
-            if d.is_none() {
-                if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
-                    *d = Some(v);
-                }
-            }
-        }
-        if done.iter().all(Option::is_some) {
-            std::task::Poll::Ready(done.iter_mut().map(|d| d.take().expect("done")).collect())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await
 }
 
 /// How a transaction attempt failed.
