@@ -83,13 +83,23 @@ pub struct Coupon {
     pub order: Option<OrderId>,
 }
 
-/// Orders by how they ended.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Orders by how they ended: per run, or summed over runs. The reports
+/// print it as a run's `outcomes`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
     pub confirmed: u64,
     pub cancelled: u64,
     pub rejected: u64,
     pub unfinished: u64,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, o: Tally) {
+        self.confirmed += o.confirmed;
+        self.cancelled += o.cancelled;
+        self.rejected += o.rejected;
+        self.unfinished += o.unfinished;
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -519,13 +519,7 @@ impl Report<'_> {
         let store = domain::StateView::store(&view, domain::Service::Order);
         let entry = &self.snap.stores[&self.d.entry()].entry;
         let orders = entry.next_order as u64;
-        let t = store.order().expect("order tables").tally(entry.next_order);
-        let outcomes = reports::Outcomes {
-            confirmed: t.confirmed,
-            cancelled: t.cancelled,
-            rejected: t.rejected,
-            unfinished: t.unfinished,
-        };
+        let outcomes = store.order().expect("order tables").tally(entry.next_order);
         let (order_latency, orders_per_s) = order_speed(measures);
         let last_done = measures.orders.iter().filter_map(|t| t.done_us).max().unwrap_or(0);
         let mut answers = Answers::default();

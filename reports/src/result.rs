@@ -7,23 +7,9 @@ pub const RUN_SCHEMA: &str = "sagasim.run/1";
 pub const SWEEP_SCHEMA: &str = "sagasim.sweep/2";
 
 /// Order outcomes: how many orders ended confirmed, cancelled, rejected, or
-/// not at all; per run, or summed over runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Outcomes {
-    pub confirmed: u64,
-    pub cancelled: u64,
-    pub rejected: u64,
-    pub unfinished: u64,
-}
-
-impl std::ops::AddAssign for Outcomes {
-    fn add_assign(&mut self, o: Outcomes) {
-        self.confirmed += o.confirmed;
-        self.cancelled += o.cancelled;
-        self.rejected += o.rejected;
-        self.unfinished += o.unfinished;
-    }
-}
+/// not at all; per run, or summed over runs. The domain counts them
+/// (`OrderTables::tally`), for the simulation and the live mode alike.
+pub use domain::order::Tally as Outcomes;
 
 /// One failing seed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -357,13 +357,7 @@ fn outcomes(sim: &Sim<SagaApp>) -> Outcomes {
     let orders = store(Service::Order).order().expect("the order node holds order tables");
     let entry =
         &sim.view().db(sim.app.nodes.entry).expect("the entry has a database").state().entry;
-    let t = orders.tally(entry.next_order);
-    Outcomes {
-        confirmed: t.confirmed,
-        cancelled: t.cancelled,
-        rejected: t.rejected,
-        unfinished: t.unfinished,
-    }
+    orders.tally(entry.next_order)
 }
 
 fn system_failures(sim: &Sim<SagaApp>) -> u64 {
