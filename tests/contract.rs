@@ -209,6 +209,18 @@ mod live {
         a_failed_commit_applies_nothing(&mut worlds::LiveTx::product());
     }
 
+    /// A session that ended while idle (its backend terminated between two
+    /// commits) costs the next commit nothing: the writer opens a new one.
+    #[test]
+    fn live_commit_survives_an_idle_session_ended() {
+        let mut w = worlds::LiveTx::product();
+        let before = stock(&w.reload());
+        w.end_session_now();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(w.commit(&[deduct(3, 1)], &[]));
+        assert_eq!(stock(&w.reload()), before - 1);
+    }
+
     #[test]
     fn live_tables_read_back() {
         for seed in 0..6 {

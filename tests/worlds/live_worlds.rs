@@ -36,6 +36,8 @@ pub struct LiveTx {
     database: String,
     process: Process,
     writer: Writer,
+    /// The next commit's session is ended while that commit is under way.
+    break_next: bool,
 }
 
 impl LiveTx {
@@ -49,7 +51,7 @@ impl LiveTx {
             live::pg::seed(&mut admin, p, &super::workload_of(&s)).await.expect("seeds");
             Writer::open(&infra, &database, p).await.expect("a writer")
         });
-        LiveTx { infra, database, process: p, writer }
+        LiveTx { infra, database, process: p, writer, break_next: false }
     }
 
     pub fn product() -> LiveTx {
@@ -67,6 +69,48 @@ impl Drop for LiveTx {
     }
 }
 
+impl LiveTx {
+    /// End the writer's session now, between commits.
+    pub fn end_session_now(&mut self) {
+        let pid = self.writer.backend_pid();
+        rt().block_on(async {
+            let admin =
+                live::pg::connect(&self.infra, &self.database, "ct-admin", None).await.expect("up");
+            admin.query_one("SELECT pg_terminate_backend($1)", &[&pid]).await.expect("ends");
+        });
+    }
+
+    /// Commit while another session holds the fence row locked, so the
+    /// commit's statements and COMMIT are sent (its statements prepare
+    /// first: row locks do not stop that) and wait behind the fence check;
+    /// then end the writer's session under it. The writer cannot know
+    /// whether COMMIT applied, and must find out (here: it did not).
+    async fn commit_and_break(&mut self, writes: &[Write], rows: &[OutboxRow]) -> Commit {
+        let pid = self.writer.backend_pid();
+        let admin =
+            live::pg::connect(&self.infra, &self.database, "ct-admin", None).await.expect("up");
+        let lock = format!("BEGIN; SELECT 1 FROM {}.fence FOR UPDATE", self.process.schema());
+        admin.batch_execute(&lock).await.expect("the fence locks");
+        let breaker = async {
+            let waiting =
+                "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'";
+            while admin.query_opt(waiting, &[&pid]).await.expect("reads").is_none() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            admin.query_one("SELECT pg_terminate_backend($1)", &[&pid]).await.expect("ends");
+            admin.batch_execute("ROLLBACK").await.expect("unlocks");
+        };
+        let (outcome, ()) = futures::join!(self.writer.commit(writes, rows), breaker);
+        // The session ended with a FATAL after COMMIT went out: that is no
+        // refusal, so the writer must have asked the journal.
+        assert!(
+            matches!(outcome, Commit::Resolved { .. }),
+            "a lost COMMIT is resolved: {outcome:?}"
+        );
+        outcome
+    }
+}
+
 impl TxWorld for LiveTx {
     fn commit(&mut self, writes: &[Write], events: &[Event]) -> bool {
         let rows: Vec<OutboxRow> = events
@@ -78,7 +122,12 @@ impl TxWorld for LiveTx {
                 traceparent: None,
             })
             .collect();
-        match rt().block_on(self.writer.commit(writes, &rows)) {
+        let outcome = if std::mem::take(&mut self.break_next) {
+            rt().block_on(self.commit_and_break(writes, &rows))
+        } else {
+            rt().block_on(self.writer.commit(writes, &rows))
+        };
+        match outcome {
             Commit::Applied => true,
             Commit::Resolved { applied } => applied,
             Commit::Failed(_) => false,
@@ -86,15 +135,10 @@ impl TxWorld for LiveTx {
         }
     }
 
-    /// End the writer's session under it, as a broken connection would.
+    /// End the writer's session under its next commit, as a connection
+    /// that breaks during COMMIT would (see `commit_and_break`).
     fn break_next_commit(&mut self) {
-        let pid = self.writer.backend_pid();
-        rt().block_on(async {
-            let admin =
-                live::pg::connect(&self.infra, &self.database, "ct-admin", None).await.expect("up");
-            let q = "SELECT pg_terminate_backend($1)";
-            admin.query_one(q, &[&pid]).await.expect("a session ends");
-        });
+        self.break_next = true;
     }
 
     /// A new incarnation, reading the tables back (the old one is fenced).

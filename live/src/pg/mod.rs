@@ -58,10 +58,15 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// The server answered with an error (as opposed to silence or a broken
-    /// connection, after which what happened is unknown).
+    /// The server answered with an error and the session lives on (as
+    /// opposed to silence, a broken connection, or a FATAL that ends the
+    /// session, after any of which what happened is unknown: a backend
+    /// terminated just after its COMMIT applied says FATAL too).
     pub fn is_answer(&self) -> bool {
-        matches!(self, CallError::Db(e) if e.as_db_error().is_some())
+        use tokio_postgres::error::Severity;
+        matches!(self, CallError::Db(e) if e.as_db_error().is_some_and(|d| {
+            !matches!(d.parsed_severity(), Some(Severity::Fatal | Severity::Panic))
+        }))
     }
 
     /// The SQLSTATE of the server's error, if it answered with one.

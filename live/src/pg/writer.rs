@@ -120,6 +120,13 @@ impl Writer {
     /// Commit one transaction: the writes, the outbox rows, the inbox row
     /// (one of the writes) and the journal row, after checking the fence.
     pub async fn commit(&mut self, ws: &[Write], outbox: &[OutboxRow]) -> Commit {
+        // A session that ended while idle (a terminated backend) is known
+        // closed: open a new one first rather than fail a commit on it.
+        if self.client.is_closed() {
+            if let Err(why) = self.reopen(self.pid).await {
+                return Commit::Failed(format!("the database session had ended: {why}"));
+            }
+        }
         let mut stmts: Vec<Stmt> = Vec::new();
         for w in ws {
             if let Err(e) = writes::statements(w, &mut stmts) {
