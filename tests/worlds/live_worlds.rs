@@ -70,14 +70,15 @@ impl Drop for LiveTx {
 }
 
 impl LiveTx {
+    /// A session of the test's own, beside the writer's.
+    async fn admin(&self) -> live::pg::Client {
+        live::pg::connect(&self.infra, &self.database, "ct-admin", None).await.expect("up")
+    }
+
     /// End the writer's session now, between commits.
     pub fn end_session_now(&mut self) {
         let pid = self.writer.backend_pid();
-        rt().block_on(async {
-            let admin =
-                live::pg::connect(&self.infra, &self.database, "ct-admin", None).await.expect("up");
-            admin.query_one("SELECT pg_terminate_backend($1)", &[&pid]).await.expect("ends");
-        });
+        rt().block_on(async { end_session(&self.admin().await, pid).await });
     }
 
     /// Commit while another session holds the fence row locked, so the
@@ -87,8 +88,7 @@ impl LiveTx {
     /// whether COMMIT applied, and must find out (here: it did not).
     async fn commit_and_break(&mut self, writes: &[Write], rows: &[OutboxRow]) -> Commit {
         let pid = self.writer.backend_pid();
-        let admin =
-            live::pg::connect(&self.infra, &self.database, "ct-admin", None).await.expect("up");
+        let admin = self.admin().await;
         let lock = format!("BEGIN; SELECT 1 FROM {}.fence FOR UPDATE", self.process.schema());
         admin.batch_execute(&lock).await.expect("the fence locks");
         let breaker = async {
@@ -97,7 +97,7 @@ impl LiveTx {
             while admin.query_opt(waiting, &[&pid]).await.expect("reads").is_none() {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            admin.query_one("SELECT pg_terminate_backend($1)", &[&pid]).await.expect("ends");
+            end_session(&admin, pid).await;
             admin.batch_execute("ROLLBACK").await.expect("unlocks");
         };
         let (outcome, ()) = futures::join!(self.writer.commit(writes, rows), breaker);
@@ -109,6 +109,10 @@ impl LiveTx {
         );
         outcome
     }
+}
+
+async fn end_session(admin: &live::pg::Client, pid: i32) {
+    admin.query_one("SELECT pg_terminate_backend($1)", &[&pid]).await.expect("a session ends");
 }
 
 impl TxWorld for LiveTx {

@@ -20,7 +20,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use domain::Workload;
-use tokio_postgres::{Client, Config, NoTls};
+pub use tokio_postgres::Client;
+use tokio_postgres::{Config, NoTls};
 
 use crate::deploy::{Infra, Process};
 use crate::error::{Error, Result};
