@@ -1,13 +1,13 @@
 //! Coverage: which saga paths and fault kinds a run actually exercised, so
 //! that a sweep that exercises nothing is noticed. Each run yields a set of
-//! named points (a bit mask over [`POINTS`]); a sweep reports the share of
+//! named points (a 64-bit mask over [`POINTS`]); a sweep reports the share of
 //! seeds that hit each, warns about any no seed hit, and fails if the
 //! scenario expected one (`run.expect`) that none did.
 
 use crate::harness::RunReport;
 
 /// Every coverage point, by name. Saga paths first, then fault kinds.
-pub const POINTS: [&str; 27] = [
+pub const POINTS: [&str; 35] = [
     "compensation ran",
     "false compensation",
     "card refunded",
@@ -21,9 +21,17 @@ pub const POINTS: [&str; 27] = [
     "step given up",
     "lock wait",
     "zombie commit fenced",
+    "stuck saga swept",
+    "stuck payment swept",
     "commit failed",
+    "commit applied, answer lost",
+    "commit hung",
+    "sent-mark failed",
+    "dead-letter write failed",
     "crash",
     "partition",
+    "one-way partition",
+    "database unavailable",
     "pause",
     "rebalance",
     "cache flush",
@@ -47,6 +55,8 @@ fn fault_point(f: &sim::Fault) -> Option<&'static str> {
     Some(match f {
         Fault::Crash { .. } => "crash",
         Fault::Partition { .. } => "partition",
+        Fault::OneWay { .. } => "one-way partition",
+        Fault::DbOutage { .. } => "database unavailable",
         Fault::Pause { .. } => "pause",
         Fault::Rebalance { .. } => "rebalance",
         Fault::Flush { .. } => "cache flush",
@@ -54,6 +64,10 @@ fn fault_point(f: &sim::Fault) -> Option<&'static str> {
         Fault::Duplicate { .. } => "message duplicated",
         Fault::Delay { .. } => "message delayed",
         Fault::CommitFail { .. } => "commit failed",
+        Fault::CommitLostAck { .. } => "commit applied, answer lost",
+        Fault::CommitHang { .. } => "commit hung",
+        Fault::MarkSentFail { .. } => "sent-mark failed",
+        Fault::DeadLetterFail { .. } => "dead-letter write failed",
         Fault::Injected { what, .. } => match what.as_str() {
             "pg-decline" => "pg declined",
             "pg-timeout-before" => "pg timed out before charging",
@@ -62,12 +76,12 @@ fn fault_point(f: &sim::Fault) -> Option<&'static str> {
             "poison" => "poison published",
             _ => return None,
         },
-        Fault::Restart { .. } | Fault::Heal { .. } => return None,
+        Fault::Restart { .. } | Fault::Heal { .. } | Fault::HealOneWay { .. } => return None,
     })
 }
 
 /// The points one run hit, as a bit mask over [`POINTS`].
-pub fn hits(r: &RunReport) -> u32 {
+pub fn hits(r: &RunReport) -> u64 {
     let (m, c, s) = (&r.measures, &r.coverage, &r.stats);
     let paths = [
         ("compensation ran", m.compensations),
@@ -83,9 +97,11 @@ pub fn hits(r: &RunReport) -> u32 {
         ("step given up", c.steps_given_up),
         ("lock wait", c.lock_waits),
         ("zombie commit fenced", s.fenced_commits),
+        ("stuck saga swept", c.sagas_swept),
+        ("stuck payment swept", c.payments_swept),
     ];
-    let mut mask = 0u32;
-    let mut hit = |name: &str| mask |= 1 << bit(name).expect("a known point");
+    let mut mask = 0u64;
+    let mut hit = |name: &str| mask |= 1u64 << bit(name).expect("a known point");
     for (name, n) in paths {
         if n > 0 {
             hit(name);
@@ -105,7 +121,7 @@ mod tests {
 
     #[test]
     fn points_fit_the_mask_and_are_named_once() {
-        assert!(POINTS.len() <= 32);
+        assert!(POINTS.len() <= 64);
         for (i, p) in POINTS.iter().enumerate() {
             assert_eq!(bit(p), Some(i as u32));
         }

@@ -177,7 +177,9 @@ fn faults(s: &Scenario) -> FaultSpec {
         cache_flush_at_us: f.cache_flush_at_us,
         poisons: f.poisons,
         poison_at_us: f.poison_at_us,
-        session_kills: if f.commit_fail_ppm > 0 { (1, 2) } else { (0, 0) },
+        // Ending a session under a transaction makes a commit fail, or
+        // leaves its outcome unknown when COMMIT was already on its way.
+        session_kills: if f.commit_fail_ppm + f.commit_lost_ack_ppm > 0 { (1, 2) } else { (0, 0) },
         session_kill_at_us: (0, s.fault_phase_us),
     }
 }
@@ -192,6 +194,11 @@ fn not_injected(s: &Scenario) -> Vec<String> {
         ("partitions", f.partitions.1 > 0),
         ("rebalances", f.rebalances.1 > 0),
         ("broker outages", f.broker_outages.1 > 0),
+        ("hung commits (a statement held until its timeout)", f.commit_hang_ppm > 0),
+        ("one-way partitions", f.one_way_partitions.1 > 0),
+        ("database outages", f.db_outages.1 > 0),
+        ("failing sent-marks", f.mark_sent_fail_ppm > 0),
+        ("failing dead-letter writes", f.dead_letter_fail_ppm > 0),
     ]
     .into_iter()
     .filter(|(_, on)| *on)

@@ -49,6 +49,9 @@ pub struct Scenario {
     pub orchestration: OrchestrationSpec,
     pub faults: FaultSpec,
     pub availability: AvailabilitySpec,
+    /// How long a service's handler holds its node, per request, timer or
+    /// record: what reaches the node meanwhile waits.
+    pub handler_us: u64,
 }
 
 /// The availability probe of `compare`: this service goes down at
@@ -143,6 +146,8 @@ pub struct OrchestrationSpec {
     /// and how long the user takes to pay again.
     pub pay_again: u32,
     pub pay_again_after_us: u64,
+    /// How often coordinators and Payment run their recovery pass.
+    pub sweep_every_us: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -160,12 +165,23 @@ pub struct FaultSpec {
     pub poisons: Range,
     pub poison_at_us: Range,
     pub commit_fail_ppm: u32,
+    pub commit_lost_ack_ppm: u32,
+    pub commit_hang_ppm: u32,
+    pub commit_hang_us: u64,
     pub broker_outages: Range,
     pub broker_outage_at_us: Range,
     pub broker_outage_for_us: Range,
     pub pauses: Range,
     pub pause_at_us: Range,
     pub pause_for_us: Range,
+    pub one_way_partitions: Range,
+    pub one_way_partition_at_us: Range,
+    pub one_way_partition_for_us: Range,
+    pub db_outages: Range,
+    pub db_outage_at_us: Range,
+    pub db_outage_for_us: Range,
+    pub mark_sent_fail_ppm: u32,
+    pub dead_letter_fail_ppm: u32,
 }
 
 /// The kinds of fault a scenario sets a rate or a count for: what
@@ -186,12 +202,18 @@ pub enum FaultKind {
     Poison,
     BrokerOutage,
     Pause,
+    CommitLostAck,
+    CommitHang,
+    OneWayPartition,
+    DbOutage,
+    MarkSentFail,
+    DeadLetterFail,
 }
 
 impl FaultKind {
     /// Every kind, in the order swarm testing draws them (never reorder:
     /// that would change every seed's mix).
-    pub const ALL: [FaultKind; 14] = [
+    pub const ALL: [FaultKind; 20] = [
         FaultKind::Loss,
         FaultKind::Duplicate,
         FaultKind::Delay,
@@ -206,6 +228,12 @@ impl FaultKind {
         FaultKind::Poison,
         FaultKind::BrokerOutage,
         FaultKind::Pause,
+        FaultKind::CommitLostAck,
+        FaultKind::CommitHang,
+        FaultKind::OneWayPartition,
+        FaultKind::DbOutage,
+        FaultKind::MarkSentFail,
+        FaultKind::DeadLetterFail,
     ];
 
     pub fn name(self) -> &'static str {
@@ -224,6 +252,12 @@ impl FaultKind {
             FaultKind::Poison => "poison",
             FaultKind::BrokerOutage => "broker-outage",
             FaultKind::Pause => "pause",
+            FaultKind::CommitLostAck => "commit-lost-ack",
+            FaultKind::CommitHang => "commit-hang",
+            FaultKind::OneWayPartition => "one-way-partition",
+            FaultKind::DbOutage => "db-outage",
+            FaultKind::MarkSentFail => "mark-sent-fail",
+            FaultKind::DeadLetterFail => "dead-letter-fail",
         }
     }
 }
@@ -275,6 +309,8 @@ struct Raw {
     orchestration: RawOrchestration,
     #[serde(default)]
     availability: RawAvailability,
+    #[serde(default)]
+    services: RawServices,
     #[serde(default)]
     faults: RawFaults,
 }
@@ -359,6 +395,13 @@ struct RawOrchestration {
     apology_coupon: S<u64>,
     pay_again: S<u64>,
     pay_again_after_ms: S<u64>,
+    sweep_every_ms: S<u64>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawServices {
+    handler_ms: S<f64>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -392,12 +435,23 @@ struct RawFaults {
     poisons: S<[u64; 2]>,
     poison_at_ms: S<[u64; 2]>,
     commit_fail: S<f64>,
+    commit_lost_ack: S<f64>,
+    commit_hang: S<f64>,
+    commit_hang_ms: S<u64>,
     broker_outages: S<[u64; 2]>,
     broker_outage_at_ms: S<[u64; 2]>,
     broker_outage_for_ms: S<[u64; 2]>,
     pauses: S<[u64; 2]>,
     pause_at_ms: S<[u64; 2]>,
     pause_for_ms: S<[u64; 2]>,
+    one_way_partitions: S<[u64; 2]>,
+    one_way_partition_at_ms: S<[u64; 2]>,
+    one_way_partition_for_ms: S<[u64; 2]>,
+    db_outages: S<[u64; 2]>,
+    db_outage_at_ms: S<[u64; 2]>,
+    db_outage_for_ms: S<[u64; 2]>,
+    mark_sent_fail: S<f64>,
+    dead_letter_fail: S<f64>,
 }
 
 /// Where a field's value came from: the user's file (with its span) or the
@@ -454,6 +508,24 @@ impl Ctx<'_> {
         let (_, span) = self.pick(f.0, f.1, f.2);
         let v = self.count(f, min)?;
         v.checked_mul(MS).ok_or_else(|| self.err(&span, f.2, "a smaller number of milliseconds"))
+    }
+
+    /// The recovery pass's period: longer than the PG call timeout, since a
+    /// call that has not moved between two passes is taken for stuck.
+    fn sweep_every(&self, f: Field<'_, u64>, pg: Field<'_, u64>) -> Result<u64, ScenarioError> {
+        let (pg_ms, _) = self.pick(pg.0, pg.1, pg.2);
+        let (v, span) = self.pick(f.0, f.1, f.2);
+        if v <= pg_ms {
+            return Err(self.err(
+                &span,
+                f.2,
+                format!(
+                    "more milliseconds than pg.timeout_ms ({pg_ms}): a call that has not moved \
+                     between two passes is taken for stuck; found {v}"
+                ),
+            ));
+        }
+        self.ms(f, 1)
     }
 
     /// Coverage points, each one `sagasim::coverage::POINTS` names.
@@ -517,6 +589,20 @@ impl Ctx<'_> {
             ));
         }
         Ok((p * 1_000_000.0).round() as u32)
+    }
+
+    /// A non-negative number of milliseconds, fractions allowed, in
+    /// microseconds.
+    fn ms_f64(&self, (user, default, field): Field<'_, f64>) -> Result<u64, ScenarioError> {
+        let (v, span) = self.pick(user, default, field);
+        if !(0.0..1e9).contains(&v) {
+            return Err(self.err(
+                &span,
+                field,
+                format!("a non-negative number of milliseconds, found {v}"),
+            ));
+        }
+        Ok((v * 1000.0).round() as u64)
     }
 
     /// The latency range and its mean, in microseconds; the mean may not lie
@@ -637,6 +723,12 @@ impl Scenario {
             FaultKind::Poison => count(&mut f.poisons),
             FaultKind::BrokerOutage => count(&mut f.broker_outages),
             FaultKind::Pause => count(&mut f.pauses),
+            FaultKind::CommitLostAck => ppm(&mut f.commit_lost_ack_ppm),
+            FaultKind::CommitHang => ppm(&mut f.commit_hang_ppm),
+            FaultKind::OneWayPartition => count(&mut f.one_way_partitions),
+            FaultKind::DbOutage => count(&mut f.db_outages),
+            FaultKind::MarkSentFail => ppm(&mut f.mark_sent_fail_ppm),
+            FaultKind::DeadLetterFail => ppm(&mut f.dead_letter_fail_ppm),
         }
     }
 
@@ -744,6 +836,8 @@ impl Scenario {
                 apology_coupon: cx.count(f!(orchestration.apology_coupon), 1)?,
                 pay_again: cx.small(f!(orchestration.pay_again), 0)?,
                 pay_again_after_us: cx.ms(f!(orchestration.pay_again_after_ms), 0)?,
+                sweep_every_us: cx
+                    .sweep_every(f!(orchestration.sweep_every_ms), f!(pg.timeout_ms))?,
             },
             faults: FaultSpec {
                 crashes: cx.range(f!(faults.crashes), 1)?,
@@ -759,13 +853,25 @@ impl Scenario {
                 poisons: cx.range(f!(faults.poisons), 1)?,
                 poison_at_us: cx.range(f!(faults.poison_at_ms), MS)?,
                 commit_fail_ppm: cx.probability(f!(faults.commit_fail))?,
+                commit_lost_ack_ppm: cx.probability(f!(faults.commit_lost_ack))?,
+                commit_hang_ppm: cx.probability(f!(faults.commit_hang))?,
+                commit_hang_us: cx.ms(f!(faults.commit_hang_ms), 1)?,
                 broker_outages: cx.range(f!(faults.broker_outages), 1)?,
                 broker_outage_at_us: cx.range(f!(faults.broker_outage_at_ms), MS)?,
                 broker_outage_for_us: cx.range(f!(faults.broker_outage_for_ms), MS)?,
                 pauses: cx.range(f!(faults.pauses), 1)?,
                 pause_at_us: cx.range(f!(faults.pause_at_ms), MS)?,
                 pause_for_us: cx.range(f!(faults.pause_for_ms), MS)?,
+                one_way_partitions: cx.range(f!(faults.one_way_partitions), 1)?,
+                one_way_partition_at_us: cx.range(f!(faults.one_way_partition_at_ms), MS)?,
+                one_way_partition_for_us: cx.range(f!(faults.one_way_partition_for_ms), MS)?,
+                db_outages: cx.range(f!(faults.db_outages), 1)?,
+                db_outage_at_us: cx.range(f!(faults.db_outage_at_ms), MS)?,
+                db_outage_for_us: cx.range(f!(faults.db_outage_for_ms), MS)?,
+                mark_sent_fail_ppm: cx.probability(f!(faults.mark_sent_fail))?,
+                dead_letter_fail_ppm: cx.probability(f!(faults.dead_letter_fail))?,
             },
+            handler_us: cx.ms_f64(f!(services.handler_ms))?,
             availability: AvailabilitySpec {
                 service: cx.service(f!(availability.service))?,
                 down_at_us: cx.ms(f!(availability.down_at_ms), 0)?,
@@ -849,7 +955,7 @@ mod tests {
         #[test]
         fn an_invalid_value_is_reported_where_it_stands(
             padding in 0usize..20,
-            which in 0usize..6,
+            which in 0usize..8,
         ) {
             let (section, key, value) = [
                 ("network", "loss", "2.0"),
@@ -858,6 +964,8 @@ mod tests {
                 ("broker", "fetch_timeout_ms", "\"soon\""),
                 ("client", "retries", "3"),
                 ("availability", "service", "\"coupons\""),
+                ("orchestration", "sweep_every_ms", "200"),
+                ("services", "handler_ms", "-1.0"),
             ][which];
             let text = format!("{}[{section}]\n{key} = {value}\n", "# comment\n".repeat(padding));
             let e = Scenario::parse(&text, "bad.toml", "bad.toml").expect_err("invalid");

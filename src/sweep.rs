@@ -37,7 +37,7 @@ pub struct SeedResult {
     pub outcomes: harness::Outcomes,
     pub failure: Option<Failure>,
     /// The coverage points the run hit (see [`crate::coverage`]).
-    pub hits: u32,
+    pub hits: u64,
 }
 
 pub fn hex(digest: u64) -> String {
@@ -301,7 +301,7 @@ pub fn summarise(spec: &SweepSpec<'_>, results: &[SeedResult], wall_s: f64) -> S
         .enumerate()
         .map(|(i, p)| CoverageCount {
             point: p.to_string(),
-            seeds: results.iter().filter(|r| r.hits & (1 << i) != 0).count() as u64,
+            seeds: results.iter().filter(|r| r.hits & (1u64 << i) != 0).count() as u64,
         })
         .collect();
     let hit = |name: &String| coverage.iter().any(|c| &c.point == name && c.seeds > 0);

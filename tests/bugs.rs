@@ -66,6 +66,15 @@ const CASES: &[Case] = &[
     ),
     case(Bug::CompensationBeforeAction, ORCH, "slow-network", EC, &[EC]),
     case(Bug::NoSemanticLock, ORCH, "pg-trouble", EC, &[EC]),
+    case(Bug::RecoveryAtBootOnly, CHOREO, "default", EC, &[EC, STUCK]),
+    case(Bug::PgKeyPerAttempt, CHOREO, "pg-trouble", DOUBLE, &[DOUBLE, EC]),
+    case(
+        Bug::UserInboxUnchecked,
+        CHOREO,
+        "default",
+        DOUBLE,
+        &[DOUBLE, EC, "confirmed-is-complete"],
+    ),
 ];
 
 fn failures(bug: Bug, strategy: Strategy, scenario: &str, seeds: u64) -> Vec<Failure> {
@@ -237,4 +246,28 @@ fn every_planted_bug_s_failure_draws_as_a_mermaid_diagram() {
         let last = text.lines().last().expect("a last line");
         assert!(last.contains(&format!("VIOLATED {}", f.invariant)), "{}: {last}", c.bug.name());
     }
+}
+
+/// The two stuck states a commit that applies while reporting a failure
+/// leaves when sagas and payment calls are taken up only at boot: a sweep
+/// finds each (the orchestrator's saga left at its first step, so every
+/// retry of its request hears "in progress"; Payment's call never started,
+/// so the payment stays charging), and every seed that finds one is clean
+/// with the periodic recovery pass.
+#[test]
+fn recovery_at_boot_only_leaves_two_stuck_states_that_the_recovery_pass_clears() {
+    let stuck = |strategy: Strategy, sign: &str| {
+        let found = failures(Bug::RecoveryAtBootOnly, strategy, "default", 300);
+        let hits: Vec<&Failure> = found.iter().filter(|f| f.detail.contains(sign)).collect();
+        assert!(!hits.is_empty(), "{strategy:?}: no failure says {sign:?}");
+        let s = Scenario::load("default").expect("built-in");
+        for f in hits.iter().take(20) {
+            let spec =
+                RunSpec { explore: Explore::default(), ..RunSpec::new(&s, strategy, None, f.seed) };
+            let r = sagasim::harness::run(&spec);
+            assert_eq!(r.violation, None, "{strategy:?} seed {} with the recovery pass", f.seed);
+        }
+    };
+    stuck(ORCH, "never got a final answer");
+    stuck(CHOREO, "(payment charging)");
 }

@@ -394,7 +394,10 @@ mod tests {
     fn a_hand_made_run_measures_what_it_should() {
         let (o0, o1) = (OrderId(0), OrderId(1));
         let w = workload();
-        let mut r = Run { checker: Checker::new(&w), meter: Meter::new(&w.arrivals) };
+        let mut r = Run {
+            checker: Checker::new(&w, crate::Strategy::Choreography),
+            meter: Meter::new(&w.arrivals),
+        };
         let deduct = |order| Write::Product(ProductWrite::Deduct { order, product: P0, qty: 2 });
         let confirmed =
             Write::Order(OrderWrite::SetState { order: o0, state: OrderState::Confirmed });
@@ -435,7 +438,10 @@ mod tests {
     fn a_saga_that_never_disagrees_has_no_window() {
         let o0 = OrderId(0);
         let w = workload();
-        let mut r = Run { checker: Checker::new(&w), meter: Meter::new(&w.arrivals) };
+        let mut r = Run {
+            checker: Checker::new(&w, crate::Strategy::Choreography),
+            meter: Meter::new(&w.arrivals),
+        };
         let deduct = Write::Product(ProductWrite::Deduct { order: o0, product: P0, qty: 2 });
         r.commit(10, &[begin(o0, 10), deduct, create(o0, 150)]);
         let m = r.meter.finish(20, &r.checker);

@@ -361,10 +361,20 @@ pub fn recover(t: &PaymentTables) -> Vec<PgCall> {
     t.payments.iter().filter_map(|(&order, p)| op(p.state).map(|op| PgCall { order, op })).collect()
 }
 
-/// The message for a call. A retried charge carries its key unless the
-/// planted bug strips it.
-pub fn request(t: &PaymentTables, call: PgCall, retry: bool, safety: &Safety) -> Msg {
-    let key = PgKey::attempt(call.order, t.payments[&call.order].attempt);
+/// The message for a call, the `call_attempt`-th of its kind. A retried
+/// charge carries its key unless a planted bug strips it or varies it.
+pub fn request(
+    t: &PaymentTables,
+    call: PgCall,
+    retry: bool,
+    call_attempt: u32,
+    safety: &Safety,
+) -> Msg {
+    let mut key = PgKey::attempt(call.order, t.payments[&call.order].attempt);
+    if !safety.pg_key_per_payment {
+        // The planted bug: every call of one charge gets a key of its own.
+        key.0 |= (call_attempt as u64 & 0xff) << 56;
+    }
     match call.op {
         PgOp::Charge => {
             let amount = t.payments[&call.order].card;
@@ -381,6 +391,8 @@ pub fn request(t: &PaymentTables, call: PgCall, retry: bool, safety: &Safety) ->
 #[derive(Clone, Debug, Default)]
 pub struct Calls {
     inflight: BTreeMap<OrderId, u32>,
+    /// `inflight` as the last recovery pass saw it.
+    seen_at_sweep: BTreeMap<OrderId, u32>,
 }
 
 impl Calls {
@@ -389,6 +401,11 @@ impl Calls {
         let attempt = self.inflight.get(&call.order).map_or(0, |a| a + 1);
         self.inflight.insert(call.order, attempt);
         (call.op as u64) << 60 | (attempt as u64 & 0x0fff_ffff) << 32 | call.order.0 as u64
+    }
+
+    /// The attempt number of the call in flight for `order` (0 if none).
+    pub fn attempt(&self, order: OrderId) -> u32 {
+        self.inflight.get(&order).copied().unwrap_or(0)
     }
 
     pub fn is_retry(&self, order: OrderId) -> bool {
@@ -410,5 +427,49 @@ impl Calls {
 
     pub fn finish(&mut self, order: OrderId) {
         self.inflight.remove(&order);
+        self.seen_at_sweep.remove(&order);
+    }
+
+    /// Of the calls the tables want made, those nothing is driving: not in
+    /// flight, or in flight at the attempt the last recovery pass saw (a
+    /// call in flight moves on within its timeout, which is shorter than the
+    /// pass's period).
+    pub fn stuck(&self, wanted: Vec<PgCall>) -> Vec<PgCall> {
+        wanted
+            .into_iter()
+            .filter(|c| match self.inflight.get(&c.order) {
+                None => true,
+                Some(a) => self.seen_at_sweep.get(&c.order) == Some(a),
+            })
+            .collect()
+    }
+
+    /// Remember each call's attempt, for the next recovery pass.
+    pub fn mark_swept(&mut self) {
+        self.seen_at_sweep.clone_from(&self.inflight);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recovery_pass_takes_up_calls_not_in_flight_or_not_moved_since_it_last_looked() {
+        let call = |o: u32| PgCall { order: OrderId(o), op: PgOp::Charge };
+        let mut calls = Calls::default();
+        calls.start(call(1));
+        calls.start(call(2));
+        // Order 3's call is wanted but was never started (its commit
+        // reported a failure): stuck at once.
+        assert_eq!(calls.stuck(vec![call(1), call(2), call(3)]), [call(3)]);
+        calls.mark_swept();
+        // Order 1's call moved on (a retry), order 2's did not.
+        calls.start(call(1));
+        assert_eq!(calls.stuck(vec![call(1), call(2)]), [call(2)]);
+        // A call finished and started afresh is not taken for the old one.
+        calls.finish(OrderId(2));
+        calls.start(call(2));
+        assert_eq!(calls.stuck(vec![call(1), call(2)]), []);
     }
 }

@@ -42,6 +42,15 @@ pub struct Safety {
     /// A payment being charged cannot be cancelled outright: the cancel
     /// waits for the charge to settle, then refunds it.
     pub semantic_lock: bool,
+    /// Coordinators and Payment look for stuck sagas and payment calls
+    /// periodically, not only when they boot.
+    pub periodic_recovery: bool,
+    /// Payment's PG key is the payment's, the same for every call of one
+    /// charge, not one derived from the call's attempt.
+    pub pg_key_per_payment: bool,
+    /// User's consumer checks its inbox too (every other consumer does
+    /// whatever this says; the partial bug skips the check in User only).
+    pub user_inbox_check: bool,
 }
 
 impl Safety {
@@ -59,6 +68,9 @@ impl Safety {
         idempotent_compensation: true,
         void_early_release: true,
         semantic_lock: true,
+        periodic_recovery: true,
+        pg_key_per_payment: true,
+        user_inbox_check: true,
     };
 
     /// The switches with one bug planted.
@@ -79,6 +91,9 @@ impl Safety {
             Some(Bug::NonIdempotentCompensation) => s.idempotent_compensation = false,
             Some(Bug::CompensationBeforeAction) => s.void_early_release = false,
             Some(Bug::NoSemanticLock) => s.semantic_lock = false,
+            Some(Bug::RecoveryAtBootOnly) => s.periodic_recovery = false,
+            Some(Bug::PgKeyPerAttempt) => s.pg_key_per_payment = false,
+            Some(Bug::UserInboxUnchecked) => s.user_inbox_check = false,
         }
         s
     }
@@ -100,10 +115,13 @@ pub enum Bug {
     NonIdempotentCompensation,
     CompensationBeforeAction,
     NoSemanticLock,
+    RecoveryAtBootOnly,
+    PgKeyPerAttempt,
+    UserInboxUnchecked,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 16] = [
         Bug::NoOutbox,
         Bug::NoInbox,
         Bug::NoIdempotencyKey,
@@ -117,6 +135,9 @@ impl Bug {
         Bug::NonIdempotentCompensation,
         Bug::CompensationBeforeAction,
         Bug::NoSemanticLock,
+        Bug::RecoveryAtBootOnly,
+        Bug::PgKeyPerAttempt,
+        Bug::UserInboxUnchecked,
     ];
 
     pub fn name(self) -> &'static str {
@@ -134,6 +155,9 @@ impl Bug {
             Bug::NonIdempotentCompensation => "non-idempotent-compensation",
             Bug::CompensationBeforeAction => "compensation-before-action",
             Bug::NoSemanticLock => "no-semantic-lock",
+            Bug::RecoveryAtBootOnly => "recovery-at-boot-only",
+            Bug::PgKeyPerAttempt => "pg-key-per-attempt",
+            Bug::UserInboxUnchecked => "user-inbox-unchecked",
         }
     }
 
@@ -156,6 +180,18 @@ impl Bug {
             Bug::PgTimeoutAsFailure => {
                 &[Strategy::Choreography, Strategy::Orchestration, Strategy::TwoPhaseCommit]
             }
+            Bug::PgKeyPerAttempt => &[
+                Strategy::Monolith,
+                Strategy::Choreography,
+                Strategy::Orchestration,
+                Strategy::TwoPhaseCommit,
+            ],
+            Bug::RecoveryAtBootOnly => &[
+                Strategy::Choreography,
+                Strategy::Orchestration,
+                Strategy::TwoPhaseCommit,
+                Strategy::Monolith,
+            ],
             _ => &[Strategy::Choreography],
         }
     }
@@ -210,6 +246,21 @@ impl Bug {
             Bug::NoSemanticLock => {
                 "a refund that races an in-flight charge marks the payment refunded at once; the \
                  charge then goes through: eventual-consistency catches the cancelled, charged order"
+            }
+            Bug::RecoveryAtBootOnly => {
+                "stuck sagas and payment calls are taken up only when their service restarts: \
+                 a commit that applied while reporting a failure leaves a saga at its first \
+                 step or a payment charging; eventual-consistency or no-stuck-saga catches it"
+            }
+            Bug::PgKeyPerAttempt => {
+                "a partial break: Payment sends a key on every call, but builds it from the \
+                 call's attempt, so the retry after a timeout is a new charge to the gateway; \
+                 no-double-charge catches it"
+            }
+            Bug::UserInboxUnchecked => {
+                "a bug in one service's consumer: User records each event in its inbox but never \
+                 checks it, while every other consumer does; a redelivered event deducts points \
+                 twice, and no-double-charge catches it"
             }
             Bug::EarlyEventDropped => {
                 "a confirmation that reaches the data platform before the order's creation is \

@@ -41,6 +41,12 @@ impl Strategy {
         Strategy::UxRetry,
     ];
 
+    /// The client's answer waits until the order is decided, so "accepted"
+    /// means confirmed; the choreography answers once the order is taken.
+    pub fn answers_when_decided(self) -> bool {
+        self != Strategy::Choreography
+    }
+
     /// A coordinator node drives the order (and is where orders enter).
     pub fn coordinated(self) -> bool {
         matches!(

@@ -247,7 +247,8 @@ impl Store {
     /// Consume an event: skip it if the inbox has seen it, otherwise handle
     /// it and record it in the inbox within the same transaction.
     pub fn consume(&self, ev: &Event, safety: &Safety, tx: &mut impl Tx) -> Consumed {
-        if safety.inbox && self.inbox.contains(&ev.id()) {
+        let checks = safety.inbox && (safety.user_inbox_check || self.service() != Service::User);
+        if checks && self.inbox.contains(&ev.id()) {
             return Consumed::Duplicate;
         }
         let call = match &self.tables {

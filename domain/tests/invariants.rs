@@ -4,6 +4,7 @@
 
 use domain::client::Arrival;
 use domain::entry::EntryWrite;
+use domain::message::Refusal;
 use domain::order::{Coupon, CouponState, Order, OrderState, OrderTables, OrderWrite};
 use domain::payment::{Payment, PaymentState, PaymentWrite};
 use domain::pg::PgWrite;
@@ -13,12 +14,13 @@ use domain::user::{UserTables, UserWrite};
 use domain::workload::IssuedCoupon;
 use domain::{
     Checker, CouponId, EndState, Invariant, OrderId, PgKey, ProductId, Request, RequestKey,
-    Response, Service, StateView, Store, Tables, UserId, Workload, Write,
+    Response, Service, StateView, Store, Strategy, Tables, UserId, Workload, Write,
 };
 
 const O0: OrderId = OrderId(0);
 const O1: OrderId = OrderId(1);
 const P0: ProductId = ProductId(0);
+const P1: ProductId = ProductId(1);
 const U0: UserId = UserId(0);
 const U1: UserId = UserId(1);
 const C0: CouponId = CouponId(0);
@@ -29,14 +31,14 @@ fn req(user: UserId, qty: u32) -> Request {
     Request { user, product: P0, qty, coupon: None, points: 50 }
 }
 
-/// Two users (balances 500 and 50), one product (price 100, stock 5), one
+/// Two users (balances 500 and 50), two products (prices 100 and 10, stock 5), one
 /// coupon of user 0, and three submissions: user 0's order under K0, user 1's
 /// under K1, and K0 reused with another payload.
 fn workload() -> Workload {
     let at = |at_us, key, req| Arrival { at_us, key, req };
     Workload {
         balances: vec![500, 50],
-        products: vec![Product { price: 100, stock: 5 }],
+        products: vec![Product { price: 100, stock: 5 }, Product { price: 10, stock: 5 }],
         coupons: vec![IssuedCoupon { user: U0, discount: 20 }],
         arrivals: vec![at(1, K0, req(U0, 2)), at(2, K1, req(U1, 2)), at(3, K0, req(U0, 1))],
     }
@@ -57,7 +59,10 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let w = workload();
+        World::of(workload(), Strategy::Orchestration)
+    }
+
+    fn of(w: Workload, strategy: Strategy) -> World {
         let coupon = |c: &IssuedCoupon| Coupon {
             user: c.user,
             discount: c.discount,
@@ -84,7 +89,7 @@ impl World {
                 })
             })
             .collect();
-        World { stores: Stores(stores), checker: Checker::new(&w) }
+        World { stores: Stores(stores), checker: Checker::new(&w, strategy) }
     }
 
     fn service_of(w: &Write) -> Service {
@@ -215,8 +220,13 @@ fn clean_run() -> Vec<Write> {
     ]
 }
 
-const ANSWERS: [Response; 3] =
-    [Response::Accepted { order: O0 }, Response::Accepted { order: O1 }, Response::KeyConflict];
+/// Order 0 confirmed, order 1 refused for its declined card, and the reused
+/// key refused.
+const ANSWERS: [Response; 3] = [
+    Response::Accepted { order: O0 },
+    Response::Refused { order: O1, why: Refusal::CardDeclined },
+    Response::KeyConflict,
+];
 
 #[test]
 fn a_clean_run_violates_nothing() {
@@ -381,4 +391,200 @@ fn no_stuck_saga_fires_on_a_payment_left_refunding() {
     run.push(refund(O1, 1));
     assert_eq!(w.steps(&run), None);
     assert_eq!(w.end(ANSWERS, 0), Some(Invariant::NoStuckSaga));
+}
+
+#[test]
+fn stock_conservation_fires_on_stock_taken_from_another_product() {
+    let mut w = clean_until(2);
+    let wrong = Write::Product(ProductWrite::Deduct { order: O0, product: P1, qty: 2 });
+    assert_eq!(w.step(&[wrong]), Some(Invariant::StockConservation));
+}
+
+#[test]
+fn stock_conservation_fires_on_an_order_recorded_for_another_product() {
+    let mut w = World::new();
+    let hash = req(U0, 2).hash();
+    let wrong = EntryWrite::Begin { order: O0, key: Some(K0), hash, product: P1, qty: 2 };
+    assert_eq!(w.step(&[Write::Entry(wrong)]), Some(Invariant::StockConservation));
+}
+
+#[test]
+fn stock_conservation_fires_when_orders_hold_less_than_nothing_of_a_product() {
+    let mut w = clean_until(2);
+    assert_eq!(w.step(&[restore_stock(O0)]), Some(Invariant::StockConservation));
+}
+
+#[test]
+fn money_conservation_fires_on_points_taken_from_another_user() {
+    let mut w = clean_until(13);
+    assert_eq!(w.step(&[points(O0, U1)]), Some(Invariant::MoneyConservation));
+}
+
+#[test]
+fn money_conservation_fires_on_an_order_priced_off_the_price_list() {
+    let mut w = clean_until(4);
+    let Write::Order(OrderWrite::Create { order, mut row }) = create(O0, U0, None) else {
+        unreachable!()
+    };
+    row.amount = 180;
+    row.card = 130;
+    let cheap = Write::Order(OrderWrite::Create { order, row });
+    assert_eq!(w.step(&[cheap]), Some(Invariant::MoneyConservation));
+}
+
+#[test]
+fn money_conservation_fires_on_a_payment_created_for_another_user() {
+    let mut w = clean_until(6);
+    assert_eq!(w.step(&[pay(O0, U1)]), Some(Invariant::MoneyConservation));
+}
+
+#[test]
+fn no_double_charge_counts_net_effect_so_charge_refund_charge_is_one_charge() {
+    let mut w = clean_until(9);
+    assert_eq!(w.steps(&[refund(O0, 0), charge(O0)]), None);
+    assert_eq!(w.step(&[charge(O0)]), Some(Invariant::NoDoubleCharge));
+}
+
+/// The test workload with submission 0 using user 0's coupon (worth 20).
+fn with_coupon() -> World {
+    let mut wl = workload();
+    wl.arrivals[0].req.coupon = Some(C0);
+    World::of(wl, Strategy::Orchestration)
+}
+
+fn begin_with_coupon(order: OrderId) -> Write {
+    let r = Request { coupon: Some(C0), ..req(U0, 2) };
+    Write::Entry(EntryWrite::Begin { order, key: Some(K0), hash: r.hash(), product: P0, qty: 2 })
+}
+
+fn create_with_coupon(order: OrderId) -> Write {
+    let Write::Order(OrderWrite::Create { order, mut row }) = create(order, U0, Some(C0)) else {
+        unreachable!()
+    };
+    (row.amount, row.card) = (180, 130);
+    Write::Order(OrderWrite::Create { order, row })
+}
+
+fn restore_coupon(order: OrderId) -> Write {
+    Write::Order(OrderWrite::RestoreCoupon { coupon: C0, order })
+}
+
+fn apology(order: OrderId, user: UserId) -> Write {
+    Write::Order(OrderWrite::IssueCoupon { order, user, discount: 20 })
+}
+
+#[test]
+fn coupon_single_use_fires_on_a_coupon_restored_twice() {
+    let mut w = with_coupon();
+    let run = [begin_with_coupon(O0), create_with_coupon(O0), use_coupon(O0)];
+    assert_eq!(w.steps(&run), None);
+    assert_eq!(w.steps(&[set(O0, OrderState::Cancelled), restore_coupon(O0)]), None);
+    assert_eq!(w.step(&[restore_coupon(O0)]), Some(Invariant::CouponSingleUse));
+}
+
+#[test]
+fn coupon_single_use_fires_on_a_coupon_restored_for_a_confirmed_order() {
+    let mut w = with_coupon();
+    let run = [begin_with_coupon(O0), create_with_coupon(O0), use_coupon(O0)];
+    assert_eq!(w.steps(&run), None);
+    w.sneak(set(O0, OrderState::Confirmed));
+    w.checker.observe(&set(O0, OrderState::Confirmed));
+    w.checker.skip_step();
+    assert_eq!(w.step(&[restore_coupon(O0)]), Some(Invariant::CouponSingleUse));
+}
+
+#[test]
+fn coupon_single_use_fires_on_an_order_confirmed_without_its_coupon() {
+    let mut w = with_coupon();
+    let run = [
+        begin_with_coupon(O0),
+        deduct_stock(O0),
+        create_with_coupon(O0),
+        Write::Payment(PaymentWrite::Create {
+            order: O0,
+            row: Payment {
+                user: U0,
+                card: 130,
+                points: 50,
+                state: PaymentState::Charging,
+                cancel: false,
+                attempt: 0,
+            },
+        }),
+        Write::Pg(PgWrite::Charge { key: Some(PgKey::of(O0)), order: O0, amount: 130 }),
+        pay_set(O0, PaymentState::Charged),
+        points(O0, U0),
+    ];
+    assert_eq!(w.steps(&run), None);
+    assert_eq!(w.step(&[set(O0, OrderState::Confirmed)]), Some(Invariant::CouponSingleUse));
+}
+
+#[test]
+fn coupon_single_use_fires_on_a_second_apology_coupon() {
+    let mut w = clean_until(12);
+    assert_eq!(w.step(&[apology(O1, U1)]), None);
+    assert_eq!(w.step(&[apology(O1, U1)]), Some(Invariant::CouponSingleUse));
+}
+
+#[test]
+fn coupon_single_use_fires_on_an_apology_to_another_user() {
+    let mut w = clean_until(12);
+    assert_eq!(w.step(&[apology(O1, U0)]), Some(Invariant::CouponSingleUse));
+}
+
+#[test]
+fn coupon_single_use_fires_on_an_apology_for_a_confirmed_order() {
+    let mut w = clean_until(17);
+    assert_eq!(w.step(&[apology(O0, U0)]), Some(Invariant::CouponSingleUse));
+}
+
+fn finished() -> World {
+    let mut w = World::new();
+    assert_eq!(w.steps(&clean_run()), None);
+    w
+}
+
+fn end_with(w: &World, answers: [Response; 3]) -> Option<Invariant> {
+    w.end(answers, 0)
+}
+
+#[test]
+fn answer_matches_outcome_fires_on_accepted_for_a_cancelled_order() {
+    let answers = [ANSWERS[0], Response::Accepted { order: O1 }, ANSWERS[2]];
+    assert_eq!(end_with(&finished(), answers), Some(Invariant::AnswerMatchesOutcome));
+}
+
+#[test]
+fn answer_matches_outcome_allows_the_choreography_to_accept_before_it_decides() {
+    let mut w = World::of(workload(), Strategy::Choreography);
+    assert_eq!(w.steps(&clean_run()), None);
+    let answers = [ANSWERS[0], Response::Accepted { order: O1 }, ANSWERS[2]];
+    assert_eq!(w.end(answers, 0), None);
+}
+
+#[test]
+fn answer_matches_outcome_fires_on_a_refusal_for_a_confirmed_order() {
+    let answers =
+        [Response::Refused { order: O0, why: Refusal::Unavailable }, ANSWERS[1], ANSWERS[2]];
+    assert_eq!(end_with(&finished(), answers), Some(Invariant::AnswerMatchesOutcome));
+}
+
+#[test]
+fn answer_matches_outcome_fires_on_a_refusal_with_a_false_reason() {
+    // Order 1 held its stock before its card was declined.
+    let answers =
+        [ANSWERS[0], Response::Refused { order: O1, why: Refusal::OutOfStock }, ANSWERS[2]];
+    assert_eq!(end_with(&finished(), answers), Some(Invariant::AnswerMatchesOutcome));
+}
+
+#[test]
+fn answer_matches_outcome_fires_on_an_answer_about_another_order() {
+    let answers = [Response::Accepted { order: O1 }, ANSWERS[1], ANSWERS[2]];
+    assert_eq!(end_with(&finished(), answers), Some(Invariant::AnswerMatchesOutcome));
+}
+
+#[test]
+fn answer_matches_outcome_fires_on_a_key_conflict_for_the_same_request() {
+    let answers = [Response::KeyConflict, ANSWERS[1], ANSWERS[2]];
+    assert_eq!(end_with(&finished(), answers), Some(Invariant::AnswerMatchesOutcome));
 }

@@ -107,7 +107,7 @@ fn history<'a>(d: &Deployment, snap: &'a Snapshot) -> impl Iterator<Item = &'a C
 /// Judge a snapshot: the checker learns every committed write, then checks
 /// every order, product and user against the tables.
 pub fn check(w: &Workload, d: &Deployment, snap: &Snapshot) -> (Checker, Option<Violation>) {
-    let mut checker = Checker::new(w);
+    let mut checker = Checker::new(w, d.settings.strategy);
     for c in history(d, snap) {
         for write in &c.writes {
             checker.observe(write);
@@ -144,7 +144,7 @@ pub fn measure(
     let mut all: Vec<&Committed> = history(d, snap).collect();
     // Stable: where times tie, the entry's transactions stay first.
     all.sort_by_key(|c| c.at_us);
-    let mut checker = Checker::new(w);
+    let mut checker = Checker::new(w, d.settings.strategy);
     let mut meter = Meter::new(&w.arrivals);
     for &(order, step) in gave_up {
         meter.gave_up(order, step);

@@ -242,6 +242,9 @@ async fn body(plan: &Plan, d: &Deployment, fleet: &Arc<Mutex<Fleet>>) -> Result<
         memory_backlog: statuses.iter().map(|s| s.memory_backlog).sum::<u64>() as usize,
         broker_lag: crate::nats::lag(&js, d).await?,
         answers: seen.answers.clone(),
+        since_heal_us: Some(
+            (start.elapsed().as_micros() as u64).saturating_sub(plan.fault_phase_us),
+        ),
     };
     let dead_letters = crate::nats::dead_letters(&js, d).await?;
     if violation.is_none() {

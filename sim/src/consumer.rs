@@ -94,7 +94,17 @@ impl<A: App> Sim<A> {
             let side = &mut core.consumers[stream.index()];
             side.attempts += 1;
             let exhausted = core.options.max_attempts.is_some_and(|m| side.attempts >= m);
-            if dead_letter || !exhausted {
+            let ppm = core.options.dead_letter_fail_ppm;
+            let dlq_fails = !dead_letter
+                && exhausted
+                && core.relay_write_fails(node, ppm, crate::fault::Fault::DeadLetterFail { node });
+            if dlq_fails {
+                // The dead-letter write failed: the record stays at the head
+                // of its partition, and the next failure tries it again.
+                core.stats.dead_letter_failures += 1;
+            }
+            let side = &mut core.consumers[stream.index()];
+            if dead_letter || !exhausted || dlq_fails {
                 side.queue.push_front((offset, msg));
                 let wait = if dead_letter {
                     core.options.dead_letter_retry_us

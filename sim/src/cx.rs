@@ -9,9 +9,18 @@ use crate::node::{Node, NodeId};
 use crate::seed::Stream;
 use crate::world::{Class, Core, Decision, Local, Packet, ProduceRecord, World};
 
-/// A commit that failed: nothing was applied.
+/// A commit its caller was told failed, and what really became of it (which
+/// the caller cannot know: only the checker may look).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CommitFailed;
+pub enum CommitFailed {
+    /// The database refused it: nothing was applied.
+    Refused,
+    /// It applied, but the answer was lost on the way back.
+    AnswerLost,
+    /// It hung and applied nothing; the node waited out its statement
+    /// timeout before it heard of a failure.
+    TimedOut,
+}
 
 /// The context of one callback on one node.
 pub struct Cx<'a, A: App> {
@@ -53,30 +62,75 @@ impl<'a, A: App> Cx<'a, A> {
     }
 
     /// Commit one local transaction: every write and every outbox row, at
-    /// once, or (when the fault phase makes the commit fail) nothing. The
-    /// relay publishes the rows afterwards.
+    /// once, or nothing. During the fault phase a commit may fail (nothing
+    /// applied), apply while its answer is lost, or hang and apply nothing
+    /// while the node waits out its statement timeout: in all three cases
+    /// the caller sees a failure, and only the `CommitFailed` variant (for
+    /// the harness's checker, never for the node's code) says what applied.
+    /// The relay publishes the rows afterwards.
     pub fn commit(
         &mut self,
         writes: &[A::Write],
         events: impl IntoIterator<Item = (TopicId, u64, A::Msg)>,
     ) -> Result<(), CommitFailed> {
-        let ppm = self.core.options.commit_fail_ppm;
-        // One draw per commit whatever the outcome, so the stream stays aligned.
-        let fails = self.core.streams.faults.chance(ppm);
+        let o = &self.core.options;
+        let (fail, lost, hang) = (o.commit_fail_ppm, o.commit_lost_ack_ppm, o.commit_hang_ppm);
+        let total = fail as u64 + lost as u64 + hang as u64;
+        // One draw per commit whatever the outcome, so the stream stays
+        // aligned; the three kinds split one draw, so a scenario with only
+        // failing commits draws exactly as it did before the other two existed.
+        let r = (total > 0).then(|| self.core.streams.faults.range(0, 999_999));
+        if self.core.nodes[self.node.index()].db_down_until > self.core.now_us {
+            // The database is unreachable: refused, whatever was drawn.
+            self.core.stats.commit_failures += 1;
+            return Err(CommitFailed::Refused);
+        }
         if self.core.net.faults_on {
             let node = self.node;
-            let drawn = fails.then_some(Fault::CommitFail { node });
-            let fits = |f: &Fault| *f == Fault::CommitFail { node };
-            if self.core.decide(Decision::Counted(Class::Commit, node, node), drawn, fits).is_some()
-            {
+            let for_us = self.core.options.commit_hang_us;
+            let drawn = r.and_then(|r| match r {
+                r if r < fail as u64 => Some(Fault::CommitFail { node }),
+                r if r < fail as u64 + lost as u64 => Some(Fault::CommitLostAck { node }),
+                r if r < total => Some(Fault::CommitHang { node, for_us }),
+                _ => None,
+            });
+            let fits = |f: &Fault| match *f {
+                Fault::CommitFail { node: n } | Fault::CommitLostAck { node: n } => n == node,
+                Fault::CommitHang { node: n, .. } => n == node,
+                _ => false,
+            };
+            let decision = Decision::Counted(Class::Commit, node, node);
+            if let Some(fault) = self.core.decide(decision, drawn, fits) {
                 self.core.stats.commit_failures += 1;
-                return Err(CommitFailed);
+                match fault {
+                    Fault::CommitLostAck { .. } => {
+                        self.core.stats.commits_unacknowledged += 1;
+                        self.apply(writes, events);
+                        return Err(CommitFailed::AnswerLost);
+                    }
+                    Fault::CommitHang { for_us, .. } => {
+                        // The node's only session is stuck: nothing reaches
+                        // its code until the statement timeout ends the wait.
+                        let n = &mut self.core.nodes[node.index()];
+                        n.paused_until = n.paused_until.max(self.core.now_us + for_us);
+                        return Err(CommitFailed::TimedOut);
+                    }
+                    _ => return Err(CommitFailed::Refused),
+                }
             }
         }
+        self.apply(writes, events);
+        Ok(())
+    }
+
+    fn apply(
+        &mut self,
+        writes: &[A::Write],
+        events: impl IntoIterator<Item = (TopicId, u64, A::Msg)>,
+    ) {
         let db = self.db.as_deref_mut().expect("only service nodes have a database");
         db.commit(writes, events);
         self.committed = true;
-        Ok(())
     }
 
     /// Decide an application-level fault (a gateway that declines or stalls):
@@ -174,6 +228,11 @@ impl<'a, A: App> View<'a, A> {
 
     pub fn step(&self) -> u64 {
         self.world.core.stats.steps
+    }
+
+    /// When the faults healed, once they have.
+    pub fn healed_at_us(&self) -> Option<u64> {
+        self.world.core.healed_at_us
     }
 
     pub fn db(&self, node: NodeId) -> Option<&'a AppDb<A>> {

@@ -45,6 +45,32 @@ pub enum Fault {
         a: NodeId,
         b: NodeId,
     },
+    /// Messages from `from` to `to` are lost until healed, while the other
+    /// way still works: `to` hears nothing, `from` hears every answer.
+    OneWay {
+        from: NodeId,
+        to: NodeId,
+    },
+    HealOneWay {
+        from: NodeId,
+        to: NodeId,
+    },
+    /// The relay on `node` could not mark acknowledged outbox rows sent: they
+    /// stay in the outbox and are published again.
+    MarkSentFail {
+        node: NodeId,
+    },
+    /// A consumer on `node` could not write a record to its dead-letter
+    /// topic: the record stays at the head of its partition, tried again.
+    DeadLetterFail {
+        node: NodeId,
+    },
+    /// The database of `node` is unreachable for `for_us`: every commit
+    /// fails meanwhile, while the service itself stays up.
+    DbOutage {
+        node: NodeId,
+        for_us: u64,
+    },
     /// The consumer group of `node` rebalanced: its fetch positions fall back
     /// to the committed offsets, so consumed but uncommitted records return.
     Rebalance {
@@ -65,6 +91,19 @@ pub enum Fault {
     CommitFail {
         node: NodeId,
     },
+    /// A database commit on `node` applied, but its answer was lost (the
+    /// connection broke after COMMIT reached the server): the caller was
+    /// told it failed.
+    CommitLostAck {
+        node: NodeId,
+    },
+    /// A database commit on `node` hung and applied nothing: the caller heard
+    /// nothing until its statement timeout, and `node` was stuck waiting for
+    /// `for_us`.
+    CommitHang {
+        node: NodeId,
+        for_us: u64,
+    },
     /// A fault the application's own model decided (a payment gateway that
     /// declines, stalls or times out, say), named by the application.
     Injected {
@@ -81,12 +120,18 @@ impl Fault {
             | Fault::Duplicate { from, to }
             | Fault::Delay { from, to, .. } => (from, Some(to)),
             Fault::Partition { a, b } | Fault::Heal { a, b } => (a, Some(b)),
+            Fault::OneWay { from, to } | Fault::HealOneWay { from, to } => (from, Some(to)),
             Fault::Crash { node }
             | Fault::Restart { node }
             | Fault::Rebalance { node }
             | Fault::Pause { node, .. }
             | Fault::Flush { node }
             | Fault::CommitFail { node }
+            | Fault::CommitLostAck { node }
+            | Fault::CommitHang { node, .. }
+            | Fault::DbOutage { node, .. }
+            | Fault::MarkSentFail { node }
+            | Fault::DeadLetterFail { node }
             | Fault::Injected { node, .. } => (node, None),
         }
     }
@@ -101,10 +146,17 @@ impl Fault {
             Fault::Restart { .. } => "restart",
             Fault::Partition { .. } => "partition",
             Fault::Heal { .. } => "heal",
+            Fault::OneWay { .. } => "one-way-partition",
+            Fault::HealOneWay { .. } => "heal-one-way",
+            Fault::DbOutage { .. } => "db-outage",
+            Fault::MarkSentFail { .. } => "mark-sent-fail",
+            Fault::DeadLetterFail { .. } => "dead-letter-fail",
             Fault::Rebalance { .. } => "rebalance",
             Fault::Flush { .. } => "cache-flush",
             Fault::Pause { .. } => "pause",
             Fault::CommitFail { .. } => "commit-fail",
+            Fault::CommitLostAck { .. } => "commit-lost-ack",
+            Fault::CommitHang { .. } => "commit-hang",
             Fault::Injected { .. } => "injected",
         }
     }
@@ -152,6 +204,16 @@ pub struct ScheduleOptions {
     pub pause_at_us: (u64, u64),
     pub pause_for_us: (u64, u64),
     pub pause_targets: Vec<NodeId>,
+    /// One-way partitions, over the links of `partition_targets`, each in a
+    /// drawn direction.
+    pub one_ways: (u64, u64),
+    pub one_way_at_us: (u64, u64),
+    pub one_way_for_us: (u64, u64),
+    /// Windows in which a service's database is unreachable.
+    pub db_outages: (u64, u64),
+    pub db_outage_at_us: (u64, u64),
+    pub db_outage_for_us: (u64, u64),
+    pub db_outage_targets: Vec<NodeId>,
 }
 
 /// `count` times, pick one of `targets` and let `f` draw the rest of the
@@ -206,6 +268,18 @@ pub fn draw_schedule(o: &ScheduleOptions, s: &mut Stream) -> Vec<FaultRecord> {
         let t = s.range(o.pause_at_us.0, o.pause_at_us.1);
         let for_us = s.range(o.pause_for_us.0, o.pause_for_us.1).max(1);
         at(t, Fault::Pause { node, for_us });
+    });
+    // Drawn after every older kind, so that their draws stay as they were.
+    each(s, o.one_ways, &o.partition_targets, |s, (a, b)| {
+        let (t, end) = window(s, o.one_way_at_us, o.one_way_for_us);
+        let (from, to) = if s.range(0, 1) == 0 { (a, b) } else { (b, a) };
+        at(t, Fault::OneWay { from, to });
+        at(end, Fault::HealOneWay { from, to });
+    });
+    each(s, o.db_outages, &o.db_outage_targets, |s, node| {
+        let t = s.range(o.db_outage_at_us.0, o.db_outage_at_us.1);
+        let for_us = s.range(o.db_outage_for_us.0, o.db_outage_for_us.1).max(1);
+        at(t, Fault::DbOutage { node, for_us });
     });
     // Stable sort: equal times keep draw order, which is itself seeded.
     out.sort_by_key(|r| r.time_us);

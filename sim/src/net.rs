@@ -79,8 +79,9 @@ impl Route {
 pub struct Network {
     pub options: NetOptions,
     nodes: usize,
-    /// Count of active partitions per ordered pair; overlapping partitions of
-    /// one pair nest. Invariant: symmetric.
+    /// Count of active cuts per ordered pair (sender, receiver); overlapping
+    /// partitions of one pair nest. A partition cuts both directions, a
+    /// one-way partition only one.
     cut: Vec<u32>,
     /// Off during the heal phase: messages still take time, but none is lost.
     pub faults_on: bool,
@@ -104,6 +105,16 @@ impl Network {
         let (i, j) = (a.index() * self.nodes + b.index(), b.index() * self.nodes + a.index());
         self.cut[i] = self.cut[i].saturating_sub(1);
         self.cut[j] = self.cut[j].saturating_sub(1);
+    }
+
+    /// Cut only the direction `from` → `to`.
+    pub fn cut_one_way(&mut self, from: NodeId, to: NodeId) {
+        self.cut[from.index() * self.nodes + to.index()] += 1;
+    }
+
+    pub fn heal_one_way(&mut self, from: NodeId, to: NodeId) {
+        let i = from.index() * self.nodes + to.index();
+        self.cut[i] = self.cut[i].saturating_sub(1);
     }
 
     pub fn heal_all(&mut self) {
@@ -159,6 +170,19 @@ mod tests {
         assert!(n.is_cut(b, a), "one of two overlapping partitions still stands");
         n.heal(a, b);
         assert!(!n.is_cut(a, b));
+    }
+
+    #[test]
+    fn a_one_way_partition_cuts_one_direction_only() {
+        let mut n = Network::new(NetOptions::default(), 3);
+        let (a, b) = (NodeId(0), NodeId(2));
+        n.cut_one_way(a, b);
+        assert!(n.is_cut(a, b) && !n.is_cut(b, a));
+        n.partition(a, b);
+        n.heal_one_way(a, b);
+        assert!(n.is_cut(a, b) && n.is_cut(b, a), "the two-way partition still stands");
+        n.heal(a, b);
+        assert!(!n.is_cut(a, b) && !n.is_cut(b, a));
     }
 
     #[test]

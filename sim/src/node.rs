@@ -39,10 +39,23 @@ pub struct Node {
     pub crashes: u32,
     /// Frozen until this time: what reaches it waits until then.
     pub paused_until: u64,
+    /// Its database is unreachable until this time: every commit fails.
+    pub db_down_until: u64,
+    /// Busy with a handler until this time: what reaches it waits its turn.
+    pub busy_until: u64,
 }
 
 impl Node {
     pub fn new(name: &str, role: Role) -> Node {
-        Node { name: name.to_string(), role, up: true, incarnation: 0, crashes: 0, paused_until: 0 }
+        Node {
+            name: name.to_string(),
+            role,
+            up: true,
+            incarnation: 0,
+            crashes: 0,
+            paused_until: 0,
+            db_down_until: 0,
+            busy_until: 0,
+        }
     }
 }

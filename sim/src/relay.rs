@@ -51,17 +51,28 @@ impl<A: App> World<A> {
     }
 
     /// The broker acknowledged a batch: mark its records sent (even a late
-    /// acknowledgement of an older batch: those records are in the log).
+    /// acknowledgement of an older batch: those records are in the log),
+    /// unless the update marking them fails.
     pub(crate) fn producer_ack(&mut self, node: NodeId, source: Source, seq: u64, ids: &[u64]) {
-        let rt = &mut self.core.runtime[node.index()];
         match source {
             Source::Outbox => {
-                let db = self.dbs[node.index()].as_mut().expect("an outbox lives in a database");
-                for &id in ids {
-                    db.mark_sent(id);
+                let ppm = self.core.options.mark_sent_fail_ppm;
+                let fault = crate::fault::Fault::MarkSentFail { node };
+                if self.core.relay_write_fails(node, ppm, fault) {
+                    // The rows stay pending: the next batch publishes them
+                    // again, and consumers' inboxes must absorb the repeat.
+                    self.core.stats.mark_sent_failures += 1;
+                } else {
+                    let db =
+                        self.dbs[node.index()].as_mut().expect("an outbox lives in a database");
+                    for &id in ids {
+                        db.mark_sent(id);
+                    }
                 }
             }
-            Source::Memory => rt.memory.retain(|r| !ids.contains(&r.id)),
+            Source::Memory => {
+                self.core.runtime[node.index()].memory.retain(|r| !ids.contains(&r.id))
+            }
         }
         self.retire(node, source, seq);
     }

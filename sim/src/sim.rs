@@ -167,6 +167,7 @@ impl<A: App> Sim<A> {
             }
             Event::FetchTimeout { stream, seq } => stable_hash(&(2u8, stream, seq)),
             Event::Fault(i) => stable_hash(&(3u8, i)),
+            Event::Free { node, incarnation } => stable_hash(&(4u8, node, incarnation)),
         };
         core.trace.fold(word);
         if core.trace.is_recording() {
@@ -190,6 +191,9 @@ impl<A: App> Sim<A> {
                 Event::Fault(i) => {
                     t.record(TraceKind::Scheduled, "", None, || format!("fault #{i}"))
                 }
+                Event::Free { node, .. } => {
+                    t.record(TraceKind::Local, name(node), None, || "free: next in line".into())
+                }
             }
         }
     }
@@ -198,7 +202,7 @@ impl<A: App> Sim<A> {
         // A frozen node takes nothing in until it wakes: what reaches it waits.
         let target = match &ev {
             Event::Packet { to, .. } => Some(*to),
-            Event::Local { node, .. } => Some(*node),
+            Event::Local { node, .. } | Event::Free { node, .. } => Some(*node),
             _ => None,
         };
         if let Some(n) = target {
@@ -207,7 +211,35 @@ impl<A: App> Sim<A> {
                 self.world.core.push(until, ev);
                 return;
             }
+            // A busy node takes the next thing only when its handler is
+            // done, in arrival order: what reaches it waits in line.
+            let core = &mut self.world.core;
+            let busy = core.nodes[n.index()].busy_until > core.now_us;
+            let queued = !core.runtime[n.index()].waiting.is_empty();
+            if !matches!(ev, Event::Free { .. }) && (busy || queued) {
+                core.runtime[n.index()].waiting.push_back(ev);
+                self.free_later(n);
+                return;
+            }
         }
+        self.dispatch_now(ev);
+    }
+
+    /// Schedule the `Free` event that lets a busy node take what waits for
+    /// it, unless one is due already.
+    fn free_later(&mut self, n: NodeId) {
+        let core = &mut self.world.core;
+        let rt = &mut core.runtime[n.index()];
+        if rt.free_pending || rt.waiting.is_empty() {
+            return;
+        }
+        rt.free_pending = true;
+        let node = &core.nodes[n.index()];
+        let (at, incarnation) = (node.busy_until.max(core.now_us), node.incarnation);
+        core.push(at, Event::Free { node: n, incarnation });
+    }
+
+    fn dispatch_now(&mut self, ev: Event<A::Msg>) {
         match ev {
             Event::Packet { from, to, packet } => {
                 let core = &mut self.world.core;
@@ -238,6 +270,20 @@ impl<A: App> Sim<A> {
                     self.strike(fault, Some(i));
                 }
             }
+            Event::Free { node, incarnation } => {
+                let core = &mut self.world.core;
+                if core.nodes[node.index()].incarnation != incarnation {
+                    return;
+                }
+                let rt = &mut core.runtime[node.index()];
+                rt.free_pending = false;
+                // One waiting event per step, so that a crash can still fall
+                // between any two of them.
+                if let Some(next) = rt.waiting.pop_front() {
+                    self.dispatch_now(next);
+                }
+                self.free_later(node);
+            }
         }
     }
 
@@ -253,6 +299,11 @@ impl<A: App> Sim<A> {
             f(&mut self.app, &mut vol, &mut cx);
             cx.committed
         };
+        let core = &mut self.world.core;
+        if core.options.service_us > 0 && core.role(node) == Role::Service {
+            let n = &mut core.nodes[node.index()];
+            n.busy_until = n.busy_until.max(core.now_us + core.options.service_us);
+        }
         self.world.vols[node.index()] = Some(vol);
         if committed {
             self.world.kick(node, crate::world::Source::Outbox);
@@ -301,6 +352,22 @@ impl<A: App> Sim<A> {
                     core.net.heal(a, b);
                 }
             }
+            Fault::OneWay { from, to } => {
+                if admit(core, fault) {
+                    core.net.cut_one_way(from, to);
+                }
+            }
+            Fault::HealOneWay { from, to } => {
+                if admit(core, fault) {
+                    core.net.heal_one_way(from, to);
+                }
+            }
+            Fault::DbOutage { node, for_us } => {
+                if admit(core, fault) {
+                    let n = &mut core.nodes[node.index()];
+                    n.db_down_until = n.db_down_until.max(core.now_us + for_us);
+                }
+            }
             Fault::Rebalance { node } => {
                 if admit(core, fault) {
                     for s in core.broker.reset_member(node) {
@@ -333,6 +400,10 @@ impl<A: App> Sim<A> {
             | Fault::Duplicate { .. }
             | Fault::Delay { .. }
             | Fault::CommitFail { .. }
+            | Fault::CommitLostAck { .. }
+            | Fault::CommitHang { .. }
+            | Fault::MarkSentFail { .. }
+            | Fault::DeadLetterFail { .. }
             | Fault::Injected { .. } => {
                 unreachable!("message, commit and application faults are decided as they happen")
             }
@@ -391,8 +462,10 @@ impl<A: App> Sim<A> {
     pub fn heal(&mut self) {
         self.healed = true;
         let now = self.world.core.now_us;
+        self.world.core.healed_at_us = Some(now);
         for n in &mut self.world.core.nodes {
             n.paused_until = n.paused_until.min(now);
+            n.db_down_until = n.db_down_until.min(now);
         }
         self.world.core.net.faults_on = false;
         self.world.core.net.heal_all();

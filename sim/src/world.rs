@@ -29,6 +29,9 @@ pub struct KernelOptions {
     pub produce_batch_max: usize,
     /// How long a consumer's handler takes per record.
     pub handler_us: u64,
+    /// How long any application callback on a service node (a request, a
+    /// timer, a record) holds the node: what reaches it meanwhile waits.
+    pub service_us: u64,
     /// Delay between the last record of a batch and its offset commit.
     pub commit_delay_us: u64,
     /// How long a direct (non-outbox) publish waits in the producer's memory.
@@ -39,6 +42,18 @@ pub struct KernelOptions {
     pub broker_history: bool,
     /// Probability that a commit fails during the fault phase.
     pub commit_fail_ppm: u32,
+    /// Probability that a commit applies but its caller is told it failed.
+    pub commit_lost_ack_ppm: u32,
+    /// Probability that a commit hangs: nothing applies, and the node waits
+    /// `commit_hang_us` (its statement timeout) before it learns of a failure.
+    pub commit_hang_ppm: u32,
+    pub commit_hang_us: u64,
+    /// Probability that the relay's marking of acknowledged rows as sent
+    /// fails (the rows are published again).
+    pub mark_sent_fail_ppm: u32,
+    /// Probability that a consumer's write to its dead-letter topic fails
+    /// (the record stays where it is and is tried again).
+    pub dead_letter_fail_ppm: u32,
     /// Attempts at a record before it goes to the dead-letter topic; `None`
     /// retries forever.
     pub max_attempts: Option<u32>,
@@ -96,11 +111,17 @@ impl Default for KernelOptions {
             produce_timeout_us: 100_000,
             produce_batch_max: 16,
             handler_us: 200,
+            service_us: 0,
             commit_delay_us: 500,
             linger_us: 2_000,
             trace_lines: false,
             broker_history: false,
             commit_fail_ppm: 0,
+            commit_lost_ack_ppm: 0,
+            commit_hang_ppm: 0,
+            commit_hang_us: 100_000,
+            mark_sent_fail_ppm: 0,
+            dead_letter_fail_ppm: 0,
             max_attempts: Some(5),
             retry_backoff_us: 10_000,
             dead_letter_retry_us: 500_000,
@@ -187,6 +208,12 @@ pub enum Event<M> {
     },
     /// Index into the scheduled fault list.
     Fault(usize),
+    /// A busy node finished its handler: it takes the next event waiting
+    /// for it, if that incarnation is still the node's.
+    Free {
+        node: NodeId,
+        incarnation: u32,
+    },
 }
 
 impl<M> Event<M> {
@@ -195,7 +222,7 @@ impl<M> Event<M> {
     pub fn node(&self, broker: NodeId) -> Option<NodeId> {
         match self {
             Event::Packet { to, .. } => Some(*to),
-            Event::Local { node, .. } => Some(*node),
+            Event::Local { node, .. } | Event::Free { node, .. } => Some(*node),
             Event::FetchTimeout { .. } => Some(broker),
             Event::Fault(_) => None,
         }
@@ -219,6 +246,11 @@ pub struct Runtime<M> {
     pub memory: VecDeque<ProduceRecord<M>>,
     pub next_memory_id: u64,
     pub linger_pending: bool,
+    /// Events that reached the node while it was busy with a handler, in
+    /// arrival order, and whether a `Free` event is due to take the next.
+    /// Lost at a crash, like everything that had reached the process.
+    pub waiting: VecDeque<Event<M>>,
+    pub free_pending: bool,
 }
 
 impl<M> Runtime<M> {
@@ -236,6 +268,8 @@ impl<M> Default for Runtime<M> {
             relay: Producer::default(),
             direct: Producer::default(),
             memory: VecDeque::new(),
+            waiting: VecDeque::new(),
+            free_pending: false,
             next_memory_id: 1,
             linger_pending: false,
         }
@@ -269,7 +303,14 @@ pub struct Stats {
     pub publishes: u64,
     pub handler_retries: u64,
     pub dead_letters: u64,
+    /// Commits that reported a failure, whether or not they applied.
     pub commit_failures: u64,
+    /// Of those, commits that in fact applied (their answer was lost).
+    pub commits_unacknowledged: u64,
+    /// Relay updates marking rows sent that failed, and dead-letter writes
+    /// that failed.
+    pub mark_sent_failures: u64,
+    pub dead_letter_failures: u64,
     /// Offset commits refused because they came from an older generation
     /// (a zombie consumer).
     pub fenced_commits: u64,
@@ -286,6 +327,8 @@ pub enum Class {
     Network = 0,
     Commit = 1,
     Injected = 2,
+    /// The relay marking rows sent, and a consumer's dead-letter writes.
+    Relay = 3,
 }
 
 /// How a fault decision is named for the fault mask and for a recording: a
@@ -315,6 +358,8 @@ pub fn decision_key(class: u64, a: NodeId, b: NodeId, n: u64) -> u64 {
 pub struct Core<M> {
     pub options: KernelOptions,
     pub now_us: u64,
+    /// When the fault phase ended and every fault healed.
+    pub healed_at_us: Option<u64>,
     pub queue: EventQueue<Event<M>>,
     pub streams: Streams,
     pub net: Network,
@@ -373,6 +418,7 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
             trace: Trace::new(options.trace_lines),
             options,
             now_us: 0,
+            healed_at_us: None,
             queue: EventQueue::default(),
             streams: Streams::new(seed),
             broker,
@@ -420,7 +466,7 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
             Decision::Counted(class, a, b) => {
                 let nodes = self.nodes.len();
                 if self.decisions.is_empty() {
-                    self.decisions = vec![0; 3 * nodes * nodes];
+                    self.decisions = vec![0; 4 * nodes * nodes];
                 }
                 let n =
                     &mut self.decisions[(class as usize * nodes + a.index()) * nodes + b.index()];
@@ -435,6 +481,22 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
         }
         self.record(fault.clone(), Some(key));
         Some(fault)
+    }
+
+    /// Decide whether the relay's or a consumer's own write on `node` fails:
+    /// one draw of `ppm` whatever the outcome, the fault named by `fault`.
+    pub fn relay_write_fails(&mut self, node: NodeId, ppm: u32, fault: Fault) -> bool {
+        if ppm == 0 {
+            return false;
+        }
+        let hit = self.streams.faults.chance(ppm);
+        if !self.net.faults_on {
+            return false;
+        }
+        let kind = std::mem::discriminant(&fault);
+        let fits = |f: &Fault| std::mem::discriminant(f) == kind && f.nodes().0 == node;
+        let decision = Decision::Counted(Class::Relay, node, node);
+        self.decide(decision, hit.then_some(fault), fits).is_some()
     }
 
     /// The decision under `key` as the recording has it, or, past its end

@@ -222,6 +222,7 @@ impl App for SagaApp {
             memory_backlog: view.memory_backlog(),
             broker_lag: view.broker().lag(),
             answers: self.client.answers.clone(),
+            since_heal_us: view.healed_at_us().map(|h| view.now_us() - h),
         };
         let nodes = self.nodes;
         self.checker.at_end(&end, &Stores { view, nodes })

@@ -128,6 +128,12 @@ fn kernel_options(spec: &RunSpec<'_>, s: &Scenario, safety: &Safety) -> KernelOp
         },
         trace_lines: trace,
         commit_fail_ppm: s.faults.commit_fail_ppm,
+        commit_lost_ack_ppm: s.faults.commit_lost_ack_ppm,
+        commit_hang_ppm: s.faults.commit_hang_ppm,
+        commit_hang_us: s.faults.commit_hang_us,
+        service_us: s.handler_us,
+        mark_sent_fail_ppm: s.faults.mark_sent_fail_ppm,
+        dead_letter_fail_ppm: s.faults.dead_letter_fail_ppm,
         max_attempts: safety.dead_letter.then_some(s.broker.max_attempts),
         commit_before_process: !safety.commit_after_process,
         fault_mask: spec.fault_mask.cloned(),
@@ -179,6 +185,13 @@ fn schedule_options(s: &Scenario, strategy: Strategy, n: &Nodes) -> ScheduleOpti
         pause_at_us: f.pause_at_us,
         pause_for_us: f.pause_for_us,
         pause_targets: ours.clone(),
+        one_ways: f.one_way_partitions,
+        one_way_at_us: f.one_way_partition_at_us,
+        one_way_for_us: f.one_way_partition_for_us,
+        db_outages: f.db_outages,
+        db_outage_at_us: f.db_outage_at_us,
+        db_outage_for_us: f.db_outage_for_us,
+        db_outage_targets: ours.clone(),
     }
 }
 
@@ -279,6 +292,7 @@ pub fn settings(s: &Scenario, strategy: Strategy, bug: Option<Bug>) -> Settings 
             },
         },
         pay_again_after_us: o.pay_again_after_us,
+        sweep_every_us: o.sweep_every_us,
         pg: PgFaults {
             decline_ppm: s.pg.decline_ppm,
             timeout_before_ppm: s.pg.timeout_before_ppm,
@@ -308,7 +322,7 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
     let safety = Safety::with(spec.bug);
     let settings = settings(s, spec.strategy, spec.bug);
     let client = Client::new(policy, workload.arrivals.clone());
-    let app = SagaApp::new(settings, client, Checker::new(&workload));
+    let app = SagaApp::new(settings, client, Checker::new(&workload, spec.strategy));
     let mut sim = Sim::new(app, spec.seed, kernel_options(spec, s, &safety));
     let mut n = Nodes {
         client: sim.add_node("client", Role::Client, None),

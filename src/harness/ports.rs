@@ -10,7 +10,7 @@ use domain::pg::PgPort;
 use domain::ports::{ClientPort, TxBuf};
 use domain::{Checker, Msg, OrderId, RequestKey, Service, StateView, Store};
 use sim::trace::stable_hash;
-use sim::{Cx, NodeId, TopicId, View};
+use sim::{CommitFailed, Cx, NodeId, TopicId, View};
 
 use crate::harness::app::{Coverage, Nodes, SagaApp};
 
@@ -98,7 +98,9 @@ impl Host for SimHost<'_, '_> {
     }
 
     /// Writes and events together through the outbox, or, with the outbox
-    /// switched off, events published after the commit (a dual write).
+    /// switched off, events published after the commit (a dual write). A
+    /// commit whose answer was lost applied: the checker and the meter learn
+    /// its writes, while the node is told it failed.
     fn commit(&mut self, tx: &TxBuf) -> bool {
         let topics = self.topics;
         let events =
@@ -108,22 +110,19 @@ impl Host for SimHost<'_, '_> {
         } else {
             self.cx.commit(&tx.writes, std::iter::empty())
         };
-        if committed.is_err() {
-            return false;
+        match committed {
+            Ok(()) => {}
+            Err(CommitFailed::AnswerLost) => {
+                self.applied(tx, "commit applied, answer lost");
+                return false;
+            }
+            Err(CommitFailed::Refused | CommitFailed::TimedOut) => return false,
         }
-        self.cx.fold(stable_hash(&(&tx.writes, &tx.events)));
-        if self.cx.tracing() {
-            let (w, e) = (&tx.writes, &tx.events);
-            self.cx.trace(|| format!("commit writes={w:?} events={e:?}"));
-        }
+        self.applied(tx, "commit");
         if !self.outbox {
             for e in &tx.events {
                 self.cx.publish_direct(topics[e.topic() as usize], e.key(), Msg::Event(*e));
             }
-        }
-        for w in &tx.writes {
-            self.checker.observe(w);
-            self.meter.observe(w);
         }
         true
     }
@@ -145,6 +144,22 @@ impl Host for SimHost<'_, '_> {
     }
     fn trace(&mut self, line: impl FnOnce() -> String) {
         self.cx.trace(line);
+    }
+}
+
+impl SimHost<'_, '_> {
+    /// A transaction that applied: folded into the digest, traced, and shown
+    /// to the checker and the meter.
+    fn applied(&mut self, tx: &TxBuf, what: &str) {
+        self.cx.fold(stable_hash(&(&tx.writes, &tx.events)));
+        if self.cx.tracing() {
+            let (w, e) = (&tx.writes, &tx.events);
+            self.cx.trace(|| format!("{what} writes={w:?} events={e:?}"));
+        }
+        for w in &tx.writes {
+            self.checker.observe(w);
+            self.meter.observe(w);
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use crate::entry::EntryWrite;
 use crate::ids::{CouponId, OrderId, ProductId, RequestKey, UserId};
 use crate::invariant::ledger::Ledger;
 use crate::invariant::{Entity, Invariant, Violation};
-use crate::message::Response;
+use crate::message::{Refusal, Request, Response};
 use crate::order::{OrderState, OrderWrite};
 use crate::payment::{PaymentState, PaymentWrite};
 use crate::pg::PgWrite;
@@ -35,10 +35,29 @@ pub struct EndState {
     pub broker_lag: u64,
     /// The final answer to each submission, by submission id.
     pub answers: Vec<Option<Response>>,
+    /// How long the run went on after the faults healed (`None`: it
+    /// stopped before they did).
+    pub since_heal_us: Option<u64>,
+}
+
+impl EndState {
+    /// How long after healing the run ended, for a liveness violation: what
+    /// was still pending had that long to finish.
+    fn after_heal(&self) -> String {
+        match self.since_heal_us {
+            Some(us) => format!(" {:.1} s after the faults healed", us as f64 / 1e6),
+            None => String::new(),
+        }
+    }
 }
 
 pub struct Checker {
     workload: Workload,
+    /// Each request the workload sent, by its hash.
+    requests: BTreeMap<u64, Request>,
+    /// The strategy answers a request only once its order is decided, so
+    /// "accepted" must mean confirmed (every strategy but the choreography).
+    answers_are_outcomes: bool,
     ledgers: Vec<Ledger>,
     held_stock: Vec<i64>,
     held_points: Vec<i64>,
@@ -65,7 +84,7 @@ fn violation(invariant: Invariant, entities: Vec<Entity>, detail: String) -> Vio
 }
 
 impl Checker {
-    pub fn new(w: &Workload) -> Checker {
+    pub fn new(w: &Workload, strategy: crate::strategy::Strategy) -> Checker {
         let mut keys_with_hash = BTreeMap::new();
         let mut seen = std::collections::BTreeSet::new();
         for a in &w.arrivals {
@@ -74,6 +93,8 @@ impl Checker {
             }
         }
         Checker {
+            requests: w.arrivals.iter().map(|a| (a.req.hash(), a.req)).collect(),
+            answers_are_outcomes: strategy.answers_when_decided(),
             ledgers: Vec::new(),
             held_stock: vec![0; w.products.len()],
             held_points: vec![0; w.balances.len()],
@@ -125,11 +146,34 @@ impl Checker {
         match *w {
             Write::Product(p) => self.product(p),
             Write::Order(o) => self.order(o),
+            // A payment voided before its charge was asked for: a tombstone
+            // that owes nothing, so that the late charge finds it void.
+            Write::Payment(PaymentWrite::Create { order, row })
+                if row.state == PaymentState::Declined && (row.points, row.card) == (0, 0) =>
+            {
+                self.payment_state(order, row.state)
+            }
             Write::Payment(PaymentWrite::Create { order, row }) => {
                 self.ledger(order).due = Some((row.points as i64, row.card as i64));
+                let l = &self.ledgers[order.index()];
+                let (_, points, card) = l.expected;
+                if (row.points as i64, row.card as i64) != (points, card)
+                    || Some(row.user) != l.user()
+                {
+                    let d = format!(
+                        "payment of order {order} created for user {}: {} points, {} card; \
+                         its request and the price list say user {}: {points} points, {card} card",
+                        row.user,
+                        row.points,
+                        row.card,
+                        l.user().map_or("?".to_string(), |u| u.to_string())
+                    );
+                    self.flag(violation(Invariant::MoneyConservation, l.entities(order), d));
+                }
                 self.payment_state(order, row.state)
             }
             Write::Payment(PaymentWrite::SetState { order, state }) => {
+                self.ledger(order).declined |= state == PaymentState::Declined;
                 self.payment_state(order, state)
             }
             Write::Payment(PaymentWrite::Retry { order, .. }) => {
@@ -141,14 +185,17 @@ impl Checker {
                 self.payment_state(order, PaymentState::Charging)
             }
             Write::User(UserWrite::Refund { user, order, amount }) => {
+                self.same_user(order, user, "points refunded");
                 self.ledger(order).points_held -= amount as i64;
                 self.held_points[user.index()] -= amount as i64;
                 self.dirty_users.push(user);
             }
             Write::User(UserWrite::Deduct { user, order, amount }) => {
+                self.same_user(order, user, "points deducted");
                 let l = self.ledger(order);
                 l.points_held += amount as i64;
                 l.points_deducts += 1;
+                l.points_ever |= amount > 0;
                 self.held_points[user.index()] += amount as i64;
                 self.dirty_users.push(user);
             }
@@ -163,13 +210,13 @@ impl Checker {
             Write::Entry(EntryWrite::Begin { order, key, hash, product, qty }) => {
                 self.new_order(order, key, hash, product, qty)
             }
-            Write::Pg(PgWrite::Decline { .. })
-            | Write::Saga(_)
+            Write::Pg(PgWrite::Decline { order, .. }) => self.ledger(order).declined = true,
+            Write::User(UserWrite::Short { order, .. }) => self.ledger(order).points_short = true,
+            Write::Saga(_)
             | Write::Xa(_)
             | Write::Prepare { .. }
             | Write::Resolve { .. }
             | Write::Payment(PaymentWrite::RequestCancel { .. })
-            | Write::User(UserWrite::Short { .. })
             | Write::Entry(EntryWrite::Answer { .. })
             | Write::Inbox(_)
             | Write::Park => {}
@@ -188,9 +235,38 @@ impl Checker {
             }
             ProductWrite::Reject { .. } | ProductWrite::Void { .. } => {}
             ProductWrite::Sale { order, product, .. } => {
+                self.same_product(order, product, "sold");
                 self.ledger(order).sales += 1;
                 self.dirty_products.push(product);
             }
+        }
+    }
+
+    /// A write that moves stock names the product its order's request named.
+    fn same_product(&mut self, order: OrderId, product: ProductId, what: &str) {
+        let Some(l) = self.ledgers.get(order.index()) else { return };
+        if let Some(r) = l.req.filter(|r| r.product != product) {
+            let d = format!(
+                "order {order} {what} stock of product {product}; its request named product {}",
+                r.product
+            );
+            let mut ents = l.entities(order);
+            ents.push(Entity::Product(product));
+            self.flag(violation(Invariant::StockConservation, ents, d));
+        }
+    }
+
+    /// A write that moves points names the user its order's request named.
+    fn same_user(&mut self, order: OrderId, user: UserId, what: &str) {
+        let Some(l) = self.ledgers.get(order.index()) else { return };
+        if let Some(r) = l.req.filter(|r| r.user != user) {
+            let d = format!(
+                "order {order}: {what} for user {user}; its request came from user {}",
+                r.user
+            );
+            let mut ents = l.entities(order);
+            ents.push(Entity::User(user));
+            self.flag(violation(Invariant::MoneyConservation, ents, d));
         }
     }
 
@@ -207,11 +283,31 @@ impl Checker {
             self.flag(violation(Invariant::LegalTransitions, vec![Entity::Order(order)], d));
             return;
         }
+        let req = self.requests.get(&hash).copied();
+        let expected = req.map_or((0, 0, 0), |r| self.workload.amounts(&r));
+        match req {
+            None => {
+                let d = format!("order {order} was made for a request no client sent");
+                self.flag(violation(Invariant::IdempotentResponses, vec![Entity::Order(order)], d));
+            }
+            Some(r) if (r.product, r.qty) != (product, qty) => {
+                let d = format!(
+                    "order {order} was recorded for {qty} of product {product}; its request \
+                     asked for {} of product {}",
+                    r.qty, r.product
+                );
+                self.flag(violation(Invariant::StockConservation, vec![Entity::Order(order)], d));
+            }
+            Some(_) => {}
+        }
+        // The request, not what the entry service recorded, says what the
+        // order is for.
+        let (product, qty) = req.map_or((product, qty), |r| (r.product, r.qty));
         let qty = qty as i64;
         // Orders are numbered in sequence; a gap would be the entry
         // service's bug, and shows up as orders never saved.
         self.ledgers.resize(order.index(), Ledger::default());
-        self.ledgers.push(Ledger { hash, product, qty, ..Ledger::default() });
+        self.ledgers.push(Ledger { hash, req, expected, product, qty, ..Ledger::default() });
         self.open_orders += 1;
         self.dirty_orders.push(order);
         let created = self.by_hash.entry(hash).or_default();
@@ -235,7 +331,11 @@ impl Checker {
     }
 
     fn stock(&mut self, order: OrderId, product: ProductId, delta: i64) {
-        self.ledger(order).stock_held += delta;
+        let what = if delta > 0 { "took" } else { "gave back" };
+        self.same_product(order, product, what);
+        let l = self.ledger(order);
+        l.stock_held += delta;
+        l.held_stock_ever |= l.stock_held > 0;
         self.held_stock[product.index()] += delta;
         self.dirty_products.push(product);
     }
@@ -244,16 +344,39 @@ impl Checker {
         match w {
             OrderWrite::Create { order, row } => {
                 self.ledger(order).row = Some(row);
+                self.check_row(order, &row);
                 self.order_state(order, row.state);
             }
             OrderWrite::SetState { order, state } => self.order_state(order, state),
             OrderWrite::UseCoupon { coupon, order } => self.use_coupon(coupon, order),
-            OrderWrite::IssueCoupon { .. } => {
+            OrderWrite::IssueCoupon { order, user, .. } => {
                 self.coupon_user.push(None);
                 self.apologies += 1;
+                let l = self.ledger(order);
+                l.apologies += 1;
+                let (n, owner) = (l.apologies, l.user());
+                if n > 1 || owner.is_some_and(|u| u != user) {
+                    let d = format!(
+                        "apology coupon number {n} for order {order}, issued to user {user}"
+                    );
+                    let ents = self.ledgers[order.index()].entities(order);
+                    self.flag(violation(Invariant::CouponSingleUse, ents, d));
+                }
             }
             OrderWrite::RestoreCoupon { coupon, order } => {
-                if self.coupon_user[coupon.index()] == Some(order) {
+                let holder = self.coupon_user[coupon.index()];
+                let state = self.ledgers.get(order.index()).and_then(|l| l.state);
+                if holder != Some(order) || state == Some(OrderState::Confirmed) {
+                    let d = format!(
+                        "coupon {coupon} restored for order {order} ({}), while {}",
+                        OrderState::name_of(state),
+                        holder.map_or("no order holds it".to_string(), |o| format!(
+                            "order {o} holds it"
+                        ))
+                    );
+                    let ents = vec![Entity::Coupon(coupon), Entity::Order(order)];
+                    self.flag(violation(Invariant::CouponSingleUse, ents, d));
+                } else {
                     self.coupon_user[coupon.index()] = None;
                 }
                 self.ledger(order).coupon = None;
@@ -268,7 +391,35 @@ impl Checker {
             self.flag(violation(Invariant::CouponSingleUse, ents, d));
         }
         self.coupon_user[coupon.index()] = Some(order);
-        self.ledger(order).coupon = Some(coupon);
+        let l = self.ledger(order);
+        l.coupon = Some(coupon);
+        l.coupon_ever = true;
+    }
+
+    /// An order row says what its request and the price list say.
+    fn check_row(&mut self, order: OrderId, row: &crate::order::Order) {
+        let l = &self.ledgers[order.index()];
+        let Some(r) = l.req else { return };
+        let (amount, points, card) = l.expected;
+        let who = (row.user, row.product, row.qty);
+        let d = if who != (r.user, r.product, r.qty) {
+            format!(
+                "order {order} saved for user {}, {} of product {}; its request: user {}, {} of \
+                 product {}",
+                row.user, row.qty, row.product, r.user, r.qty, r.product
+            )
+        } else if row.state != OrderState::Rejected
+            && (row.amount as i64, row.points as i64, row.card as i64) != (amount, points, card)
+        {
+            format!(
+                "order {order} saved at {} ({} points, {} card); the price list says {amount} \
+                 ({points} points, {card} card)",
+                row.amount, row.points, row.card
+            )
+        } else {
+            return;
+        };
+        self.flag(violation(Invariant::MoneyConservation, l.entities(order), d));
     }
 
     fn order_state(&mut self, order: OrderId, to: OrderState) {
@@ -331,6 +482,14 @@ impl Checker {
                 let available = t.products[p.index()].stock as i64;
                 let (held, initial) =
                     (self.held_stock[p.index()], self.workload.products[p.index()].stock as i64);
+                if held < 0 {
+                    let d = format!("product {p}: orders hold {held} units");
+                    return Some(violation(
+                        Invariant::StockConservation,
+                        vec![Entity::Product(p)],
+                        d,
+                    ));
+                }
                 if available + held != initial {
                     let d = format!(
                         "product {p}: {available} available + {held} held != {initial} initial"
@@ -371,21 +530,23 @@ impl Checker {
             );
         }
         let (points, card) = l.split().unwrap_or((0, 0));
-        if l.points_deducts > 1 || l.points_held > points {
+        // By net effect, not by operation: a charge, its refund and a new
+        // charge are one charge.
+        if l.points_held > points {
             return v(
                 Invariant::NoDoubleCharge,
                 format!(
-                    "order {o}: points deducted {} times, {} held for {points} due",
-                    l.points_deducts, l.points_held
+                    "order {o}: {} points held for {points} due ({} deductions)",
+                    l.points_held, l.points_deducts
                 ),
             );
         }
-        if l.charges > 1 || l.card_held > card {
+        if l.card_held > card {
             return v(
                 Invariant::NoDoubleCharge,
                 format!(
-                    "order {o}: card charged {} times, {} captured for {card} due",
-                    l.charges, l.card_held
+                    "order {o}: {} captured for {card} due ({} charges)",
+                    l.card_held, l.charges
                 ),
             );
         }
@@ -399,6 +560,20 @@ impl Checker {
             );
         }
         let confirmed = l.state == Some(OrderState::Confirmed);
+        if let Some(c) = l.req.and_then(|r| r.coupon).filter(|_| confirmed) {
+            if l.coupon != Some(c) || self.coupon_user.get(c.index()) != Some(&Some(o)) {
+                return v(
+                    Invariant::CouponSingleUse,
+                    format!("order {o} confirmed without holding its coupon {c}"),
+                );
+            }
+        }
+        if confirmed && l.apologies > 0 {
+            return v(
+                Invariant::CouponSingleUse,
+                format!("order {o} confirmed, yet an apology coupon was issued for it"),
+            );
+        }
         if confirmed && (l.stock_held, l.points_held, l.card_held) != (l.qty, points, card) {
             return v(
                 Invariant::ConfirmedIsComplete,
@@ -425,7 +600,10 @@ impl Checker {
     /// Judge the end of the heal phase.
     pub fn at_end(&self, end: &EndState, view: &impl StateView) -> Option<Violation> {
         self.check_answers(end)
-            .or_else(|| (0..self.ledgers.len()).find_map(|i| self.check_final(OrderId(i as u32))))
+            .or_else(|| {
+                (0..self.ledgers.len()).find_map(|i| self.check_final(OrderId(i as u32), end))
+            })
+            .or_else(|| self.check_outcomes(end))
             .or_else(|| self.check_sales(view))
             .or_else(|| self.check_drained(end))
     }
@@ -433,7 +611,7 @@ impl Checker {
     fn check_answers(&self, end: &EndState) -> Option<Violation> {
         let arrivals = &self.workload.arrivals;
         if let Some(i) = end.answers.iter().position(|a| a.is_none()) {
-            let d = format!("submission {i} never got a final answer");
+            let d = format!("submission {i} never got a final answer{}", end.after_heal());
             return Some(violation(
                 Invariant::EventualConsistency,
                 vec![Entity::Key(arrivals[i].key)],
@@ -469,7 +647,87 @@ impl Checker {
         None
     }
 
-    fn check_final(&self, o: OrderId) -> Option<Violation> {
+    /// Each final answer against what became of its order.
+    fn check_outcomes(&self, end: &EndState) -> Option<Violation> {
+        let arrivals = &self.workload.arrivals;
+        for (i, (a, answer)) in arrivals.iter().zip(&end.answers).enumerate() {
+            let fail = |d: String| {
+                let ents = vec![Entity::Key(a.key)];
+                Some(violation(
+                    Invariant::AnswerMatchesOutcome,
+                    ents,
+                    format!("submission {i}: {d}"),
+                ))
+            };
+            let made = self.by_key.get(&a.key).and_then(|o| o.first()).copied();
+            let (order, why) = match answer {
+                Some(Response::Accepted { order }) => (*order, None),
+                Some(Response::Refused { order, why }) => (*order, Some(*why)),
+                Some(Response::KeyConflict) => {
+                    let same = made.is_some_and(|o| self.ledgers[o.index()].hash == a.req.hash());
+                    if same {
+                        return fail(format!(
+                            "refused as a key conflict, but its key made order {} for this very \
+                             request",
+                            made.expect("checked")
+                        ));
+                    }
+                    continue;
+                }
+                Some(Response::InProgress) | None => continue,
+            };
+            let Some(l) = self.ledgers.get(order.index()) else {
+                return fail(format!("answered about order {order}, which was never made"));
+            };
+            if made.is_some_and(|m| m != order) || l.hash != a.req.hash() {
+                // A reused key with another payload is the idempotency
+                // check's to judge.
+                if made.is_some_and(|m| self.ledgers[m.index()].hash != a.req.hash()) {
+                    continue;
+                }
+                return fail(format!(
+                    "answered about order {order}, but its key made {}",
+                    made.map_or("no order".to_string(), |m| format!("order {m}"))
+                ));
+            }
+            let confirmed = l.state == Some(OrderState::Confirmed);
+            if why.is_none() && self.answers_are_outcomes && !confirmed {
+                return fail(format!(
+                    "told accepted, but order {order} ended {}",
+                    OrderState::name_of(l.state)
+                ));
+            }
+            let Some(why) = why else { continue };
+            if confirmed {
+                return fail(format!("refused ({why:?}), but order {order} was confirmed"));
+            }
+            let true_reason = match why {
+                Refusal::OutOfStock => !l.held_stock_ever,
+                Refusal::CardDeclined => l.declined,
+                // Points short: none were ever taken (the monolith and
+                // two-phase commit check the balance without a write).
+                Refusal::PointsShort => l.points_short || !l.points_ever,
+                Refusal::CouponUnusable => {
+                    l.req.is_some_and(|r| r.coupon.is_some()) && !l.coupon_ever
+                }
+                Refusal::Unavailable => true,
+            };
+            if !true_reason {
+                return fail(format!(
+                    "refused ({why:?}), but order {order} {}",
+                    match why {
+                        Refusal::OutOfStock => "held its stock",
+                        Refusal::CardDeclined => "never had a card declined",
+                        Refusal::PointsShort => "had its points taken",
+                        _ => "used its coupon, or had none",
+                    }
+                ));
+            }
+        }
+        None
+    }
+
+    fn check_final(&self, o: OrderId, end: &EndState) -> Option<Violation> {
         let l = &self.ledgers[o.index()];
         let v = |i: Invariant, d: String| Some(violation(i, l.entities(o), d));
         let effects = (l.stock_held, l.points_held, l.card_held);
@@ -480,12 +738,16 @@ impl Checker {
             }
             Some(OrderState::Pending) => v(
                 Invariant::EventualConsistency,
-                format!("order {o} is still pending after healing"),
+                format!("order {o} is still pending{} (payment {payment})", end.after_heal()),
             ),
             // A payment left mid-way is a saga that never finished.
             Some(s) if l.payment.is_some_and(|p| !p.is_terminal()) => v(
                 Invariant::NoStuckSaga,
-                format!("order {o} is {} but its payment is still {payment}", s.name()),
+                format!(
+                    "order {o} is {} but its payment is still {payment}{}",
+                    s.name(),
+                    end.after_heal()
+                ),
             ),
             Some(OrderState::Confirmed) => {
                 let (points, card) = l.split().expect("a confirmed order has amounts");

@@ -2,6 +2,7 @@
 
 use crate::ids::{CouponId, OrderId, ProductId, UserId};
 use crate::invariant::Entity;
+use crate::message::Request;
 use crate::order::{Order, OrderState};
 use crate::payment::PaymentState;
 
@@ -9,6 +10,11 @@ use crate::payment::PaymentState;
 pub struct Ledger {
     /// The request's hash.
     pub hash: u64,
+    /// The request the order was made for, as the workload sent it (not as
+    /// any service recorded it), and what the price list says it costs:
+    /// (amount, points, card) if it is taken.
+    pub req: Option<Request>,
+    pub expected: (i64, i64, i64),
     pub product: ProductId,
     pub qty: i64,
     /// From the order row, once Order saved it.
@@ -28,13 +34,22 @@ pub struct Ledger {
     pub coupon: Option<CouponId>,
     pub platform: u32,
     pub sales: u32,
+    /// What the outcome's reasons rest on: stock was held at some point, a
+    /// card was declined, points fell short, the coupon was ever used.
+    pub held_stock_ever: bool,
+    pub declined: bool,
+    pub points_short: bool,
+    pub points_ever: bool,
+    pub coupon_ever: bool,
+    /// Apology coupons issued for this order.
+    pub apologies: u32,
     pub state: Option<OrderState>,
     pub payment: Option<PaymentState>,
 }
 
 impl Ledger {
     pub fn user(&self) -> Option<UserId> {
-        self.row.map(|r| r.user)
+        self.req.map(|r| r.user).or(self.row.map(|r| r.user))
     }
 
     /// What a violation about this order names: the order, its product and,
@@ -45,9 +60,13 @@ impl Ledger {
         ents
     }
 
-    /// The order's amounts once known: (points, card).
+    /// The order's amounts once it is taken, from the price list: (points,
+    /// card). `None` while nothing says it was taken, and for an order
+    /// rejected before any payment was created for it.
     pub fn split(&self) -> Option<(i64, i64)> {
-        let row = self.row.filter(|r| r.state != OrderState::Rejected);
-        row.map(|r| (r.points as i64, r.card as i64)).or(self.due)
+        let rejected = self.row.is_some_and(|r| r.state == OrderState::Rejected);
+        let taken = (self.row.is_some() && !rejected) || self.due.is_some();
+        let (_, points, card) = self.expected;
+        taken.then_some((points, card))
     }
 }

@@ -25,6 +25,7 @@ pub enum Invariant {
     ExactlyOnceSideEffects,
     IdempotentResponses,
     NoStuckSaga,
+    AnswerMatchesOutcome,
 }
 
 /// When an invariant is judged.
@@ -36,7 +37,7 @@ pub enum When {
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 10] = [
+    pub const ALL: [Invariant; 11] = [
         Invariant::StockConservation,
         Invariant::NoDoubleCharge,
         Invariant::MoneyConservation,
@@ -47,6 +48,7 @@ impl Invariant {
         Invariant::ExactlyOnceSideEffects,
         Invariant::IdempotentResponses,
         Invariant::NoStuckSaga,
+        Invariant::AnswerMatchesOutcome,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +63,7 @@ impl Invariant {
             Invariant::ExactlyOnceSideEffects => "exactly-once-side-effects",
             Invariant::IdempotentResponses => "idempotent-responses",
             Invariant::NoStuckSaga => "no-stuck-saga",
+            Invariant::AnswerMatchesOutcome => "answer-matches-outcome",
         }
     }
 
@@ -75,7 +78,9 @@ impl Invariant {
 
     pub fn when(self) -> When {
         match self {
-            Invariant::EventualConsistency | Invariant::NoStuckSaga => When::AtQuiescence,
+            Invariant::EventualConsistency
+            | Invariant::NoStuckSaga
+            | Invariant::AnswerMatchesOutcome => When::AtQuiescence,
             Invariant::ExactlyOnceSideEffects | Invariant::IdempotentResponses => When::Both,
             _ => When::EveryStep,
         }
@@ -103,8 +108,9 @@ impl Invariant {
                 "orders and payments move only along their state machines"
             }
             Invariant::EventualConsistency => {
-                "after healing, every request answered and every order terminal: confirmed with \
-                 every effect applied once, or cancelled/rejected with every effect undone"
+                "within run.heal_budget_ms of the faults healing, every request answered and every \
+                 order terminal: confirmed with every effect applied once, or cancelled/rejected \
+                 with every effect undone; nothing may stay pending longer"
             }
             Invariant::ExactlyOnceSideEffects => {
                 "the data platform receives each confirmed order once; sales records equal \
@@ -114,9 +120,17 @@ impl Invariant {
                 "one idempotency key, one order and one answer; the key reused with another \
                  payload is refused with no effect"
             }
+            Invariant::AnswerMatchesOutcome => {
+                "what the client was told is what happened: an answer names the order its key \
+                 made; where the strategy answers once the order is decided, accepted means \
+                 confirmed and a refusal means not confirmed, with the true reason (no stock \
+                 held, a declined card, points short, the coupon never used)"
+            }
             Invariant::NoStuckSaga => {
-                "after healing, no payment pending, outboxes drained, every consumer and \
-                 dead-letter recovery caught up"
+                "within run.heal_budget_ms of the faults healing, no payment charging or \
+                 refunding, outboxes drained, every consumer and dead-letter recovery caught up \
+                 (the recovery pass takes up what nothing drives every \
+                 orchestration.sweep_every_ms, so that long is all a stuck step may add)"
             }
         }
     }

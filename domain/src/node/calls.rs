@@ -17,13 +17,14 @@ use crate::tables::{Service, Tables, Write};
 
 impl Node<'_> {
     pub(super) fn start_call(&mut self, host: &mut impl Host, call: PgCall, retry: bool) {
+        let tag = self.vol.calls.start(call);
         let t = host.store().payment().expect("PG calls start where payments are");
-        let msg = payment::request(t, call, retry, &self.settings.safety);
+        let attempt = self.vol.calls.attempt(call.order);
+        let msg = payment::request(t, call, retry, attempt, &self.settings.safety);
         if retry {
             host.counters().pg_retries += 1;
         }
         host.counters().rpcs += 1;
-        let tag = self.vol.calls.start(call);
         host.send(Peer::Service(Service::Pg), msg);
         host.set_timer(self.settings.pg_timeout_us, tag);
     }

@@ -59,6 +59,10 @@ pub struct Settings {
     pub policy: Policy,
     /// The user's think time before paying again after a decline.
     pub pay_again_after_us: u64,
+    /// How often coordinators and Payment run their recovery pass, which
+    /// takes up sagas and payment calls that nothing is driving any more
+    /// (a commit that applied while it reported a failure leaves such).
+    pub sweep_every_us: u64,
 }
 
 impl Settings {
@@ -107,6 +111,10 @@ pub struct Counters {
     pub rpcs: u64,
     /// Time coordinators waited for rows locked by another transaction.
     pub lock_wait_us: u64,
+    /// Sagas and payment calls the periodic recovery pass found stuck and
+    /// took up again.
+    pub sagas_swept: u64,
+    pub payments_swept: u64,
 }
 
 impl Counters {
@@ -124,6 +132,8 @@ impl Counters {
         self.apologies += o.apologies;
         self.rpcs += o.rpcs;
         self.lock_wait_us += o.lock_wait_us;
+        self.sagas_swept += o.sagas_swept;
+        self.payments_swept += o.payments_swept;
     }
 }
 
@@ -184,6 +194,16 @@ fn is_coordinator(settings: &Settings, s: &Store) -> bool {
     settings.strategy.coordinated() && matches!(s.tables, Tables::Saga(_) | Tables::Xa(_))
 }
 
+/// Where payments are kept and PG calls made: Payment, or the monolith.
+fn makes_calls(s: &Store) -> bool {
+    s.service() == Service::Payment || matches!(s.tables, Tables::Monolith(_))
+}
+
+/// The timer tag of the periodic recovery pass. No other timer has it: a
+/// step's tag keeps its attempt below 2^31 in the top half, and a call's
+/// keeps its operation (0 to 2) in the top four bits.
+pub const SWEEP_TAG: u64 = u64::MAX;
+
 impl Node<'_> {
     /// Commit the buffered transaction; an empty one commits trivially.
     fn commit(&mut self, host: &mut impl Host) -> bool {
@@ -192,17 +212,53 @@ impl Node<'_> {
 
     /// Build the node's volatile state from its tables, at the start and
     /// after every restart: Payment takes up the calls it was making, a
-    /// coordinator every unfinished saga.
+    /// coordinator every unfinished saga. Both then run the recovery pass
+    /// periodically, since a commit whose answer was lost can leave work
+    /// that nothing drives while the node stays up.
     pub fn boot(&mut self, host: &mut impl Host) {
         let s = host.store();
-        if s.service() == Service::Payment || matches!(s.tables, Tables::Monolith(_)) {
+        let sweeps = makes_calls(s) || is_coordinator(self.settings, s);
+        if makes_calls(s) {
             let t = s.payment().expect("payment holds payments");
             for call in crate::payment::recover(t) {
                 self.start_call(host, call, true);
             }
+            self.vol.calls.mark_swept();
         } else if is_coordinator(self.settings, s) {
             self.resume_sagas(host);
         }
+        if sweeps && self.settings.safety.periodic_recovery {
+            host.set_timer(self.settings.sweep_every_us, SWEEP_TAG);
+        }
+    }
+
+    /// The periodic recovery pass. Payment calls again (with the same key)
+    /// every payment being charged or refunded whose call is not in flight,
+    /// or has not moved since the last pass; a coordinator takes up every
+    /// unfinished saga with no step in flight.
+    fn sweep(&mut self, host: &mut impl Host) {
+        let s = host.store();
+        if makes_calls(s) {
+            let t = s.payment().expect("payment holds payments");
+            for call in self.vol.calls.stuck(crate::payment::recover(t)) {
+                host.counters().payments_swept += 1;
+                host.trace(|| {
+                    format!("sweep: order {}'s {:?} call was stuck", call.order, call.op)
+                });
+                self.start_call(host, call, true);
+            }
+            self.vol.calls.mark_swept();
+        } else if is_coordinator(self.settings, s) {
+            let before = self.vol.steps.len();
+            let resumed = self.resume_sagas(host);
+            if resumed > 0 {
+                host.counters().sagas_swept += resumed as u64;
+                host.trace(|| {
+                    format!("sweep: {resumed} stuck sagas taken up ({before} in flight)")
+                });
+            }
+        }
+        host.set_timer(self.settings.sweep_every_us, SWEEP_TAG);
     }
 
     /// A message from `from` (the client's and the gateway's own messages
@@ -231,7 +287,9 @@ impl Node<'_> {
     }
 
     pub fn on_timer(&mut self, host: &mut impl Host, tag: u64) {
-        if is_coordinator(self.settings, host.store()) {
+        if tag == SWEEP_TAG {
+            self.sweep(host);
+        } else if is_coordinator(self.settings, host.store()) {
             self.on_step_timeout(host, tag);
         } else if let Some(call) = self.vol.calls.timed_out(tag) {
             self.on_pg_timeout(host, call);

@@ -174,22 +174,32 @@ impl Node<'_> {
         }
     }
 
-    /// After a restart: take every unfinished saga up where the log left it.
-    pub(super) fn resume_sagas(&mut self, host: &mut impl Host) {
+    /// Take up every unfinished saga that has no step in flight, where the
+    /// log left it: all of them after a restart, and in the periodic
+    /// recovery pass those whose step a commit that reported a failure
+    /// (but applied) left undriven. Returns how many were taken up.
+    pub(super) fn resume_sagas(&mut self, host: &mut impl Host) -> usize {
+        let idle = |o: &OrderId| !self.vol.steps.contains_key(o);
         let pending: Vec<(OrderId, Next)> = match &host.store().tables {
             Tables::Saga(t) => t
                 .unfinished()
                 .into_iter()
+                .filter(idle)
                 .map(|o| (o, orchestrator::command(&t.sagas[&o])))
                 .collect(),
-            Tables::Xa(t) => {
-                t.unfinished().into_iter().map(|o| (o, two_phase::command(&t.txs[&o]))).collect()
-            }
+            Tables::Xa(t) => t
+                .unfinished()
+                .into_iter()
+                .filter(idle)
+                .map(|o| (o, two_phase::command(&t.txs[&o])))
+                .collect(),
             _ => panic!("only a coordinator resumes sagas"),
         };
+        let n = pending.len();
         for (order, next) in pending {
             self.follow(host, order, next);
         }
+        n
     }
 
     /// A service takes a step the orchestrator asked for, and answers it
