@@ -67,7 +67,7 @@ const CASES: &[Case] = &[
     case(Bug::CompensationBeforeAction, ORCH, "slow-network", EC, &[EC]),
     case(Bug::NoSemanticLock, ORCH, "pg-trouble", EC, &[EC]),
     case(Bug::RecoveryAtBootOnly, CHOREO, "default", EC, &[EC, STUCK]),
-    case(Bug::PgKeyPerAttempt, CHOREO, "pg-trouble", DOUBLE, &[DOUBLE, EC]),
+    case(Bug::PgKeyPerAttempt, CHOREO, "default", DOUBLE, &[DOUBLE, EC]),
     case(
         Bug::UserInboxUnchecked,
         CHOREO,

@@ -155,7 +155,7 @@ fn every_planted_bug_s_failure_shrinks() {
         // The stuck payment needs a commit whose answer is lost to fall on
         // Payment's handling of one order among others.
         (Bug::RecoveryAtBootOnly, Strategy::Choreography, "default", EXPLORE, 5, 17),
-        (Bug::PgKeyPerAttempt, Strategy::Choreography, "pg-trouble", EXPLORE, 5, 5),
+        (Bug::PgKeyPerAttempt, Strategy::Choreography, "default", EXPLORE, 5, 5),
         // As for no-inbox: the duplicate must meet a busy consumer.
         (Bug::UserInboxUnchecked, Strategy::Choreography, "default", EXPLORE, 5, 49),
     ];
