@@ -7,7 +7,7 @@
 use crate::harness::RunReport;
 
 /// Every coverage point, by name. Saga paths first, then fault kinds.
-pub const POINTS: [&str; 35] = [
+pub const POINTS: [&str; 38] = [
     "compensation ran",
     "false compensation",
     "card refunded",
@@ -18,9 +18,11 @@ pub const POINTS: [&str; 35] = [
     "poison record parked",
     "client retried",
     "PG call retried",
+    "pg answered in progress",
     "step given up",
     "lock wait",
     "zombie commit fenced",
+    "waited for a busy service",
     "stuck saga swept",
     "stuck payment swept",
     "commit failed",
@@ -42,6 +44,7 @@ pub const POINTS: [&str; 35] = [
     "pg timed out before charging",
     "pg timed out after charging",
     "pg slow",
+    "pg refund failed",
     "poison published",
 ];
 
@@ -73,6 +76,7 @@ fn fault_point(f: &sim::Fault) -> Option<&'static str> {
             "pg-timeout-before" => "pg timed out before charging",
             "pg-timeout-after" => "pg timed out after charging",
             "pg-slow" => "pg slow",
+            "pg-refund-fail" => "pg refund failed",
             "poison" => "poison published",
             _ => return None,
         },
@@ -94,9 +98,11 @@ pub fn hits(r: &RunReport) -> u64 {
         ("poison record parked", c.parked),
         ("client retried", c.client_retries),
         ("PG call retried", c.pg_retries),
+        ("pg answered in progress", c.pg_in_progress),
         ("step given up", c.steps_given_up),
         ("lock wait", c.lock_waits),
         ("zombie commit fenced", s.fenced_commits),
+        ("waited for a busy service", s.queued),
         ("stuck saga swept", c.sagas_swept),
         ("stuck payment swept", c.payments_swept),
     ];

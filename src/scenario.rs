@@ -125,6 +125,11 @@ pub struct PgSpec {
     pub timeout_after_ppm: u32,
     pub slow_ppm: u32,
     pub slow_max_us: u64,
+    /// Refunds the gateway fails to make (nothing refunded; ask again).
+    pub refund_fail_ppm: u32,
+    /// A new charge settles within this long; meanwhile its key is "in
+    /// progress".
+    pub processing_max_us: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -208,12 +213,13 @@ pub enum FaultKind {
     DbOutage,
     MarkSentFail,
     DeadLetterFail,
+    PgRefundFail,
 }
 
 impl FaultKind {
     /// Every kind, in the order swarm testing draws them (never reorder:
     /// that would change every seed's mix).
-    pub const ALL: [FaultKind; 20] = [
+    pub const ALL: [FaultKind; 21] = [
         FaultKind::Loss,
         FaultKind::Duplicate,
         FaultKind::Delay,
@@ -234,6 +240,7 @@ impl FaultKind {
         FaultKind::DbOutage,
         FaultKind::MarkSentFail,
         FaultKind::DeadLetterFail,
+        FaultKind::PgRefundFail,
     ];
 
     pub fn name(self) -> &'static str {
@@ -258,6 +265,7 @@ impl FaultKind {
             FaultKind::DbOutage => "db-outage",
             FaultKind::MarkSentFail => "mark-sent-fail",
             FaultKind::DeadLetterFail => "dead-letter-fail",
+            FaultKind::PgRefundFail => "pg-refund-fail",
         }
     }
 }
@@ -383,6 +391,8 @@ struct RawPg {
     timeout_after: S<f64>,
     slow: S<f64>,
     slow_max_ms: S<u64>,
+    refund_fail: S<f64>,
+    processing_max_ms: S<u64>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -729,6 +739,7 @@ impl Scenario {
             FaultKind::DbOutage => count(&mut f.db_outages),
             FaultKind::MarkSentFail => ppm(&mut f.mark_sent_fail_ppm),
             FaultKind::DeadLetterFail => ppm(&mut f.dead_letter_fail_ppm),
+            FaultKind::PgRefundFail => ppm(&mut pg.refund_fail_ppm),
         }
     }
 
@@ -823,6 +834,8 @@ impl Scenario {
                 timeout_after_ppm: cx.probability(f!(pg.timeout_after))?,
                 slow_ppm: cx.probability(f!(pg.slow))?,
                 slow_max_us: cx.ms(f!(pg.slow_max_ms), 0)?,
+                refund_fail_ppm: cx.probability(f!(pg.refund_fail))?,
+                processing_max_us: cx.ms(f!(pg.processing_max_ms), 0)?,
             },
             gateway: GatewaySpec {
                 key_ttl_us: cx.ms(f!(gateway.key_ttl_ms), 1)?,

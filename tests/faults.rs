@@ -58,6 +58,7 @@ fn every_fault_kind_strikes_the_choreography_and_it_survives() {
         "pg-timeout-before",
         "pg-timeout-after",
         "pg-slow",
+        "pg-refund-fail",
     ] {
         assert!(kinds.get(kind).copied().unwrap_or(0) > 0, "no {kind} in {kinds:?}");
     }
@@ -119,4 +120,22 @@ fn slow_poison_batches_keep_their_session() {
     let s = Scenario::load("slow-network").expect("built-in");
     let r = harness::run(&RunSpec::new(&s, Strategy::Choreography, None, 245));
     assert_eq!((r.violation, r.end), (None, End::Settled));
+}
+
+/// The payment gateway's processing window is seen: a retry or a status
+/// query under a charge's key during it is answered "in progress"; and the
+/// recovery pass finds stuck sagas and payment calls to take up (left by
+/// commits whose answer was lost). The runs stay clean.
+#[test]
+fn the_gateway_answers_in_progress_and_the_recovery_pass_takes_up_stuck_work() {
+    let s = Scenario::load("default").expect("built-in");
+    let (mut in_progress, mut sagas, mut payments) = (0, 0, 0);
+    for seed in 0..100 {
+        let r = harness::run(&RunSpec::new(&s, Strategy::Orchestration, None, seed));
+        assert_eq!((r.violation, r.end), (None, End::Settled), "seed {seed}");
+        in_progress += r.coverage.pg_in_progress;
+        sagas += r.coverage.sagas_swept;
+        payments += r.coverage.payments_swept;
+    }
+    assert!(in_progress > 0 && sagas > 0 && payments > 0, "{in_progress} {sagas} {payments}");
 }

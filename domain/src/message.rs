@@ -76,6 +76,11 @@ pub enum PgResult {
     Refunded,
     /// A status query for a key the gateway never saw.
     Unknown,
+    /// The gateway could not make a refund (a processor error): nothing was
+    /// refunded; the caller may ask again.
+    RefundFailed,
+    /// A charge under this key is still being processed: ask again later.
+    InProgress,
 }
 
 /// The saga's events.

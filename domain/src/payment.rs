@@ -228,6 +228,10 @@ pub fn on_reply(
         }
         // The PG never saw the charge: it can be sent again safely.
         (PaymentState::Charging, PgResult::Unknown) => Outcome::Retry(PgOp::Charge),
+        // Still being processed at the gateway: the call's timer asks again.
+        (_, PgResult::InProgress) => Outcome::Ignored,
+        // Nothing was refunded: ask again, with the same key.
+        (PaymentState::Refunding, PgResult::RefundFailed) => Outcome::Retry(PgOp::Refund),
         (PaymentState::Refunding, PgResult::Refunded | PgResult::Unknown) => {
             tx.write(set(order, PaymentState::Refunded));
             if events {

@@ -4,8 +4,8 @@
 //! the first answer and charges nothing.
 //!
 //! Its faults are part of its model: it may decline, stall, lose a request
-//! before acting on it, or act and then fail to answer (the caller times out
-//! not knowing the card was charged).
+//! before acting on it, act and then fail to answer (the caller times out
+//! not knowing the card was charged), or fail a refund.
 
 use std::collections::BTreeMap;
 
@@ -78,6 +78,12 @@ pub struct PgFaults {
     /// The answer comes late, by up to `slow_max_us`.
     pub slow_ppm: u32,
     pub slow_max_us: u64,
+    /// A refund fails at the gateway (a processor error): nothing is
+    /// refunded, and the caller is told so.
+    pub refund_fail_ppm: u32,
+    /// A new charge takes up to this long to settle (uniform); a request
+    /// under its key meanwhile is answered "in progress".
+    pub processing_max_us: u64,
 }
 
 /// What the PG needs from its host: a way to decide (and record) its own
@@ -85,6 +91,8 @@ pub struct PgFaults {
 pub trait PgPort {
     fn fault(&mut self, what: &str, ppm: u32) -> bool;
     fn random_us(&mut self, max_us: u64) -> u64;
+    /// The PG's clock, for its processing window.
+    fn now_us(&self) -> u64;
 }
 
 /// What the PG does with a request: the writes to commit, and the reply to
@@ -107,6 +115,23 @@ pub struct Prepared {
     result: PgResult,
     /// A new charge, to approve or decline: its key and amount.
     new_charge: Option<(Option<PgKey>, u64)>,
+}
+
+impl Prepared {
+    /// The key of a charge the PG has not seen before.
+    pub fn new_charge_key(&self) -> Option<PgKey> {
+        self.new_charge.and_then(|(k, _)| k)
+    }
+}
+
+/// The key and the operation of a request, for an "in progress" answer.
+pub fn key_of(msg: &Msg) -> Option<(OrderId, PgKey, PgOp)> {
+    match *msg {
+        Msg::Charge { key, order, .. } => key.map(|k| (order, k, PgOp::Charge)),
+        Msg::Refund { key, order } => Some((order, key, PgOp::Refund)),
+        Msg::Status { key, order } => Some((order, key, PgOp::Status)),
+        _ => None,
+    }
 }
 
 /// Read a request against the tables.
@@ -160,6 +185,13 @@ pub fn finish(p: Prepared, faults: &PgFaults, port: &mut impl PgPort) -> PgActio
         return PgAction::default();
     }
     let Prepared { order, key: asked, op, mut writes, mut result, new_charge } = p;
+    if op == PgOp::Refund
+        && !writes.is_empty()
+        && port.fault("pg-refund-fail", faults.refund_fail_ppm)
+    {
+        writes.clear();
+        result = PgResult::RefundFailed;
+    }
     if let Some((key, amount)) = new_charge {
         if port.fault("pg-decline", faults.decline_ppm) {
             writes.push(PgWrite::Decline { key, order });
@@ -174,4 +206,41 @@ pub fn finish(p: Prepared, faults: &PgFaults, port: &mut impl PgPort) -> PgActio
     let delay =
         if port.fault("pg-slow", faults.slow_ppm) { port.random_us(faults.slow_max_us) } else { 0 };
     PgAction { writes, reply: Some((Msg::PgReply { order, key: asked, op, result }, delay)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every fault the PG is asked about strikes.
+    struct Always;
+
+    impl PgPort for Always {
+        fn fault(&mut self, what: &str, _: u32) -> bool {
+            what == "pg-refund-fail"
+        }
+        fn random_us(&mut self, _: u64) -> u64 {
+            0
+        }
+        fn now_us(&self) -> u64 {
+            0
+        }
+    }
+
+    #[test]
+    fn a_failed_refund_refunds_nothing_and_says_so() {
+        let (order, key) = (OrderId(3), PgKey::of(OrderId(3)));
+        let mut t = PgTables::default();
+        t.apply(&PgWrite::Charge { key: Some(key), order, amount: 40 });
+        let faults = PgFaults { refund_fail_ppm: 1_000_000, ..PgFaults::default() };
+        let act = finish(prepare(&t, &Msg::Refund { key, order }), &faults, &mut Always);
+        assert!(act.writes.is_empty(), "{:?}", act.writes);
+        let reply = Msg::PgReply {
+            order,
+            key: Some(key),
+            op: PgOp::Refund,
+            result: PgResult::RefundFailed,
+        };
+        assert_eq!(act.reply, Some((reply, 0)));
+    }
 }

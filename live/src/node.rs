@@ -208,6 +208,9 @@ impl PgPort for LiveHost<'_> {
     fn random_us(&mut self, max_us: u64) -> u64 {
         self.shared.faults.lock().expect("not poisoned").gen_range(0..=max_us)
     }
+    fn now_us(&self) -> u64 {
+        crate::deploy::wall_us()
+    }
 }
 
 impl Host for LiveHost<'_> {

@@ -218,6 +218,7 @@ impl<A: App> Sim<A> {
             let queued = !core.runtime[n.index()].waiting.is_empty();
             if !matches!(ev, Event::Free { .. }) && (busy || queued) {
                 core.runtime[n.index()].waiting.push_back(ev);
+                core.stats.queued += 1;
                 self.free_later(n);
                 return;
             }

@@ -311,6 +311,8 @@ pub struct Stats {
     /// that failed.
     pub mark_sent_failures: u64,
     pub dead_letter_failures: u64,
+    /// Events that waited in line for a busy node.
+    pub queued: u64,
     /// Offset commits refused because they came from an older generation
     /// (a zombie consumer).
     pub fenced_commits: u64,

@@ -90,6 +90,9 @@ impl PgPort for SimHost<'_, '_> {
     fn random_us(&mut self, max_us: u64) -> u64 {
         self.cx.random().range(0, max_us)
     }
+    fn now_us(&self) -> u64 {
+        self.cx.now_us()
+    }
 }
 
 impl Host for SimHost<'_, '_> {

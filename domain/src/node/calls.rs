@@ -86,16 +86,35 @@ impl Node<'_> {
 
     /// The payment gateway takes a request.
     pub(super) fn on_pg_request(&mut self, host: &mut impl Host, from: Peer, msg: &Msg) {
+        let now = host.now_us();
+        if let Some((order, key, op)) = pg::key_of(msg) {
+            if self.vol.pg_processing.get(&key).is_some_and(|&until| until > now) {
+                host.counters().pg_in_progress += 1;
+                let result = PgResult::InProgress;
+                return host.send(from, Msg::PgReply { order, key: Some(key), op, result });
+            }
+        }
         let Tables::Pg(t) = &host.store().tables else { panic!("PG requests go to the PG") };
         let prepared = pg::prepare(t, msg);
+        let new_key = prepared.new_charge_key();
         let act = pg::finish(prepared, &self.settings.pg, host);
         self.tx.clear();
         self.tx.writes.extend(act.writes.iter().map(|w| Write::Pg(*w)));
         if !self.commit(host) {
             return;
         }
+        // A new charge settles after its processing time; its answer waits
+        // for that, and a request under its key meanwhile hears "in progress".
+        let mut processing = 0;
+        if let Some(key) = new_key {
+            processing = host.random_us(self.settings.pg.processing_max_us);
+            if self.vol.pg_processing.len() > 4096 {
+                self.vol.pg_processing.retain(|_, until| *until > now);
+            }
+            self.vol.pg_processing.insert(key, now + processing);
+        }
         if let Some((reply, delay)) = act.reply {
-            host.send_after(from, reply, delay);
+            host.send_after(from, reply, delay + processing);
         }
     }
 

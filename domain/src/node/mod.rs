@@ -115,6 +115,8 @@ pub struct Counters {
     /// took up again.
     pub sagas_swept: u64,
     pub payments_swept: u64,
+    /// Requests the payment gateway answered "in progress".
+    pub pg_in_progress: u64,
 }
 
 impl Counters {
@@ -134,6 +136,7 @@ impl Counters {
         self.lock_wait_us += o.lock_wait_us;
         self.sagas_swept += o.sagas_swept;
         self.payments_swept += o.payments_swept;
+        self.pg_in_progress += o.pg_in_progress;
     }
 }
 
@@ -180,6 +183,9 @@ pub struct Vol {
     pub steps: BTreeMap<OrderId, (CmdKind, u32, u32)>,
     /// Per order: the gateway's request to answer when the saga finishes.
     pub answer_to: BTreeMap<OrderId, (u32, Option<RequestKey>, u64)>,
+    /// At the payment gateway: charges still being processed, by key, and
+    /// when each settles.
+    pub pg_processing: BTreeMap<crate::ids::PgKey, u64>,
 }
 
 /// One callback on one node: its settings, its volatile state, and a
