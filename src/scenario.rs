@@ -623,16 +623,9 @@ impl Ctx<'_> {
         mean: Field<'_, f64>,
     ) -> Result<(Range, u64), ScenarioError> {
         let latency = self.range(range, MS)?;
-        let (v, span) = self.pick(mean.0, mean.1, mean.2);
-        if !(0.0..1e9).contains(&v) {
-            return Err(self.err(
-                &span,
-                mean.2,
-                format!("a non-negative number of milliseconds, found {v}"),
-            ));
-        }
-        let mean_us = (v * 1000.0).round() as u64;
+        let mean_us = self.ms_f64(mean)?;
         if mean_us < latency.0 {
+            let (_, span) = self.pick(mean.0, mean.1, mean.2);
             let e = "a mean latency no lower than the minimum of network.latency_ms";
             return Err(self.err(&span, mean.2, e));
         }
