@@ -41,8 +41,9 @@ pub enum Handled {
 pub trait App: Sized {
     /// Everything that travels: RPC requests and replies, and events.
     type Msg: Clone + Hash + Debug;
-    /// A node's durable tables.
-    type State;
+    /// A node's durable tables (cloned to keep what a handler read when
+    /// another instance commits before it does).
+    type State: Clone;
     /// One write to those tables.
     type Write;
     /// A node's volatile state, lost at a crash and rebuilt by `boot`.
@@ -51,6 +52,15 @@ pub trait App: Sized {
     type Violation: Debug;
     /// A cache value.
     type Cached: Clone;
+
+    /// Whether a commit of `writes`, decided on `read`, must be refused now
+    /// that the tables are `now` (another instance committed in between):
+    /// the row versions, unique keys or guarded updates the application
+    /// chose for its tables. Asked only when the two differ.
+    fn conflicts(read: &Self::State, now: &Self::State, writes: &[Self::Write]) -> bool {
+        let _ = (read, now, writes);
+        false
+    }
 
     /// Build a node's volatile state, from its database if it has one: at the
     /// start of the run and after every restart.

@@ -11,6 +11,13 @@
 //! refused, which fences a zombie consumer that wakes up after losing its
 //! partition.
 //!
+//! A group may have several members (the instances of one service): each
+//! partition is assigned to one live member, and when a member crashes, is
+//! paused past its session or comes back, the partitions that change hands
+//! start a new generation there (see [`Broker::assign`]). A member that
+//! lost a partition may still be handling what it was sent: its offset
+//! commits are fenced here, and its writes must be caught by its database.
+//!
 //! The broker's log itself never loses an acknowledged record (a replicated
 //! log is assumed); producers without idempotence may append a record twice.
 
@@ -45,6 +52,9 @@ pub struct Topic<M> {
 pub struct Stream {
     pub topic: TopicId,
     pub partition: u32,
+    /// The consumer group (index into the broker's groups).
+    pub group: u32,
+    /// The member the partition is assigned to.
     pub member: NodeId,
     /// Durable: where the group resumes after any reset.
     /// Invariant: committed <= position <= log end.
@@ -99,8 +109,10 @@ pub struct Broker<M> {
     /// confirmed everything. Kept incrementally for the quiescence check.
     lag: u64,
     history: Option<Vec<BrokerOp>>,
-    /// Each member's dead-letter topic.
+    /// Each member's dead-letter topic (a group's members share one).
     dead_letter: Vec<(NodeId, TopicId)>,
+    /// Each group's members, in the order they joined.
+    groups: Vec<Vec<NodeId>>,
 }
 
 /// The partition of a key: a fixed mix, so that the same key lands in the
@@ -122,6 +134,7 @@ impl<M: Clone> Broker<M> {
             lag: 0,
             history: None,
             dead_letter: Vec::new(),
+            groups: Vec::new(),
         }
     }
 
@@ -153,10 +166,10 @@ impl<M: Clone> Broker<M> {
         TopicId(self.topics.len() as u16 - 1)
     }
 
-    /// Create the topic where `member`'s failed records go.
-    pub fn create_dead_letter_topic(&mut self, member: NodeId, name: &str) -> TopicId {
+    /// Create the topic where the failed records of `members` (a group) go.
+    pub fn create_dead_letter_topic(&mut self, members: &[NodeId], name: &str) -> TopicId {
         let t = self.create_topic(name);
-        self.dead_letter.push((member, t));
+        self.dead_letter.extend(members.iter().map(|&m| (m, t)));
         t
     }
 
@@ -185,8 +198,23 @@ impl<M: Clone> Broker<M> {
     /// Subscribe `member`'s group to every partition of `topic`, from the
     /// start of the log.
     pub fn subscribe(&mut self, member: NodeId, topic: TopicId) -> Vec<StreamId> {
+        self.subscribe_group(&[member], topic)
+    }
+
+    /// Subscribe the group of `members` to every partition of `topic`, from
+    /// the start of the log; partition `p` goes to member `p mod n`.
+    pub fn subscribe_group(&mut self, members: &[NodeId], topic: TopicId) -> Vec<StreamId> {
+        assert!(!members.is_empty(), "a group has a member");
+        let group = match self.groups.iter().position(|g| g == members) {
+            Some(g) => g,
+            None => {
+                self.groups.push(members.to_vec());
+                self.groups.len() - 1
+            }
+        } as u32;
         let mut out = Vec::new();
         for p in 0..self.options.partitions {
+            let member = members[p as usize % members.len()];
             let id = StreamId(self.streams.len() as u32);
             let t = &mut self.topics[topic.0 as usize];
             t.subscribers[p as usize].push(id);
@@ -194,6 +222,7 @@ impl<M: Clone> Broker<M> {
             self.streams.push(Stream {
                 topic,
                 partition: p,
+                group,
                 member,
                 committed: 0,
                 position: 0,
@@ -304,6 +333,43 @@ impl<M: Clone> Broker<M> {
         s.inflight = false;
         let (generation, to) = (s.generation, s.committed);
         self.note(BrokerOp::Reset { stream: id, generation, to });
+    }
+
+    /// The members of `member`'s groups (itself included).
+    pub fn group_of(&self, member: NodeId) -> &[NodeId] {
+        self.groups.iter().find(|g| g.contains(&member)).map_or(&[], |g| g.as_slice())
+    }
+
+    /// Assign the partitions of every group `member` belongs to among the
+    /// members `live` accepts: partition `p` of each topic to the `p mod n`th
+    /// live member, in joining order. A partition that changes hands starts
+    /// a new generation at its committed offset (cooperative: the others keep
+    /// their session). With no live member nothing moves. Returns the
+    /// streams that moved.
+    pub fn assign(&mut self, member: NodeId, live: impl Fn(NodeId) -> bool) -> Vec<StreamId> {
+        let Some(g) = self.groups.iter().position(|g| g.contains(&member)) else {
+            return Vec::new();
+        };
+        let alive: Vec<NodeId> = self.groups[g].iter().copied().filter(|&m| live(m)).collect();
+        if alive.is_empty() {
+            return Vec::new();
+        }
+        let mut moved = Vec::new();
+        for i in 0..self.streams.len() {
+            let s = &mut self.streams[i];
+            if s.group != g as u32 {
+                continue;
+            }
+            let to = alive[s.partition as usize % alive.len()];
+            if s.member != to {
+                s.member = to;
+                moved.push(StreamId(i as u32));
+            }
+        }
+        for &id in &moved {
+            self.reset(id);
+        }
+        moved
     }
 
     /// Reset every stream of a member (it rejoined after a crash, or its

@@ -22,7 +22,7 @@ use crate::world::{Local, Packet, World};
 impl<A: App> World<A> {
     pub(crate) fn consumer_receives(&mut self, node: NodeId, batch: Batch<A::Msg>) {
         let core = &mut self.core;
-        let side = &mut core.consumers[batch.stream.index()];
+        let side = core.side(node, batch.stream);
         let accept = match side.session {
             None => true,
             Some((g, next)) => {
@@ -58,7 +58,7 @@ impl<A: App> Sim<A> {
     /// schedule the offset commit.
     pub(crate) fn process_next(&mut self, node: NodeId, stream: StreamId, generation: u32) {
         let core = &mut self.world.core;
-        let side = &mut core.consumers[stream.index()];
+        let side = core.side(node, stream);
         let Some((g, next)) = side.session else { return };
         if g != generation {
             return;
@@ -91,9 +91,10 @@ impl<A: App> Sim<A> {
             // ends the session).
             let broker = core.broker_node;
             core.send(node, broker, Packet::Heartbeat { stream, generation });
-            let side = &mut core.consumers[stream.index()];
+            let max_attempts = core.options.max_attempts;
+            let side = core.side(node, stream);
             side.attempts += 1;
-            let exhausted = core.options.max_attempts.is_some_and(|m| side.attempts >= m);
+            let exhausted = max_attempts.is_some_and(|m| side.attempts >= m);
             let ppm = core.options.dead_letter_fail_ppm;
             let dlq_fails = !dead_letter
                 && exhausted
@@ -103,7 +104,7 @@ impl<A: App> Sim<A> {
                 // of its partition, and the next failure tries it again.
                 core.stats.dead_letter_failures += 1;
             }
-            let side = &mut core.consumers[stream.index()];
+            let side = core.side(node, stream);
             if dead_letter || !exhausted || dlq_fails {
                 side.queue.push_front((offset, msg));
                 let wait = if dead_letter {
@@ -117,7 +118,7 @@ impl<A: App> Sim<A> {
             self.world.dead_letter(node, stream, offset, msg);
         }
         let core = &mut self.world.core;
-        let side = &mut core.consumers[stream.index()];
+        let side = core.side(node, stream);
         side.attempts = 0;
         if !side.queue.is_empty() {
             let handler = core.options.handler_us;

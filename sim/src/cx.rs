@@ -20,6 +20,10 @@ pub enum CommitFailed {
     /// It hung and applied nothing; the node waited out its statement
     /// timeout before it heard of a failure.
     TimedOut,
+    /// What its handler read had changed by the time it committed (another
+    /// instance committed first), and the check the application chose for
+    /// those rows refused it: nothing was applied.
+    Conflict,
 }
 
 /// The context of one callback on one node.
@@ -61,6 +65,13 @@ impl<'a, A: App> Cx<'a, A> {
         self.db.as_deref().expect("only service nodes have a database")
     }
 
+    /// The tables as this node's handler reads them: as of its read step
+    /// when another instance has committed since, the committed state
+    /// otherwise.
+    pub fn state(&self) -> &A::State {
+        self.db().read_view(self.node)
+    }
+
     /// Commit one local transaction: every write and every outbox row, at
     /// once, or nothing. During the fault phase a commit may fail (nothing
     /// applied), apply while its answer is lost, or hang and apply nothing
@@ -80,13 +91,30 @@ impl<'a, A: App> Cx<'a, A> {
         // aligned; the three kinds split one draw, so a scenario with only
         // failing commits draws exactly as it did before the other two existed.
         let r = (total > 0).then(|| self.core.streams.faults.range(0, 999_999));
+        let node = self.node;
+        let db = self.db.as_deref_mut().expect("only service nodes have a database");
+        // The transaction ends here, whatever comes of it: later reads in
+        // the same handler see what is committed.
+        let read = db.stale_read(node).is_some();
+        let conflict = db.stale_read(node).is_some_and(|r| A::conflicts(r, db.state(), writes));
+        db.end_read(node);
         if self.core.nodes[self.node.index()].db_down_until > self.core.now_us {
             // The database is unreachable: refused, whatever was drawn.
             self.core.stats.commit_failures += 1;
             return Err(CommitFailed::Refused);
         }
+        if read {
+            self.core.stats.stale_reads += 1;
+        }
+        if conflict {
+            self.core.stats.commit_conflicts += 1;
+            let name = &self.core.nodes[node.index()].name;
+            self.core.trace.record(crate::trace::TraceKind::Note, name, None, || {
+                "commit refused: what it read had changed".to_string()
+            });
+            return Err(CommitFailed::Conflict);
+        }
         if self.core.net.faults_on {
-            let node = self.node;
             let for_us = self.core.options.commit_hang_us;
             let drawn = r.and_then(|r| match r {
                 r if r < fail as u64 => Some(Fault::CommitFail { node }),
@@ -236,7 +264,7 @@ impl<'a, A: App> View<'a, A> {
     }
 
     pub fn db(&self, node: NodeId) -> Option<&'a AppDb<A>> {
-        self.world.dbs[node.index()].as_ref()
+        self.world.db(node)
     }
 
     pub fn broker(&self) -> &'a Broker<A::Msg> {
@@ -249,7 +277,7 @@ impl<'a, A: App> View<'a, A> {
 
     /// Outbox rows not yet published, over all nodes.
     pub fn outbox_backlog(&self) -> usize {
-        self.world.dbs.iter().flatten().map(|d| d.outbox_len()).sum()
+        self.world.dbs.iter().map(|d| d.outbox_len()).sum()
     }
 
     /// Records published directly and still only in a producer's memory.

@@ -10,8 +10,10 @@
 //! row, or (when it fails) nothing.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::broker::TopicId;
+use crate::node::NodeId;
 
 /// A row of the outbox: an event committed with the state change that caused
 /// it, waiting for the relay to publish it.
@@ -50,6 +52,13 @@ pub struct Database<S, W, M> {
     open: BTreeMap<TxnId, Txn<W, M>>,
     next_txn: u64,
     commits: u64,
+    /// Open reads (volatile, one per instance mid-handler): the reader,
+    /// and the state as it read it once another commit has moved past it.
+    reads: Vec<(NodeId, Option<Arc<S>>)>,
+    /// Outbox rows in a batch an instance's relay has in flight, so that
+    /// another instance's relay skips them (`SELECT … FOR UPDATE SKIP
+    /// LOCKED`); used only when the database is shared.
+    claims: BTreeMap<u64, NodeId>,
 }
 
 impl<S, W, M> Database<S, W, M> {
@@ -62,6 +71,8 @@ impl<S, W, M> Database<S, W, M> {
             open: BTreeMap::new(),
             next_txn: 1,
             commits: 0,
+            reads: Vec::new(),
+            claims: BTreeMap::new(),
         }
     }
 
@@ -75,7 +86,18 @@ impl<S, W, M> Database<S, W, M> {
     }
 
     /// Commit a one-step transaction: all writes and all events, at once.
-    pub fn commit(&mut self, writes: &[W], events: impl IntoIterator<Item = (TopicId, u64, M)>) {
+    pub fn commit(&mut self, writes: &[W], events: impl IntoIterator<Item = (TopicId, u64, M)>)
+    where
+        S: Clone,
+    {
+        if self.reads.iter().any(|(_, snap)| snap.is_none()) {
+            // Readers mid-handler keep the state they read: one copy serves
+            // every reader that has not seen a commit since.
+            let snap = Arc::new(self.state.clone());
+            for (_, s) in self.reads.iter_mut().filter(|(_, s)| s.is_none()) {
+                *s = Some(snap.clone());
+            }
+        }
         for w in writes {
             (self.apply)(&mut self.state, w);
         }
@@ -113,7 +135,54 @@ impl<S, W, M> Database<S, W, M> {
         Ok(())
     }
 
-    pub fn commit_txn(&mut self, txn: TxnId) -> Result<(), CommitError> {
+    /// `node` starts a handler: it reads now and commits later. Ends with
+    /// [`Database::end_read`]; a node has at most one read open.
+    pub fn begin_read(&mut self, node: NodeId) {
+        debug_assert!(self.reads.iter().all(|(n, _)| *n != node), "one read per node");
+        self.reads.push((node, None));
+    }
+
+    /// What `node` reads: the state as of its open read if a commit has
+    /// moved past it, the committed state otherwise.
+    pub fn read_view(&self, node: NodeId) -> &S {
+        match self.reads.iter().find(|(n, _)| *n == node) {
+            Some((_, Some(snap))) => snap,
+            _ => &self.state,
+        }
+    }
+
+    /// The state `node` read, if another commit has moved past it since.
+    pub fn stale_read(&self, node: NodeId) -> Option<&S> {
+        self.reads.iter().find(|(n, _)| *n == node).and_then(|(_, s)| s.as_deref())
+    }
+
+    /// `node`'s read is over (it committed, gave up, or crashed).
+    pub fn end_read(&mut self, node: NodeId) {
+        self.reads.retain(|(n, _)| *n != node);
+    }
+
+    /// Claim rows for `node`'s relay batch.
+    pub fn claim(&mut self, node: NodeId, rows: impl IntoIterator<Item = u64>) {
+        for r in rows {
+            self.claims.insert(r, node);
+        }
+    }
+
+    /// Release every row `node`'s relay claimed (its batch was answered,
+    /// timed out, or it crashed).
+    pub fn release(&mut self, node: NodeId) {
+        self.claims.retain(|_, n| *n != node);
+    }
+
+    /// Whether another relay than `node`'s has row `row` in flight.
+    pub fn claimed_by_other(&self, row: u64, node: NodeId) -> bool {
+        self.claims.get(&row).is_some_and(|n| *n != node)
+    }
+
+    pub fn commit_txn(&mut self, txn: TxnId) -> Result<(), CommitError>
+    where
+        S: Clone,
+    {
         let t = self.open.remove(&txn).ok_or(CommitError::NotOpen)?;
         self.commit(&t.writes, t.events);
         Ok(())
@@ -144,6 +213,7 @@ impl<S, W, M> Database<S, W, M> {
 
     /// Mark a row sent (it is removed). False if it was already marked.
     pub fn mark_sent(&mut self, row: u64) -> bool {
+        self.claims.remove(&row);
         self.outbox.remove(&row).is_some()
     }
 }

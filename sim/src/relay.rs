@@ -21,10 +21,12 @@ impl<A: App> World<A> {
         if rt.producer(source).inflight.is_some() {
             return;
         }
+        let shared = self.db_of[node.index()].is_some_and(|i| self.instances[i].len() > 1);
         let records: Vec<ProduceRecord<A::Msg>> = match source {
-            Source::Outbox => match &self.dbs[node.index()] {
-                Some(db) => db
+            Source::Outbox => match self.db_of[node.index()] {
+                Some(i) => self.dbs[i]
                     .outbox()
+                    .filter(|r| !shared || !self.dbs[i].claimed_by_other(r.id, node))
                     .take(max)
                     .map(|r| ProduceRecord {
                         id: r.id,
@@ -39,6 +41,10 @@ impl<A: App> World<A> {
         };
         if records.is_empty() {
             return;
+        }
+        if shared && source == Source::Outbox {
+            let i = self.db_of[node.index()].expect("an outbox lives in a database");
+            self.dbs[i].claim(node, records.iter().map(|r| r.id));
         }
         let producer = rt.producer(source);
         producer.seq += 1;
@@ -63,8 +69,7 @@ impl<A: App> World<A> {
                     // again, and consumers' inboxes must absorb the repeat.
                     self.core.stats.mark_sent_failures += 1;
                 } else {
-                    let db =
-                        self.dbs[node.index()].as_mut().expect("an outbox lives in a database");
+                    let db = self.db_mut(node).expect("an outbox lives in a database");
                     for &id in ids {
                         db.mark_sent(id);
                     }
@@ -84,6 +89,11 @@ impl<A: App> World<A> {
         let producer = self.core.runtime[node.index()].producer(source);
         if producer.inflight == Some(seq) {
             producer.inflight = None;
+            if source == Source::Outbox {
+                if let Some(db) = self.db_mut(node) {
+                    db.release(node);
+                }
+            }
             self.kick(node, source);
         }
     }

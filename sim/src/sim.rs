@@ -12,7 +12,7 @@ use crate::net::Network;
 use crate::node::{Node, NodeId, Role};
 use crate::pct::{Pct, Schedule};
 use crate::trace::{stable_hash, TraceKind};
-use crate::world::{ConsumerSide, Core, Decision, Event, KernelOptions, Runtime, Stats, World};
+use crate::world::{Core, Decision, Event, KernelOptions, Local, Packet, Runtime, Stats, World};
 
 /// The time and step limits of a run.
 #[derive(Clone, Copy, Debug)]
@@ -64,20 +64,44 @@ pub struct Sim<A: App> {
 impl<A: App> Sim<A> {
     pub fn new(app: A, seed: u64, options: KernelOptions) -> Sim<A> {
         let core = Core::new(seed, options);
-        let world = World { core, dbs: Vec::new(), caches: Vec::new(), vols: Vec::new() };
+        let world = World {
+            core,
+            dbs: Vec::new(),
+            db_of: Vec::new(),
+            instances: Vec::new(),
+            caches: Vec::new(),
+            vols: Vec::new(),
+        };
         Sim { app, world, healed: false }
     }
 
     pub fn add_node(&mut self, name: &str, role: Role, db: Option<AppDb<A>>) -> NodeId {
-        let core = &mut self.world.core;
-        let id = NodeId(core.nodes.len() as u16);
-        core.nodes.push(Node::new(name, role));
-        core.runtime.push(Runtime::default());
+        let id = self.world.core.add_node(Node::new(name, role));
         if role == Role::Broker {
-            core.broker_node = id;
+            self.world.core.broker_node = id;
         }
-        self.world.dbs.push(db);
+        let db = db.map(|db| {
+            self.world.dbs.push(db);
+            self.world.instances.push(vec![id]);
+            self.world.dbs.len() - 1
+        });
+        self.world.db_of.push(db);
         self.world.caches.push((role == Role::Cache).then(crate::cache::Cache::default));
+        self.world.vols.push(None);
+        id
+    }
+
+    /// Add another instance of the service `of` runs: a node of its own
+    /// (its own volatile state, relay and consumers) that shares `of`'s
+    /// database and joins its consumer groups. Add instances before
+    /// subscribing. From now on the handlers of every instance of that
+    /// service read when their input arrives and commit in a later step.
+    pub fn add_instance(&mut self, name: &str, of: NodeId) -> NodeId {
+        let db = self.world.db_of[of.index()].expect("instances share a service's database");
+        let id = self.world.core.add_node(Node::new(name, Role::Service));
+        self.world.db_of.push(Some(db));
+        self.world.instances[db].push(id);
+        self.world.caches.push(None);
         self.world.vols.push(None);
         id
     }
@@ -88,17 +112,18 @@ impl<A: App> Sim<A> {
 
     /// Subscribe `member` to `topic`. With dead-lettering on, its first
     /// subscription also subscribes it to its own dead-letter topic.
+    /// Subscribe `member` (with every instance that shares its database,
+    /// as one consumer group) to `topic`. With dead-lettering on, its first
+    /// subscription also subscribes the group to its own dead-letter topic.
     pub fn subscribe(&mut self, member: NodeId, topic: TopicId) -> Vec<StreamId> {
+        let members = self.world.instances_of(member).to_vec();
         let core = &mut self.world.core;
         if core.options.max_attempts.is_some() && core.broker.dead_letter_topic(member).is_none() {
             let name = format!("{}.dead-letter", core.nodes[member.index()].name);
-            let dlq = core.broker.create_dead_letter_topic(member, &name);
-            let ids = core.broker.subscribe(member, dlq);
-            core.consumers.resize_with(core.consumers.len() + ids.len(), ConsumerSide::default);
+            let dlq = core.broker.create_dead_letter_topic(&members, &name);
+            core.broker.subscribe_group(&members, dlq);
         }
-        let ids = core.broker.subscribe(member, topic);
-        core.consumers.resize_with(core.consumers.len() + ids.len(), ConsumerSide::default);
-        ids
+        core.broker.subscribe_group(&members, topic)
     }
 
     /// Scheduled faults (from [`crate::fault::draw_schedule`]), applied when
@@ -216,7 +241,9 @@ impl<A: App> Sim<A> {
             let core = &mut self.world.core;
             let busy = core.nodes[n.index()].busy_until > core.now_us;
             let queued = !core.runtime[n.index()].waiting.is_empty();
-            if !matches!(ev, Event::Free { .. }) && (busy || queued) {
+            let own_step =
+                matches!(ev, Event::Free { .. } | Event::Local { local: Local::CommitStep, .. });
+            if !own_step && (busy || queued) {
                 core.runtime[n.index()].waiting.push_back(ev);
                 core.stats.queued += 1;
                 self.free_later(n);
@@ -231,7 +258,9 @@ impl<A: App> Sim<A> {
     fn free_later(&mut self, n: NodeId) {
         let core = &mut self.world.core;
         let rt = &mut core.runtime[n.index()];
-        if rt.free_pending || rt.waiting.is_empty() {
+        // Mid-handler between a read step and its commit step, the commit
+        // step lets the node go on.
+        if rt.free_pending || rt.waiting.is_empty() || rt.deferred.is_some() {
             return;
         }
         rt.free_pending = true;
@@ -250,13 +279,21 @@ impl<A: App> Sim<A> {
                 core.stats.packets_delivered += 1;
                 if to == core.broker_node {
                     self.world.broker_receives(from, packet);
+                } else if matches!(packet, Packet::App(_)) && self.world.shares_db(to) {
+                    self.read_step(to, Event::Packet { from, to, packet });
                 } else {
                     self.node_receives(to, from, packet);
                 }
             }
             Event::Local { node, incarnation, local } => {
                 let n = &self.world.core.nodes[node.index()];
-                if n.up && n.incarnation == incarnation {
+                if !n.up || n.incarnation != incarnation {
+                    return;
+                }
+                let handler = matches!(local, Local::Timer(_) | Local::Process { .. });
+                if handler && self.world.shares_db(node) {
+                    self.read_step(node, Event::Local { node, incarnation, local });
+                } else {
                     self.local_step(node, local);
                 }
             }
@@ -278,6 +315,11 @@ impl<A: App> Sim<A> {
                 }
                 let rt = &mut core.runtime[node.index()];
                 rt.free_pending = false;
+                if rt.deferred.is_some() {
+                    // A handler read since this was scheduled: its commit
+                    // step takes the next in line.
+                    return;
+                }
                 // One waiting event per step, so that a crash can still fall
                 // between any two of them.
                 if let Some(next) = rt.waiting.pop_front() {
@@ -285,6 +327,55 @@ impl<A: App> Sim<A> {
                 }
                 self.free_later(node);
             }
+        }
+    }
+
+    /// The read step of a handler on an instance that shares its database:
+    /// it reads now (the database keeps what it read if another instance
+    /// commits meanwhile) and is busy until its commit step, a handler's
+    /// time later, where the handler runs on what it read.
+    fn read_step(&mut self, node: NodeId, input: Event<A::Msg>) {
+        let core = &mut self.world.core;
+        let service_us = core.options.service_us;
+        let rt = &mut core.runtime[node.index()];
+        debug_assert!(rt.deferred.is_none(), "one handler at a time");
+        rt.deferred = Some(input);
+        core.nodes[node.index()].busy_until = u64::MAX;
+        core.local(node, service_us, Local::CommitStep);
+        self.world.db_mut(node).expect("instances have a database").begin_read(node);
+    }
+
+    /// The commit step: run the handler whose read step came before, then
+    /// let the node take what waited for it.
+    fn commit_step(&mut self, node: NodeId) {
+        let Some(input) = self.world.core.runtime[node.index()].deferred.take() else { return };
+        match input {
+            Event::Packet { from, to, packet } => self.node_receives(to, from, packet),
+            Event::Local { local, .. } => self.local_step(node, local),
+            _ => unreachable!("only packets and local steps are deferred"),
+        }
+        if let Some(db) = self.world.db_mut(node) {
+            db.end_read(node);
+        }
+        let core = &mut self.world.core;
+        core.nodes[node.index()].busy_until = core.now_us;
+        self.free_later(node);
+    }
+
+    /// Reassign the partitions of `node`'s consumer groups among their live
+    /// instances (up and not paused) and send the moved streams' batches;
+    /// only for services with several instances.
+    fn reassign(&mut self, node: NodeId) {
+        if !self.world.shares_db(node) {
+            return;
+        }
+        let core = &mut self.world.core;
+        let (nodes, now) = (&core.nodes, core.now_us);
+        let live = |m: NodeId| nodes[m.index()].up && nodes[m.index()].paused_until <= now;
+        let moved = core.broker.assign(node, live);
+        core.stats.reassignments += moved.len() as u64;
+        for s in moved {
+            core.pump(s);
         }
     }
 
@@ -301,7 +392,10 @@ impl<A: App> Sim<A> {
             cx.committed
         };
         let core = &mut self.world.core;
-        if core.options.service_us > 0 && core.role(node) == Role::Service {
+        // An instance that shares its database spent its service time
+        // between its read step and this, its commit step.
+        let split = core.nodes[node.index()].busy_until == u64::MAX;
+        if core.options.service_us > 0 && core.role(node) == Role::Service && !split {
             let n = &mut core.nodes[node.index()];
             n.busy_until = n.busy_until.max(core.now_us + core.options.service_us);
         }
@@ -365,8 +459,12 @@ impl<A: App> Sim<A> {
             }
             Fault::DbOutage { node, for_us } => {
                 if admit(core, fault) {
-                    let n = &mut core.nodes[node.index()];
-                    n.db_down_until = n.db_down_until.max(core.now_us + for_us);
+                    // The database is down for every instance that shares it.
+                    let until = self.world.core.now_us + for_us;
+                    for i in self.world.instances_of(node).to_vec() {
+                        let n = &mut self.world.core.nodes[i.index()];
+                        n.db_down_until = n.db_down_until.max(until);
+                    }
                 }
             }
             Fault::Rebalance { node } => {
@@ -384,7 +482,15 @@ impl<A: App> Sim<A> {
                     return;
                 }
                 core.nodes[node.index()].paused_until = core.now_us + for_us;
+                if self.world.shares_db(node) {
+                    // Its session expires: its partitions move to the other
+                    // instances, and it rejoins when it wakes.
+                    self.reassign(node);
+                    self.world.core.local(node, for_us, Local::Rejoin);
+                    return;
+                }
                 // Its session expires: its partitions go to a new generation.
+                let core = &mut self.world.core;
                 for s in core.broker.reset_member(node) {
                     core.pump(s);
                 }
@@ -428,14 +534,25 @@ impl<A: App> Sim<A> {
         *rt = Runtime::default();
         rt.relay.seq = relay_seq;
         rt.direct.seq = direct_seq;
-        for (i, s) in core.broker.streams().iter().enumerate() {
-            if s.member == node {
-                core.consumers[i] = ConsumerSide::default();
-            }
+        if n.busy_until == u64::MAX {
+            n.busy_until = core.now_us;
         }
         self.world.vols[node.index()] = None;
-        if let Some(db) = &mut self.world.dbs[node.index()] {
+        let shared = self.world.shares_db(node);
+        if let Some(db) = self.world.db_mut(node) {
             db.crash();
+            db.end_read(node);
+            db.release(node);
+        }
+        if shared {
+            // Its partitions move to the live instances, whose relays take
+            // up the outbox rows it had in flight.
+            self.reassign(node);
+            for i in self.world.instances_of(node).to_vec() {
+                if self.world.core.nodes[i.index()].up {
+                    self.world.kick(i, crate::world::Source::Outbox);
+                }
+            }
         }
     }
 
@@ -452,6 +569,12 @@ impl<A: App> Sim<A> {
             return;
         }
         self.boot(node);
+        if self.world.shares_db(node) {
+            // It rejoins its groups: some partitions move back to it. (What
+            // it still held, with no live instance to take it, starts a new
+            // generation below, as a lone member's streams do.)
+            self.reassign(node);
+        }
         let core = &mut self.world.core;
         for s in core.broker.reset_member(node) {
             core.pump(s);
@@ -484,7 +607,7 @@ impl<A: App> Sim<A> {
             && core.broker.lag() == 0
             && core.nodes.iter().all(|n| n.up)
             && core.runtime.iter().all(|r| r.memory.is_empty())
-            && self.world.dbs.iter().flatten().all(|d| d.outbox_len() == 0)
+            && self.world.dbs.iter().all(|d| d.outbox_len() == 0)
     }
 
     /// Run both phases to the end.
@@ -589,6 +712,8 @@ impl<A: App> Sim<A> {
                 self.world.core.runtime[node.index()].linger_pending = false;
                 self.world.kick(node, crate::world::Source::Memory);
             }
+            Local::CommitStep => self.commit_step(node),
+            Local::Rejoin => self.reassign(node),
         }
     }
 }

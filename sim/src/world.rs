@@ -184,10 +184,26 @@ pub enum Packet<M> {
 #[derive(Clone, Debug, Hash)]
 pub enum Local {
     Timer(u64),
-    Process { stream: StreamId, generation: u32 },
-    CommitOffset { stream: StreamId, generation: u32, offset: u64 },
-    ProduceTimeout { source: Source, seq: u64 },
+    Process {
+        stream: StreamId,
+        generation: u32,
+    },
+    CommitOffset {
+        stream: StreamId,
+        generation: u32,
+        offset: u64,
+    },
+    ProduceTimeout {
+        source: Source,
+        seq: u64,
+    },
     Linger,
+    /// The commit step of a handler on an instance that shares its
+    /// database: the handler read when its input arrived, and runs on what
+    /// it read now, its commit checked against what changed meanwhile.
+    CommitStep,
+    /// A paused instance woke: it rejoins its consumer groups.
+    Rejoin,
 }
 
 #[derive(Clone, Debug)]
@@ -251,6 +267,13 @@ pub struct Runtime<M> {
     /// Lost at a crash, like everything that had reached the process.
     pub waiting: VecDeque<Event<M>>,
     pub free_pending: bool,
+    /// The input whose handler has read and waits for its commit step
+    /// (instances that share a database only).
+    pub deferred: Option<Event<M>>,
+    /// This node's view of each stream it consumes, by stream id (grown on
+    /// first use): a stream that moved to another instance keeps its old
+    /// owner's view until that owner crashes, as a zombie's memory would.
+    pub consumers: Vec<ConsumerSide<M>>,
 }
 
 impl<M> Runtime<M> {
@@ -270,6 +293,8 @@ impl<M> Default for Runtime<M> {
             memory: VecDeque::new(),
             waiting: VecDeque::new(),
             free_pending: false,
+            deferred: None,
+            consumers: Vec::new(),
             next_memory_id: 1,
             linger_pending: false,
         }
@@ -313,6 +338,14 @@ pub struct Stats {
     pub dead_letter_failures: u64,
     /// Events that waited in line for a busy node.
     pub queued: u64,
+    /// Commits refused because what their handler read had changed by the
+    /// time it committed (another instance committed first).
+    pub commit_conflicts: u64,
+    /// Handlers that committed on a read another instance's commit had
+    /// moved past (whether or not the check caught it).
+    pub stale_reads: u64,
+    /// Streams moved from one instance to another (crash, pause, rejoin).
+    pub reassignments: u64,
     /// Offset commits refused because they came from an older generation
     /// (a zombie consumer).
     pub fenced_commits: u64,
@@ -368,8 +401,9 @@ pub struct Core<M> {
     pub broker: Broker<M>,
     pub broker_node: NodeId,
     pub nodes: Vec<Node>,
+    /// `NodeId(i)` at index `i`.
+    ids: Vec<NodeId>,
     pub runtime: Vec<Runtime<M>>,
-    pub consumers: Vec<ConsumerSide<M>>,
     pub trace: Trace,
     /// Every fault that struck, in the order decided.
     pub faults: Vec<FaultRecord>,
@@ -390,7 +424,12 @@ pub struct Core<M> {
 
 pub struct World<A: App> {
     pub core: Core<A::Msg>,
-    pub dbs: Vec<Option<AppDb<A>>>,
+    /// The databases, one per service, shared by its instances.
+    pub dbs: Vec<AppDb<A>>,
+    /// Each node's database, by index into `dbs`.
+    pub db_of: Vec<Option<usize>>,
+    /// Each database's instances, in the order they were added.
+    pub instances: Vec<Vec<NodeId>>,
     pub caches: Vec<Option<crate::cache::Cache<A::Cached>>>,
     pub vols: Vec<Option<A::Volatile>>,
 }
@@ -401,10 +440,33 @@ impl<A: App> World<A> {
         crate::cx::Cx {
             node,
             core: &mut self.core,
-            db: self.dbs[node.index()].as_mut(),
+            db: self.db_of[node.index()].map(|i| &mut self.dbs[i]),
             caches: &mut self.caches,
             committed: false,
         }
+    }
+
+    pub fn db(&self, node: NodeId) -> Option<&AppDb<A>> {
+        self.db_of[node.index()].map(|i| &self.dbs[i])
+    }
+
+    pub fn db_mut(&mut self, node: NodeId) -> Option<&mut AppDb<A>> {
+        self.db_of[node.index()].map(|i| &mut self.dbs[i])
+    }
+
+    /// The instances that share `node`'s database, `node` included; just
+    /// `node` if it has none.
+    pub fn instances_of(&self, node: NodeId) -> &[NodeId] {
+        match self.db_of[node.index()] {
+            Some(i) => &self.instances[i],
+            None => std::slice::from_ref(&self.core.nodes_ids()[node.index()]),
+        }
+    }
+
+    /// Whether `node` shares its database with another instance: its
+    /// handlers then read and commit in separate steps.
+    pub fn shares_db(&self, node: NodeId) -> bool {
+        self.db_of[node.index()].is_some_and(|i| self.instances[i].len() > 1)
     }
 }
 
@@ -426,8 +488,8 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
             broker,
             broker_node: NodeId(0),
             nodes: Vec::new(),
+            ids: Vec::new(),
             runtime: Vec::new(),
-            consumers: Vec::new(),
             faults: Vec::new(),
             decisions: Vec::new(),
             following,
@@ -621,6 +683,20 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
         self.push(self.now_us + delay_us, Event::Local { node, incarnation, local });
     }
 
+    /// The node ids in order (for slices of one node).
+    pub(crate) fn nodes_ids(&self) -> &[NodeId] {
+        &self.ids
+    }
+
+    /// `node`'s view of `stream`.
+    pub fn side(&mut self, node: NodeId, stream: StreamId) -> &mut ConsumerSide<M> {
+        let sides = &mut self.runtime[node.index()].consumers;
+        if sides.len() <= stream.index() {
+            sides.resize_with(stream.index() + 1, ConsumerSide::default);
+        }
+        &mut sides[stream.index()]
+    }
+
     /// Send a stream's next batch if it has one and its member is up.
     pub fn pump(&mut self, stream: StreamId) {
         let member = self.broker.stream(stream).member;
@@ -632,6 +708,15 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
             self.push(timeout, Event::FetchTimeout { stream, seq });
             self.send(self.broker_node, member, Packet::Deliver(batch));
         }
+    }
+
+    /// Add a node's kernel-side state.
+    pub(crate) fn add_node(&mut self, node: Node) -> NodeId {
+        let id = NodeId(self.nodes.len() as u16);
+        self.nodes.push(node);
+        self.ids.push(id);
+        self.runtime.push(Runtime::default());
+        id
     }
 
     pub fn role(&self, node: NodeId) -> Role {
