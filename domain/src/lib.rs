@@ -31,6 +31,7 @@
 //! clock, no randomness, no I/O, and no hash-map iteration.
 
 pub mod client;
+pub mod commit_check;
 pub mod entry;
 pub mod gateway;
 pub mod ids;

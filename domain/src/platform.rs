@@ -48,13 +48,26 @@ pub enum Taken {
     Early,
 }
 
-pub fn on_event(t: &PlatformTables, ev: &Event, safety: &Safety, tx: &mut impl Tx) -> Taken {
+/// Take an event in. `recovery`: it comes from the dead-letter topic, where
+/// an early confirmation cannot wait for its creation (which may sit behind
+/// it in the same partition): it is taken in with the order's record.
+pub fn on_event(
+    t: &PlatformTables,
+    ev: &Event,
+    safety: &Safety,
+    recovery: bool,
+    tx: &mut impl Tx,
+) -> Taken {
     match *ev {
         Event::OrderCreated { order, .. } => {
             tx.write(Write::Platform(PlatformWrite::Record { order }))
         }
         Event::OrderConfirmed { order, amount, .. } if t.orders.contains_key(&order) => {
             tx.write(Write::Platform(PlatformWrite::Receive { order, amount }))
+        }
+        Event::OrderConfirmed { order, amount, .. } if recovery && safety.park_early_events => {
+            tx.write(Write::Platform(PlatformWrite::Record { order }));
+            tx.write(Write::Platform(PlatformWrite::Receive { order, amount }));
         }
         // The planted bug takes the early event as handled: it is lost.
         Event::OrderConfirmed { .. } if safety.park_early_events => return Taken::Early,

@@ -88,6 +88,15 @@ pub enum ProductWrite {
         product: ProductId,
         qty: u32,
     },
+    /// An order holds stock, written as the stock its handler read minus
+    /// the quantity (`SET stock = $read - $qty`): the planted stale-read
+    /// update, which loses a concurrent deduction.
+    SetStock {
+        order: OrderId,
+        product: ProductId,
+        qty: u32,
+        stock: u64,
+    },
 }
 
 impl ProductTables {
@@ -100,6 +109,10 @@ impl ProductTables {
                 res(order, product, qty, ReservationState::Held);
                 let p = &mut self.products[product.index()];
                 p.stock = p.stock.checked_sub(qty as u64).expect("deduction checked the stock");
+            }
+            ProductWrite::SetStock { order, product, qty, stock } => {
+                res(order, product, qty, ReservationState::Held);
+                self.products[product.index()].stock = stock;
             }
             ProductWrite::Reject { order, product, qty } => {
                 res(order, product, qty, ReservationState::Rejected)
@@ -123,16 +136,24 @@ impl ProductTables {
     }
 
     /// Hold stock for a new order, or refuse it. Returns the price.
+    /// `guarded`: the deduction is a guarded decrement, checked against the
+    /// stock as it stands at commit; otherwise (the planted bug) it writes
+    /// the stock it read minus the quantity.
     pub fn reserve(
         &self,
         order: OrderId,
         product: ProductId,
         qty: u32,
+        guarded: bool,
         tx: &mut impl Tx,
     ) -> Option<u64> {
         let p = self.products[product.index()];
         if p.stock >= qty as u64 {
-            tx.write(Write::Product(ProductWrite::Deduct { order, product, qty }));
+            let stock = p.stock - qty as u64;
+            tx.write(Write::Product(match guarded {
+                true => ProductWrite::Deduct { order, product, qty },
+                false => ProductWrite::SetStock { order, product, qty, stock },
+            }));
             Some(p.price)
         } else {
             tx.write(Write::Product(ProductWrite::Reject { order, product, qty }));
@@ -157,7 +178,8 @@ pub fn place(
         Admit::New(order) => order,
     };
     tx.write(Write::Entry(entry::begin(order, key, req)));
-    let response = match t.reserve(order, req.product, req.qty, tx) {
+    let guarded = safety.guarded_stock;
+    let response = match t.reserve(order, req.product, req.qty, guarded, tx) {
         Some(price) => {
             tx.publish(Event::StockDeducted { order, key, req: *req, price });
             Response::Accepted { order }
@@ -202,7 +224,7 @@ pub fn on_command(
     let state = res.map(|r| r.state);
     match *cmd {
         Command::Reserve { product, qty } => match state {
-            None => match t.reserve(order, product, qty, tx) {
+            None => match t.reserve(order, product, qty, safety.guarded_stock, tx) {
                 Some(price) => CmdResult::Reserved { price },
                 None => CmdResult::OutOfStock,
             },

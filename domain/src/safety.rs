@@ -51,6 +51,12 @@ pub struct Safety {
     /// User's consumer checks its inbox too (every other consumer does
     /// whatever this says; the partial bug skips the check in User only).
     pub user_inbox_check: bool,
+    /// The inbox's event id is a unique key checked at commit, not only a
+    /// row the handler looks for when it reads.
+    pub unique_inbox: bool,
+    /// Product deducts stock with a guarded decrement checked at commit,
+    /// not by writing back the stock it read minus the quantity.
+    pub guarded_stock: bool,
 }
 
 impl Safety {
@@ -71,6 +77,8 @@ impl Safety {
         periodic_recovery: true,
         pg_key_per_payment: true,
         user_inbox_check: true,
+        unique_inbox: true,
+        guarded_stock: true,
     };
 
     /// The switches with one bug planted.
@@ -94,6 +102,8 @@ impl Safety {
             Some(Bug::RecoveryAtBootOnly) => s.periodic_recovery = false,
             Some(Bug::PgKeyPerAttempt) => s.pg_key_per_payment = false,
             Some(Bug::UserInboxUnchecked) => s.user_inbox_check = false,
+            Some(Bug::InboxWithoutUniqueKey) => s.unique_inbox = false,
+            Some(Bug::StaleReadStock) => s.guarded_stock = false,
         }
         s
     }
@@ -118,10 +128,12 @@ pub enum Bug {
     RecoveryAtBootOnly,
     PgKeyPerAttempt,
     UserInboxUnchecked,
+    InboxWithoutUniqueKey,
+    StaleReadStock,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 16] = [
+    pub const ALL: [Bug; 18] = [
         Bug::NoOutbox,
         Bug::NoInbox,
         Bug::NoIdempotencyKey,
@@ -138,6 +150,8 @@ impl Bug {
         Bug::RecoveryAtBootOnly,
         Bug::PgKeyPerAttempt,
         Bug::UserInboxUnchecked,
+        Bug::InboxWithoutUniqueKey,
+        Bug::StaleReadStock,
     ];
 
     pub fn name(self) -> &'static str {
@@ -158,6 +172,8 @@ impl Bug {
             Bug::RecoveryAtBootOnly => "recovery-at-boot-only",
             Bug::PgKeyPerAttempt => "pg-key-per-attempt",
             Bug::UserInboxUnchecked => "user-inbox-unchecked",
+            Bug::InboxWithoutUniqueKey => "inbox-without-unique-key",
+            Bug::StaleReadStock => "stale-read-stock",
         }
     }
 
@@ -186,6 +202,9 @@ impl Bug {
                 Strategy::Orchestration,
                 Strategy::TwoPhaseCommit,
             ],
+            // Under the choreography, orders enter at Product, whose order
+            // sequence already serializes concurrent places.
+            Bug::StaleReadStock => &[Strategy::Orchestration],
             Bug::RecoveryAtBootOnly => &[
                 Strategy::Choreography,
                 Strategy::Orchestration,
@@ -256,6 +275,18 @@ impl Bug {
                 "a partial break: Payment sends a key on every call, but builds it from the \
                  call's attempt, so the retry after a timeout is a new charge to the gateway; \
                  no-double-charge catches it"
+            }
+            Bug::InboxWithoutUniqueKey => {
+                "found only with several instances: the inbox is a row each handler looks for \
+                 when it reads, with no unique key at commit; an instance paused mid-handler \
+                 wakes after its partition moved and the other instance handled the event, and \
+                 commits it again: the data platform takes a confirmation twice, and \
+                 exactly-once-effects catches it"
+            }
+            Bug::StaleReadStock => {
+                "found only with several instances: Product writes the stock it read minus the \
+                 quantity instead of a guarded decrement, so two instances reserving stock of \
+                 one product at once lose a deduction; stock-conservation catches it"
             }
             Bug::UserInboxUnchecked => {
                 "a bug in one service's consumer: User records each event in its inbox but never \

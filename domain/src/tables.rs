@@ -118,6 +118,10 @@ pub struct Store {
     /// Changes prepared in a two-phase commit, waiting for the decision;
     /// they survive a crash, and so do the row locks they hold.
     pub prepared: BTreeMap<OrderId, Intent>,
+    /// The schema makes the inbox's event id a unique key, checked at
+    /// commit; without it (a planted bug) the inbox is only as good as the
+    /// handler's read of it.
+    pub unique_inbox: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -166,6 +170,7 @@ impl Store {
             parked: 0,
             entry: EntryTables::default(),
             prepared: BTreeMap::new(),
+            unique_inbox: true,
         }
     }
     /// Product's tables, wherever they live.
@@ -246,7 +251,14 @@ impl Store {
 
     /// Consume an event: skip it if the inbox has seen it, otherwise handle
     /// it and record it in the inbox within the same transaction.
-    pub fn consume(&self, ev: &Event, safety: &Safety, tx: &mut impl Tx) -> Consumed {
+    /// `recovery`: it comes from the dead-letter topic.
+    pub fn consume(
+        &self,
+        ev: &Event,
+        safety: &Safety,
+        recovery: bool,
+        tx: &mut impl Tx,
+    ) -> Consumed {
         let checks = safety.inbox && (safety.user_inbox_check || self.service() != Service::User);
         if checks && self.inbox.contains(&ev.id()) {
             return Consumed::Duplicate;
@@ -266,7 +278,7 @@ impl Store {
                 None
             }
             Tables::Platform(t) => {
-                if platform::on_event(t, ev, safety, tx) == platform::Taken::Early {
+                if platform::on_event(t, ev, safety, recovery, tx) == platform::Taken::Early {
                     return Consumed::Early;
                 }
                 None

@@ -50,6 +50,14 @@ impl Intent {
     }
 }
 
+/// Whether another order's prepared change now holds the row `intent`
+/// would lock: the lock taken at commit, which a handler that read before
+/// another instance prepared must not take as well.
+pub fn lock_taken(now: &Store, order: OrderId, intent: &Intent) -> bool {
+    let Some(lock) = intent.lock() else { return false };
+    now.prepared.iter().any(|(o, i)| *o != order && i.lock() == Some(lock))
+}
+
 /// Phase one at a participant: vote yes (with what the coordinator needs),
 /// no, or "busy" while another prepared change holds the row.
 pub fn prepare(s: &Store, order: OrderId, cmd: &Command, tx: &mut impl Tx) -> CmdResult {

@@ -229,7 +229,10 @@ impl Checker {
 
     fn product(&mut self, w: ProductWrite) {
         match w {
-            ProductWrite::Deduct { order, product, qty } => self.stock(order, product, qty as i64),
+            ProductWrite::Deduct { order, product, qty }
+            | ProductWrite::SetStock { order, product, qty, .. } => {
+                self.stock(order, product, qty as i64)
+            }
             ProductWrite::Restore { order, product, qty } => {
                 self.stock(order, product, -(qty as i64))
             }

@@ -287,7 +287,7 @@ impl Node<'_> {
     /// dead-letter topic, in the recovery pass.
     pub fn on_record(&mut self, host: &mut impl Host, msg: &Msg, dead_letter: bool) -> Handled {
         match msg {
-            Msg::Event(ev) => self.on_event(host, ev),
+            Msg::Event(ev) => self.on_event(host, ev, dead_letter),
             _ => self.on_poison(host, dead_letter),
         }
     }
@@ -325,9 +325,9 @@ impl Node<'_> {
         }
     }
 
-    fn on_event(&mut self, host: &mut impl Host, ev: &Event) -> Handled {
+    fn on_event(&mut self, host: &mut impl Host, ev: &Event, dead_letter: bool) -> Handled {
         self.tx.clear();
-        match host.store().consume(ev, &self.settings.safety, self.tx) {
+        match host.store().consume(ev, &self.settings.safety, dead_letter, self.tx) {
             Consumed::Duplicate => {
                 host.counters().duplicates_absorbed += 1;
                 Handled::Done

@@ -79,6 +79,9 @@ const RESERVE: &str = "INSERT INTO reservations (order_id, product, qty, state, 
     VALUES ($1, $2, $3, $4, false) ON CONFLICT (order_id) DO UPDATE
     SET product = EXCLUDED.product, qty = EXCLUDED.qty, state = EXCLUDED.state, sold = false";
 const STOCK: &str = "UPDATE products SET stock = stock + $2 WHERE id = $1";
+/// The planted stale-read update: the stock the handler read, minus the
+/// quantity, written back whatever happened since.
+const STOCK_SET: &str = "UPDATE products SET stock = $2 WHERE id = $1";
 const RESERVATION_STATE: &str = "UPDATE reservations SET state = $2 WHERE order_id = $1";
 const SALE: &str = "UPDATE products SET sales = sales + $2 WHERE id = $1";
 const SOLD: &str = "UPDATE reservations SET sold = true WHERE order_id = $1";
@@ -197,6 +200,10 @@ fn product(w: ProductWrite, out: &mut Vec<Stmt>) {
         ProductWrite::Deduct { order, product, qty } => {
             out.push(res(order, product, qty, ReservationState::Held));
             out.push(stmt(STOCK, vec![id(product.0), Param::I64(-(qty as i64))]));
+        }
+        ProductWrite::SetStock { order, product, qty, stock } => {
+            out.push(res(order, product, qty, ReservationState::Held));
+            out.push(stmt(STOCK_SET, vec![id(product.0), n(stock)]));
         }
         ProductWrite::Reject { order, product, qty } => {
             out.push(res(order, product, qty, ReservationState::Rejected))
