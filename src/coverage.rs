@@ -7,7 +7,7 @@
 use crate::harness::RunReport;
 
 /// Every coverage point, by name. Saga paths first, then fault kinds.
-pub const POINTS: [&str; 38] = [
+pub const POINTS: [&str; 41] = [
     "compensation ran",
     "false compensation",
     "card refunded",
@@ -25,6 +25,9 @@ pub const POINTS: [&str; 38] = [
     "waited for a busy service",
     "stuck saga swept",
     "stuck payment swept",
+    "partition moved to another instance",
+    "stale read committed",
+    "commit refused by a conflict",
     "commit failed",
     "commit applied, answer lost",
     "commit hung",
@@ -105,6 +108,9 @@ pub fn hits(r: &RunReport) -> u64 {
         ("waited for a busy service", s.queued),
         ("stuck saga swept", c.sagas_swept),
         ("stuck payment swept", c.payments_swept),
+        ("partition moved to another instance", s.reassignments),
+        ("stale read committed", s.stale_reads),
+        ("commit refused by a conflict", s.commit_conflicts),
     ];
     let mut mask = 0u64;
     let mut hit = |name: &str| mask |= 1u64 << bit(name).expect("a known point");

@@ -52,6 +52,9 @@ pub struct Scenario {
     /// How long a service's handler holds its node, per request, timer or
     /// record: what reaches the node meanwhile waits.
     pub handler_us: u64,
+    /// Instances per service, in [`domain::Service::ALL`] order (the
+    /// payment gateway and the orchestrator run one).
+    pub instances: [u16; 7],
 }
 
 /// The availability probe of `compare`: this service goes down at
@@ -412,6 +415,11 @@ struct RawOrchestration {
 #[serde(deny_unknown_fields)]
 struct RawServices {
     handler_ms: S<f64>,
+    product_instances: S<u64>,
+    order_instances: S<u64>,
+    payment_instances: S<u64>,
+    user_instances: S<u64>,
+    platform_instances: S<u64>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -568,6 +576,15 @@ impl Ctx<'_> {
             let names: Vec<_> = ours.iter().map(|s| s.name()).collect();
             self.err(&span, field, format!("one of {}, found {v:?}", names.join(", ")))
         })
+    }
+
+    /// A service's instances: 1 to 8.
+    fn instances(&self, f: Field<'_, u64>) -> Result<u16, ScenarioError> {
+        let (v, span) = self.pick(f.0, f.1, f.2);
+        match v {
+            1..=8 => Ok(v as u16),
+            _ => Err(self.err(&span, f.2, format!("between 1 and 8 instances, found {v}"))),
+        }
     }
 
     fn small(&self, f: Field<'_, u64>, min: u64) -> Result<u32, ScenarioError> {
@@ -878,6 +895,15 @@ impl Scenario {
                 dead_letter_fail_ppm: cx.probability(f!(faults.dead_letter_fail))?,
             },
             handler_us: cx.ms_f64(f!(services.handler_ms))?,
+            instances: [
+                cx.instances(f!(services.product_instances))?,
+                cx.instances(f!(services.order_instances))?,
+                cx.instances(f!(services.payment_instances))?,
+                cx.instances(f!(services.user_instances))?,
+                1,
+                cx.instances(f!(services.platform_instances))?,
+                1,
+            ],
             availability: AvailabilitySpec {
                 service: cx.service(f!(availability.service))?,
                 down_at_us: cx.ms(f!(availability.down_at_ms), 0)?,
@@ -971,6 +997,8 @@ mod tests {
                 ("client", "retries", "3"),
                 ("availability", "service", "\"coupons\""),
                 ("orchestration", "sweep_every_ms", "200"),
+                ("services", "user_instances", "9"),
+                ("services", "product_instances", "0"),
                 ("services", "handler_ms", "-1.0"),
             ][which];
             let text = format!("{}[{section}]\n{key} = {value}\n", "# comment\n".repeat(padding));

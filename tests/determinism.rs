@@ -119,3 +119,23 @@ fn seed_n_has_the_same_workload_under_every_strategy_and_bug() {
         }
     }
 }
+
+/// Several instances per service (shared databases, consumer groups, read
+/// and commit steps, requests spread over instances) rerun to the same
+/// digest, with or without a trace kept, under every strategy that runs
+/// them.
+#[test]
+fn several_instances_rerun_to_the_same_digest() {
+    let s = Scenario::load("crash-storm").expect("built-in");
+    assert!(s.instances.iter().any(|&n| n > 1));
+    for strategy in [Strategy::Choreography, Strategy::Orchestration, Strategy::TwoPhaseCommit] {
+        for seed in [0, 5, 42] {
+            let spec = RunSpec::new(&s, strategy, None, seed);
+            let (a, b) = (harness::run(&spec), harness::run(&spec));
+            assert_eq!(a.digest, b.digest, "{strategy:?} seed {seed}");
+            assert_eq!(a.stats, b.stats);
+            let traced = harness::run(&RunSpec { trace: true, ..spec });
+            assert_eq!(traced.digest, a.digest);
+        }
+    }
+}

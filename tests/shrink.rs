@@ -125,7 +125,7 @@ proptest! {
 fn every_planted_bug_s_failure_shrinks() {
     const AS_WRITTEN: Explore = Explore::AS_WRITTEN;
     // (bug, strategy, scenario, exploration, at most faults, submissions)
-    let cases: [(Bug, Strategy, &str, Explore, usize, usize); 16] = [
+    let cases: [(Bug, Strategy, &str, Explore, usize, usize); 18] = [
         (Bug::NoOutbox, Strategy::Choreography, "crash-storm", EXPLORE, 5, 5),
         // The duplicate has to meet a consumer that is busy with other
         // orders' records when it arrives: 30 orders' traffic.
@@ -167,6 +167,12 @@ fn every_planted_bug_s_failure_shrinks() {
         (Bug::PgKeyPerAttempt, Strategy::Choreography, "default", EXPLORE, 5, 5),
         // As for no-inbox: the duplicate must meet a busy consumer.
         (Bug::UserInboxUnchecked, Strategy::Choreography, "default", EXPLORE, 5, 49),
+        // Two instances must handle one confirmation at once: one paused
+        // mid-handler or replaying its old batch in step with the other,
+        // which takes the pauses, crashes and the traffic that line them
+        // up (42 faults, 149 submissions).
+        (Bug::InboxWithoutUniqueKey, Strategy::Choreography, "crash-storm", EXPLORE, 42, 149),
+        (Bug::StaleReadStock, Strategy::Orchestration, "flash-sale", EXPLORE, 5, 8),
     ];
     assert_eq!(cases.len(), Bug::ALL.len());
     let mut too_big = Vec::new();

@@ -23,8 +23,11 @@ pub struct Nodes {
     pub gateway: NodeId,
     pub cache: NodeId,
     pub broker: NodeId,
-    /// In [`Service::ALL`] order.
+    /// In [`Service::ALL`] order: each service's first instance.
     pub services: [NodeId; 7],
+    /// How many instances each service runs; a service's instances have
+    /// consecutive ids from its first.
+    pub instances: [u16; 7],
     /// Where orders enter: Product in the choreography, the orchestrator in
     /// the orchestration.
     pub entry: NodeId,
@@ -35,11 +38,44 @@ impl Nodes {
         self.services[s as usize]
     }
 
-    /// The node a peer names.
+    /// The node a peer names (a service's first instance).
     pub fn at(&self, p: Peer) -> NodeId {
         match p {
             Peer::Gateway => self.gateway,
             Peer::Service(s) => self.of(s),
+        }
+    }
+
+    /// Every instance of `s`.
+    pub fn all(&self, s: Service) -> impl Iterator<Item = NodeId> {
+        let first = self.of(s).0;
+        (first..first + self.instances[s as usize].max(1)).map(NodeId)
+    }
+
+    /// The service `node` is an instance of, if any (the monolith's node is
+    /// Product's, the first service it runs).
+    pub fn service_of(&self, node: NodeId) -> Option<Service> {
+        Service::ALL.into_iter().find(|&s| {
+            let first = self.of(s).0;
+            (first..first + self.instances[s as usize].max(1)).contains(&node.0)
+        })
+    }
+
+    /// Whether `node` is an instance of the service whose first instance
+    /// is `first`.
+    pub fn instance_of(&self, first: NodeId, node: NodeId) -> bool {
+        self.service_of(first)
+            .is_some_and(|s| self.of(s) == first && self.service_of(node) == Some(s))
+    }
+
+    /// One of the instances of the service whose first instance is `first`,
+    /// drawn from the application's stream (as a load balancer spreads
+    /// requests); `first` itself when it runs alone, with no draw.
+    pub fn spread(&self, first: NodeId, cx: &mut Cx<'_, SagaApp>) -> NodeId {
+        let n = self.service_of(first).map_or(1, |s| self.instances[s as usize].max(1));
+        match n {
+            1 => first,
+            n => NodeId(first.0 + cx.random().range(0, n as u64 - 1) as u16),
         }
     }
 
@@ -49,8 +85,7 @@ impl Nodes {
         if node == self.gateway {
             return Peer::Gateway;
         }
-        let svc = Service::ALL.into_iter().find(|&s| self.of(s) == node);
-        Peer::Service(svc.expect("messages come from the gateway or a service"))
+        Peer::Service(self.service_of(node).expect("messages come from the gateway or a service"))
     }
 }
 
@@ -97,9 +132,11 @@ impl SagaApp {
         &mut self,
         vol: &mut Vol,
         cx: &mut Cx<'_, Self>,
+        from: Option<NodeId>,
         f: impl FnOnce(&mut Node<'_>, &mut SimHost<'_, '_>) -> R,
     ) -> R {
         let mut host = SimHost {
+            from,
             cx,
             nodes: self.nodes,
             topics: &self.topics,
@@ -121,6 +158,10 @@ impl App for SagaApp {
     type Violation = Violation;
     type Cached = KeyEntry;
 
+    fn conflicts(read: &Store, now: &Store, writes: &[domain::Write]) -> bool {
+        domain::commit_check::conflicts(read, now, writes)
+    }
+
     fn boot(&mut self, cx: &mut Cx<'_, Self>) -> Vol {
         let mut vol = Vol::default();
         let node = cx.node();
@@ -135,7 +176,7 @@ impl App for SagaApp {
                 cx.set_timer(at_us - now, at_us);
             }
         } else if cx.has_db() {
-            self.node(&mut vol, cx, |n, host| n.boot(host));
+            self.node(&mut vol, cx, None, |n, host| n.boot(host));
         }
         vol
     }
@@ -163,8 +204,8 @@ impl App for SagaApp {
             }
             Msg::Event(_) | Msg::Malformed { .. } => panic!("events travel through the broker"),
             msg => {
-                let from = nodes.peer(from);
-                self.node(vol, cx, |n, host| n.on_message(host, from, msg))
+                let peer = nodes.peer(from);
+                self.node(vol, cx, Some(from), |n, host| n.on_message(host, peer, msg))
             }
         }
     }
@@ -176,7 +217,7 @@ impl App for SagaApp {
         record: Record<'_, Msg>,
     ) -> Handled {
         let handled =
-            self.node(vol, cx, |n, host| n.on_record(host, record.msg, record.dead_letter));
+            self.node(vol, cx, None, |n, host| n.on_record(host, record.msg, record.dead_letter));
         match handled {
             domain::node::Handled::Done => Handled::Done,
             domain::node::Handled::Retry => Handled::Retry,
@@ -195,7 +236,7 @@ impl App for SagaApp {
                 }
             }
         } else if self.is_service(node) {
-            self.node(vol, cx, |n, host| n.on_timer(host, tag));
+            self.node(vol, cx, None, |n, host| n.on_timer(host, tag));
         }
     }
 

@@ -146,8 +146,13 @@ fn kernel_options(spec: &RunSpec<'_>, s: &Scenario, safety: &Safety) -> KernelOp
 
 fn schedule_options(s: &Scenario, strategy: Strategy, n: &Nodes) -> ScheduleOptions {
     let f = &s.faults;
-    let mut ours: Vec<NodeId> = Service::OURS.iter().map(|&x| n.of(x)).collect();
+    let mut ours: Vec<NodeId> = Service::OURS.iter().flat_map(|&x| n.all(x)).collect();
     ours.dedup();
+    // The data platform's ingester is ours to break only when it runs as
+    // several instances (one consumer group): then each may crash or pause.
+    if n.instances[Service::Platform as usize] > 1 {
+        ours.extend(n.all(Service::Platform));
+    }
     // Who talks to whom: services to the broker, or the orchestrator to
     // each service; the gateway to the entry; Payment to the PG.
     let mut links: Vec<(NodeId, NodeId)> = match strategy {
@@ -155,8 +160,9 @@ fn schedule_options(s: &Scenario, strategy: Strategy, n: &Nodes) -> ScheduleOpti
         Strategy::Monolith => Vec::new(),
         _ => ours.iter().map(|&x| (x, n.of(Service::Orchestrator))).collect(),
     };
-    links.push((n.gateway, n.entry));
-    links.push((n.of(Service::Payment), n.of(Service::Pg)));
+    let entry = n.service_of(n.entry).expect("the entry is a service");
+    links.extend(n.all(entry).map(|e| (n.gateway, e)));
+    links.extend(n.all(Service::Payment).map(|p| (p, n.of(Service::Pg))));
     if strategy.coordinated() {
         ours.push(n.of(Service::Orchestrator));
     }
@@ -221,17 +227,41 @@ fn initial_tables(service: Service, strategy: Strategy, w: &domain::Workload) ->
     })
 }
 
-/// Add a node per service the strategy runs. The monolith is one node that
-/// every service's name maps to; only the PG stays outside it.
-fn add_services(sim: &mut Sim<SagaApp>, n: &mut Nodes, strategy: Strategy, w: &domain::Workload) {
+/// Add a node per instance of each service the strategy runs. The monolith
+/// is one node that every service's name maps to; only the PG stays
+/// outside it.
+fn add_services(
+    sim: &mut Sim<SagaApp>,
+    n: &mut Nodes,
+    s: &Scenario,
+    strategy: Strategy,
+    safety: &Safety,
+    w: &domain::Workload,
+) {
     let own = match strategy {
         Strategy::Choreography => &Service::ALL[..6],
         Strategy::Monolith => &[Service::Pg][..],
         _ => &Service::ALL[..],
     };
     for &svc in own {
-        let db = Database::new(initial_tables(svc, strategy, w), Store::apply);
-        n.services[svc as usize] = sim.add_node(svc.name(), Role::Service, Some(db));
+        let mut store = initial_tables(svc, strategy, w);
+        store.unique_inbox = safety.unique_inbox;
+        let db = Database::new(store, Store::apply);
+        let first = sim.add_node(svc.name(), Role::Service, Some(db));
+        n.services[svc as usize] = first;
+        n.instances[svc as usize] = 1;
+        // The data platform runs several ingest consumers only where it
+        // consumes (the choreography); elsewhere it is called, at one node.
+        let many = match svc {
+            Service::Platform => strategy == Strategy::Choreography,
+            _ => strategy != Strategy::Monolith,
+        };
+        if many {
+            for i in 2..=s.instances[svc as usize] {
+                sim.add_instance(&format!("{}-{i}", svc.name()), first);
+                n.instances[svc as usize] = i;
+            }
+        }
     }
     if strategy == Strategy::Monolith {
         let take = |svc| initial_tables(svc, strategy, w).tables;
@@ -245,6 +275,7 @@ fn add_services(sim: &mut Sim<SagaApp>, n: &mut Nodes, strategy: Strategy, w: &d
         let node = sim.add_node("monolith", Role::Service, Some(db));
         for svc in Service::ALL.into_iter().filter(|s| *s != Service::Pg) {
             n.services[svc as usize] = node;
+            n.instances[svc as usize] = 1;
         }
     }
 }
@@ -332,9 +363,10 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
         cache: sim.add_node("cache", Role::Cache, None),
         broker: sim.add_node("broker", Role::Broker, None),
         services: [NodeId(0); 7],
+        instances: [1; 7],
         entry: NodeId(0),
     };
-    add_services(&mut sim, &mut n, spec.strategy, &workload);
+    add_services(&mut sim, &mut n, s, spec.strategy, &safety, &workload);
     let mut topics = [sim::TopicId(0); 12];
     for (i, name) in app::topic_names().enumerate() {
         topics[i] = sim.create_topic(name);

@@ -63,7 +63,8 @@ impl GatewayPort for GatewayAdapter<'_, '_> {
         self.cx.cache(self.nodes.cache).set(key.0, entry, ttl, now)
     }
     fn forward(&mut self, msg: Msg) {
-        self.cx.send(self.nodes.entry, msg);
+        let to = self.nodes.spread(self.nodes.entry, self.cx);
+        self.cx.send(to, msg);
     }
     fn answer(&mut self, msg: Msg) {
         self.cx.send(self.nodes.client, msg);
@@ -81,6 +82,21 @@ pub struct SimHost<'c, 'a> {
     pub checker: &'c mut Checker,
     pub meter: &'c mut Meter,
     pub coverage: &'c mut Coverage,
+    /// The node whose message is being handled: a reply to its service goes
+    /// back to that instance.
+    pub from: Option<NodeId>,
+}
+
+impl SimHost<'_, '_> {
+    /// The node a message to `to` goes to: the instance that asked, for a
+    /// reply; one of the service's instances, drawn, otherwise.
+    fn route(&mut self, to: Peer) -> NodeId {
+        let node = self.nodes.at(to);
+        match self.from {
+            Some(f) if self.nodes.instance_of(node, f) => f,
+            _ => self.nodes.spread(node, self.cx),
+        }
+    }
 }
 
 impl PgPort for SimHost<'_, '_> {
@@ -97,7 +113,7 @@ impl PgPort for SimHost<'_, '_> {
 
 impl Host for SimHost<'_, '_> {
     fn store(&self) -> &Store {
-        self.cx.db().state()
+        self.cx.state()
     }
 
     /// Writes and events together through the outbox, or, with the outbox
@@ -119,7 +135,9 @@ impl Host for SimHost<'_, '_> {
                 self.applied(tx, "commit applied, answer lost");
                 return false;
             }
-            Err(CommitFailed::Refused | CommitFailed::TimedOut) => return false,
+            Err(CommitFailed::Refused | CommitFailed::TimedOut | CommitFailed::Conflict) => {
+                return false
+            }
         }
         self.applied(tx, "commit");
         if !self.outbox {
@@ -131,10 +149,12 @@ impl Host for SimHost<'_, '_> {
     }
 
     fn send(&mut self, to: Peer, msg: Msg) {
-        self.cx.send(self.nodes.at(to), msg);
+        let to = self.route(to);
+        self.cx.send(to, msg);
     }
     fn send_after(&mut self, to: Peer, msg: Msg, delay_us: u64) {
-        self.cx.send_after(self.nodes.at(to), msg, delay_us);
+        let to = self.route(to);
+        self.cx.send_after(to, msg, delay_us);
     }
     fn set_timer(&mut self, delay_us: u64, tag: u64) {
         self.cx.set_timer(delay_us, tag);
