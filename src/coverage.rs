@@ -7,7 +7,7 @@
 use crate::harness::RunReport;
 
 /// Every coverage point, by name. Saga paths first, then fault kinds.
-pub const POINTS: [&str; 41] = [
+pub const POINTS: [&str; 42] = [
     "compensation ran",
     "false compensation",
     "card refunded",
@@ -28,6 +28,7 @@ pub const POINTS: [&str; 41] = [
     "partition moved to another instance",
     "stale read committed",
     "commit refused by a conflict",
+    "outbox id committed late",
     "commit failed",
     "commit applied, answer lost",
     "commit hung",
@@ -111,6 +112,7 @@ pub fn hits(r: &RunReport) -> u64 {
         ("partition moved to another instance", s.reassignments),
         ("stale read committed", s.stale_reads),
         ("commit refused by a conflict", s.commit_conflicts),
+        ("outbox id committed late", s.late_rows),
     ];
     let mut mask = 0u64;
     let mut hit = |name: &str| mask |= 1u64 << bit(name).expect("a known point");

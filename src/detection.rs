@@ -23,7 +23,7 @@ pub fn scenario_of(bug: Bug) -> &'static str {
         Bug::PgRetryWithoutKey | Bug::PgTimeoutAsFailure | Bug::NoSemanticLock => "pg-trouble",
         Bug::CouponCheckThenAct => "coupon-rush",
         Bug::CompensationBeforeAction => "slow-network",
-        Bug::InboxWithoutUniqueKey => "crash-storm",
+        Bug::InboxWithoutUniqueKey | Bug::RelayHighWaterCursor => "crash-storm",
         Bug::StaleReadStock => "flash-sale",
         _ => "default",
     }

@@ -52,6 +52,10 @@ pub struct Scenario {
     /// How long a service's handler holds its node, per request, timer or
     /// record: what reaches the node meanwhile waits.
     pub handler_us: u64,
+    /// With several instances, how much longer a handler's commit may take
+    /// than `handler_us`, drawn per handler: transactions then commit in
+    /// another order than they staged their outbox rows.
+    pub commit_us: u64,
     /// Instances per service, in [`domain::Service::ALL`] order (the
     /// payment gateway and the orchestrator run one).
     pub instances: [u16; 7],
@@ -415,6 +419,7 @@ struct RawOrchestration {
 #[serde(deny_unknown_fields)]
 struct RawServices {
     handler_ms: S<f64>,
+    commit_ms: S<f64>,
     product_instances: S<u64>,
     order_instances: S<u64>,
     payment_instances: S<u64>,
@@ -895,6 +900,7 @@ impl Scenario {
                 dead_letter_fail_ppm: cx.probability(f!(faults.dead_letter_fail))?,
             },
             handler_us: cx.ms_f64(f!(services.handler_ms))?,
+            commit_us: cx.ms_f64(f!(services.commit_ms))?,
             instances: [
                 cx.instances(f!(services.product_instances))?,
                 cx.instances(f!(services.order_instances))?,
@@ -987,7 +993,7 @@ mod tests {
         #[test]
         fn an_invalid_value_is_reported_where_it_stands(
             padding in 0usize..20,
-            which in 0usize..8,
+            which in 0usize..11,
         ) {
             let (section, key, value) = [
                 ("network", "loss", "2.0"),
@@ -1000,6 +1006,7 @@ mod tests {
                 ("services", "user_instances", "9"),
                 ("services", "product_instances", "0"),
                 ("services", "handler_ms", "-1.0"),
+                ("services", "commit_ms", "\"slow\""),
             ][which];
             let text = format!("{}[{section}]\n{key} = {value}\n", "# comment\n".repeat(padding));
             let e = Scenario::parse(&text, "bad.toml", "bad.toml").expect_err("invalid");

@@ -77,6 +77,7 @@ const CASES: &[Case] = &[
     ),
     case(Bug::InboxWithoutUniqueKey, CHOREO, "crash-storm", SIDE, &[SIDE]),
     case(Bug::StaleReadStock, ORCH, "flash-sale", "stock-conservation", &["stock-conservation"]),
+    case(Bug::RelayHighWaterCursor, CHOREO, "crash-storm", EC, &[EC, STUCK, SIDE]),
 ];
 
 fn failures(bug: Bug, strategy: Strategy, scenario: &str, seeds: u64) -> Vec<Failure> {
@@ -291,7 +292,7 @@ fn recovery_at_boot_only_leaves_two_stuck_states_that_the_recovery_pass_clears()
 /// nothing in between), as do the first 300 seeds.
 #[test]
 fn the_concurrency_bugs_are_found_only_with_several_instances() {
-    for bug in [Bug::InboxWithoutUniqueKey, Bug::StaleReadStock] {
+    for bug in [Bug::InboxWithoutUniqueKey, Bug::StaleReadStock, Bug::RelayHighWaterCursor] {
         let c = CASES.iter().find(|c| c.bug == bug).expect("a case");
         let s = Scenario::load(c.scenario).expect("built-in");
         assert!(s.instances.iter().any(|&n| n > 1), "{} runs several instances", c.scenario);

@@ -57,6 +57,10 @@ pub struct Safety {
     /// Product deducts stock with a guarded decrement checked at commit,
     /// not by writing back the stock it read minus the quantity.
     pub guarded_stock: bool,
+    /// Relays publish every pending outbox row, not only those above the
+    /// highest id published so far (a high-water cursor skips a row whose
+    /// transaction committed after a higher id was published).
+    pub relay_scans_pending: bool,
 }
 
 impl Safety {
@@ -79,6 +83,7 @@ impl Safety {
         user_inbox_check: true,
         unique_inbox: true,
         guarded_stock: true,
+        relay_scans_pending: true,
     };
 
     /// The switches with one bug planted.
@@ -104,6 +109,7 @@ impl Safety {
             Some(Bug::UserInboxUnchecked) => s.user_inbox_check = false,
             Some(Bug::InboxWithoutUniqueKey) => s.unique_inbox = false,
             Some(Bug::StaleReadStock) => s.guarded_stock = false,
+            Some(Bug::RelayHighWaterCursor) => s.relay_scans_pending = false,
         }
         s
     }
@@ -130,10 +136,11 @@ pub enum Bug {
     UserInboxUnchecked,
     InboxWithoutUniqueKey,
     StaleReadStock,
+    RelayHighWaterCursor,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 18] = [
+    pub const ALL: [Bug; 19] = [
         Bug::NoOutbox,
         Bug::NoInbox,
         Bug::NoIdempotencyKey,
@@ -152,6 +159,7 @@ impl Bug {
         Bug::UserInboxUnchecked,
         Bug::InboxWithoutUniqueKey,
         Bug::StaleReadStock,
+        Bug::RelayHighWaterCursor,
     ];
 
     pub fn name(self) -> &'static str {
@@ -174,6 +182,7 @@ impl Bug {
             Bug::UserInboxUnchecked => "user-inbox-unchecked",
             Bug::InboxWithoutUniqueKey => "inbox-without-unique-key",
             Bug::StaleReadStock => "stale-read-stock",
+            Bug::RelayHighWaterCursor => "relay-high-water-cursor",
         }
     }
 
@@ -287,6 +296,13 @@ impl Bug {
                 "found only with several instances: Product writes the stock it read minus the \
                  quantity instead of a guarded decrement, so two instances reserving stock of \
                  one product at once lose a deduction; stock-conservation catches it"
+            }
+            Bug::RelayHighWaterCursor => {
+                "found only with several instances: the relay publishes the outbox rows above \
+                 the highest id it has published, but ids are taken when a transaction stages \
+                 its rows, and a transaction that staged earlier can commit later (a slower \
+                 commit, an instance's own relay batch still in flight): its row is never \
+                 published, and eventual-consistency catches the stuck saga"
             }
             Bug::UserInboxUnchecked => {
                 "a bug in one service's consumer: User records each event in its inbox but never \

@@ -97,7 +97,7 @@ impl<'a, A: App> Cx<'a, A> {
         // the same handler see what is committed.
         let read = db.stale_read(node).is_some();
         let conflict = db.stale_read(node).is_some_and(|r| A::conflicts(r, db.state(), writes));
-        db.end_read(node);
+        let staged = db.end_read(node);
         if self.core.nodes[self.node.index()].db_down_until > self.core.now_us {
             // The database is unreachable: refused, whatever was drawn.
             self.core.stats.commit_failures += 1;
@@ -133,7 +133,7 @@ impl<'a, A: App> Cx<'a, A> {
                 match fault {
                     Fault::CommitLostAck { .. } => {
                         self.core.stats.commits_unacknowledged += 1;
-                        self.apply(writes, events);
+                        self.apply(staged, writes, events);
                         return Err(CommitFailed::AnswerLost);
                     }
                     Fault::CommitHang { for_us, .. } => {
@@ -147,17 +147,18 @@ impl<'a, A: App> Cx<'a, A> {
                 }
             }
         }
-        self.apply(writes, events);
+        self.apply(staged, writes, events);
         Ok(())
     }
 
     fn apply(
         &mut self,
+        staged: std::ops::Range<u64>,
         writes: &[A::Write],
         events: impl IntoIterator<Item = (TopicId, u64, A::Msg)>,
     ) {
         let db = self.db.as_deref_mut().expect("only service nodes have a database");
-        db.commit(writes, events);
+        self.core.stats.late_rows += db.commit_staged(staged, writes, events);
         self.committed = true;
     }
 

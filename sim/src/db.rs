@@ -10,6 +10,7 @@
 //! row, or (when it fails) nothing.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use crate::broker::TopicId;
@@ -52,13 +53,34 @@ pub struct Database<S, W, M> {
     open: BTreeMap<TxnId, Txn<W, M>>,
     next_txn: u64,
     commits: u64,
-    /// Open reads (volatile, one per instance mid-handler): the reader,
-    /// and the state as it read it once another commit has moved past it.
-    reads: Vec<(NodeId, Option<Arc<S>>)>,
+    /// Open reads (volatile, one per instance mid-handler).
+    reads: Vec<Read<S>>,
+    /// The highest outbox id a high-water relay has published (durable: it
+    /// is a row of its own, updated with the sent-marks).
+    relay_cursor: u64,
+    /// The highest outbox id committed so far.
+    highest_row: u64,
     /// Outbox rows in a batch an instance's relay has in flight, so that
     /// another instance's relay skips them (`SELECT … FOR UPDATE SKIP
     /// LOCKED`); used only when the database is shared.
     claims: BTreeMap<u64, NodeId>,
+}
+
+/// Outbox ids a transaction takes when it stages its rows, at its read
+/// step: more than any handler emits in one commit (a commit that emits more
+/// takes the rest at commit time).
+pub const ROW_BLOCK: u64 = 8;
+
+/// An instance's handler between its read step and its commit step.
+#[derive(Debug)]
+struct Read<S> {
+    node: NodeId,
+    /// The state as it read it, once another commit has moved past it.
+    snap: Option<Arc<S>>,
+    /// The outbox ids its rows were given when they were staged: the
+    /// sequence hands them out then, and a transaction that commits later
+    /// than one that staged after it commits the lower ids later.
+    ids: Range<u64>,
 }
 
 impl<S, W, M> Database<S, W, M> {
@@ -72,6 +94,8 @@ impl<S, W, M> Database<S, W, M> {
             next_txn: 1,
             commits: 0,
             reads: Vec::new(),
+            relay_cursor: 0,
+            highest_row: 0,
             claims: BTreeMap::new(),
         }
     }
@@ -86,27 +110,50 @@ impl<S, W, M> Database<S, W, M> {
     }
 
     /// Commit a one-step transaction: all writes and all events, at once.
+    /// Its outbox rows take the next ids.
     pub fn commit(&mut self, writes: &[W], events: impl IntoIterator<Item = (TopicId, u64, M)>)
     where
         S: Clone,
     {
-        if self.reads.iter().any(|(_, snap)| snap.is_none()) {
+        self.commit_staged(0..0, writes, events);
+    }
+
+    /// Commit a transaction whose rows took the ids `staged` when they were
+    /// staged (see [`Database::end_read`]); rows beyond those take the next
+    /// ids. Returns how many rows committed below an id already committed
+    /// (late: a high-water reader may have passed them).
+    pub fn commit_staged(
+        &mut self,
+        mut staged: Range<u64>,
+        writes: &[W],
+        events: impl IntoIterator<Item = (TopicId, u64, M)>,
+    ) -> u64
+    where
+        S: Clone,
+    {
+        if self.reads.iter().any(|r| r.snap.is_none()) {
             // Readers mid-handler keep the state they read: one copy serves
             // every reader that has not seen a commit since.
             let snap = Arc::new(self.state.clone());
-            for (_, s) in self.reads.iter_mut().filter(|(_, s)| s.is_none()) {
-                *s = Some(snap.clone());
+            for r in self.reads.iter_mut().filter(|r| r.snap.is_none()) {
+                r.snap = Some(snap.clone());
             }
         }
         for w in writes {
             (self.apply)(&mut self.state, w);
         }
+        let mut late = 0;
         for (topic, key, msg) in events {
-            let id = self.next_row;
-            self.next_row += 1;
+            let id = staged.next().unwrap_or_else(|| {
+                self.next_row += 1;
+                self.next_row - 1
+            });
+            late += u64::from(id < self.highest_row);
+            self.highest_row = self.highest_row.max(id);
             self.outbox.insert(id, OutboxRow { id, topic, key, msg });
         }
         self.commits += 1;
+        late
     }
 
     /// Start a transaction that spans several steps.
@@ -135,30 +182,49 @@ impl<S, W, M> Database<S, W, M> {
         Ok(())
     }
 
-    /// `node` starts a handler: it reads now and commits later. Ends with
+    /// `node` starts a handler: it reads now, stages its outbox rows (they
+    /// take their ids now), and commits later. Ends with
     /// [`Database::end_read`]; a node has at most one read open.
     pub fn begin_read(&mut self, node: NodeId) {
-        debug_assert!(self.reads.iter().all(|(n, _)| *n != node), "one read per node");
-        self.reads.push((node, None));
+        debug_assert!(self.reads.iter().all(|r| r.node != node), "one read per node");
+        let ids = self.next_row..self.next_row + ROW_BLOCK;
+        self.next_row += ROW_BLOCK;
+        self.reads.push(Read { node, snap: None, ids });
     }
 
     /// What `node` reads: the state as of its open read if a commit has
     /// moved past it, the committed state otherwise.
     pub fn read_view(&self, node: NodeId) -> &S {
-        match self.reads.iter().find(|(n, _)| *n == node) {
-            Some((_, Some(snap))) => snap,
+        match self.reads.iter().find(|r| r.node == node) {
+            Some(Read { snap: Some(snap), .. }) => snap,
             _ => &self.state,
         }
     }
 
     /// The state `node` read, if another commit has moved past it since.
     pub fn stale_read(&self, node: NodeId) -> Option<&S> {
-        self.reads.iter().find(|(n, _)| *n == node).and_then(|(_, s)| s.as_deref())
+        self.reads.iter().find(|r| r.node == node).and_then(|r| r.snap.as_deref())
     }
 
-    /// `node`'s read is over (it committed, gave up, or crashed).
-    pub fn end_read(&mut self, node: NodeId) {
-        self.reads.retain(|(n, _)| *n != node);
+    /// `node`'s read is over (it committed, gave up, or crashed): the ids
+    /// its rows were staged with, for [`Database::commit_staged`]. Ids a
+    /// transaction took and never committed are a gap in the sequence, as
+    /// in a real one.
+    pub fn end_read(&mut self, node: NodeId) -> Range<u64> {
+        match self.reads.iter().position(|r| r.node == node) {
+            Some(i) => self.reads.remove(i).ids,
+            None => 0..0,
+        }
+    }
+
+    /// The highest outbox id a high-water relay has published.
+    pub fn relay_cursor(&self) -> u64 {
+        self.relay_cursor
+    }
+
+    /// A high-water relay's batch up to `id` was published and marked sent.
+    pub fn advance_relay_cursor(&mut self, id: u64) {
+        self.relay_cursor = self.relay_cursor.max(id);
     }
 
     /// Claim rows for `node`'s relay batch.
@@ -292,5 +358,30 @@ mod tests {
         assert!(db.mark_sent(1));
         assert!(!db.mark_sent(1));
         assert_eq!(db.outbox_after(0).map(|r| r.id).collect::<Vec<_>>(), [2]);
+    }
+
+    /// Rows take their ids when their transaction reads and stages them: a
+    /// transaction that staged first and commits last commits the lower id
+    /// late, below a row a high-water reader may already have passed.
+    #[test]
+    fn staged_ids_commit_out_of_order_and_a_high_water_cursor_passes_them() {
+        let mut db: Database<Kv, (u8, i64), u32> = Database::new(Kv::new(), add);
+        let (a, b) = (NodeId(1), NodeId(2));
+        db.begin_read(a);
+        db.begin_read(b);
+        let staged = db.end_read(b);
+        let late = db.commit_staged(staged, &[], [(TopicId(0), 0, 20)]);
+        assert_eq!(late, 0);
+        db.advance_relay_cursor(db.outbox().map(|r| r.id).max().expect("a row"));
+        let staged = db.end_read(a);
+        let late = db.commit_staged(staged, &[], [(TopicId(0), 0, 10)]);
+        assert_eq!(late, 1, "a's row committed below b's");
+        let ids: Vec<u64> = db.outbox().map(|r| r.id).collect();
+        assert_eq!(ids, [1, 1 + ROW_BLOCK]);
+        let past: Vec<u32> = db.outbox_after(db.relay_cursor()).map(|r| r.msg).collect();
+        assert!(past.is_empty(), "the cursor is past a's row: it is never read");
+        // A commit with no read open takes the next id.
+        db.commit(&[], [(TopicId(0), 0, 30)]);
+        assert_eq!(db.outbox().last().map(|r| r.id), Some(1 + 2 * ROW_BLOCK));
     }
 }

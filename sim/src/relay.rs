@@ -22,10 +22,11 @@ impl<A: App> World<A> {
             return;
         }
         let shared = self.db_of[node.index()].is_some_and(|i| self.instances[i].len() > 1);
+        let high_water = core.options.relay_high_water;
         let records: Vec<ProduceRecord<A::Msg>> = match source {
             Source::Outbox => match self.db_of[node.index()] {
                 Some(i) => self.dbs[i]
-                    .outbox()
+                    .outbox_after(if high_water { self.dbs[i].relay_cursor() } else { 0 })
                     .filter(|r| !shared || !self.dbs[i].claimed_by_other(r.id, node))
                     .take(max)
                     .map(|r| ProduceRecord {
@@ -69,9 +70,14 @@ impl<A: App> World<A> {
                     // again, and consumers' inboxes must absorb the repeat.
                     self.core.stats.mark_sent_failures += 1;
                 } else {
+                    let high_water = self.core.options.relay_high_water;
                     let db = self.db_mut(node).expect("an outbox lives in a database");
                     for &id in ids {
                         db.mark_sent(id);
+                    }
+                    if high_water {
+                        // The cursor moves in the sent-marks' transaction.
+                        db.advance_relay_cursor(ids.iter().copied().max().unwrap_or(0));
                     }
                 }
             }

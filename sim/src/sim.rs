@@ -336,7 +336,10 @@ impl<A: App> Sim<A> {
     /// time later, where the handler runs on what it read.
     fn read_step(&mut self, node: NodeId, input: Event<A::Msg>) {
         let core = &mut self.world.core;
-        let service_us = core.options.service_us;
+        let commit_us = core.options.commit_us;
+        // Drawn only when set, so scenarios without it keep their streams.
+        let extra_us = if commit_us > 0 { core.streams.latency.range(0, commit_us) } else { 0 };
+        let service_us = core.options.service_us + extra_us;
         let rt = &mut core.runtime[node.index()];
         debug_assert!(rt.deferred.is_none(), "one handler at a time");
         rt.deferred = Some(input);

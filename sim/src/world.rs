@@ -32,6 +32,10 @@ pub struct KernelOptions {
     /// How long any application callback on a service node (a request, a
     /// timer, a record) holds the node: what reaches it meanwhile waits.
     pub service_us: u64,
+    /// On an instance that shares its database, how much longer than
+    /// `service_us` a handler's commit may take: drawn uniformly up to this,
+    /// so transactions commit in another order than they staged their rows.
+    pub commit_us: u64,
     /// Delay between the last record of a batch and its offset commit.
     pub commit_delay_us: u64,
     /// How long a direct (non-outbox) publish waits in the producer's memory.
@@ -64,6 +68,11 @@ pub struct KernelOptions {
     /// Consumers commit a batch's offset as soon as it arrives, before
     /// handling it (at-most-once; only a planted bug does this).
     pub commit_before_process: bool,
+    /// Relays publish only outbox rows above the highest id published so
+    /// far (a high-water cursor), not every pending row; a row whose
+    /// transaction committed after a higher id was published is never sent
+    /// (only a planted bug does this).
+    pub relay_high_water: bool,
     /// Fault decisions allowed to strike, by their key (see `Decision`);
     /// `None` allows every one. Shrinking switches faults off here.
     pub fault_mask: Option<std::collections::BTreeSet<u64>>,
@@ -112,6 +121,7 @@ impl Default for KernelOptions {
             produce_batch_max: 16,
             handler_us: 200,
             service_us: 0,
+            commit_us: 0,
             commit_delay_us: 500,
             linger_us: 2_000,
             trace_lines: false,
@@ -126,6 +136,7 @@ impl Default for KernelOptions {
             retry_backoff_us: 10_000,
             dead_letter_retry_us: 500_000,
             commit_before_process: false,
+            relay_high_water: false,
             fault_mask: None,
             follow: None,
             schedule: Schedule::Seeded,
@@ -344,6 +355,9 @@ pub struct Stats {
     /// Handlers that committed on a read another instance's commit had
     /// moved past (whether or not the check caught it).
     pub stale_reads: u64,
+    /// Outbox rows that committed with an id below one already committed
+    /// (their transaction staged them earlier and committed later).
+    pub late_rows: u64,
     /// Streams moved from one instance to another (crash, pause, rejoin).
     pub reassignments: u64,
     /// Offset commits refused because they came from an older generation

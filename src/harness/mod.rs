@@ -136,6 +136,8 @@ fn kernel_options(spec: &RunSpec<'_>, s: &Scenario, safety: &Safety) -> KernelOp
         dead_letter_fail_ppm: s.faults.dead_letter_fail_ppm,
         max_attempts: safety.dead_letter.then_some(s.broker.max_attempts),
         commit_before_process: !safety.commit_after_process,
+        relay_high_water: !safety.relay_scans_pending,
+        commit_us: s.commit_us,
         fault_mask: spec.fault_mask.cloned(),
         follow: spec.follow.cloned(),
         schedule: spec.explore.schedule,
