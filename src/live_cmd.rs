@@ -285,6 +285,15 @@ fn scenario(name: &str, fault_scale: f64) -> Result<Scenario, ExitCode> {
 }
 
 fn check_bug(bug: Option<Bug>, strategy: Strategy) -> Result<(), ExitCode> {
+    if let Some(bug) = bug.filter(|b| !b.runs_live()) {
+        eprintln!(
+            "error: bug `{}` cannot be planted live: it switches off what the live adapters \
+             keep (PostgreSQL's unique inbox key, the relay's scan of every pending row); \
+             run it in the simulation",
+            bug.name()
+        );
+        return Err(ExitCode::from(2));
+    }
     if let Some(bug) = bug.filter(|b| !b.strategies().contains(&strategy)) {
         let names: Vec<_> = bug.strategies().iter().map(|s| s.name()).collect();
         eprintln!(

@@ -78,6 +78,13 @@ const CASES: &[Case] = &[
     case(Bug::InboxWithoutUniqueKey, CHOREO, "crash-storm", SIDE, &[SIDE]),
     case(Bug::StaleReadStock, ORCH, "flash-sale", "stock-conservation", &["stock-conservation"]),
     case(Bug::RelayHighWaterCursor, CHOREO, "crash-storm", EC, &[EC, STUCK, SIDE]),
+    case(
+        Bug::InboxOnRecordPosition,
+        CHOREO,
+        "default",
+        DOUBLE,
+        &[DOUBLE, SIDE, "confirmed-is-complete", EC],
+    ),
 ];
 
 fn failures(bug: Bug, strategy: Strategy, scenario: &str, seeds: u64) -> Vec<Failure> {
@@ -318,4 +325,23 @@ fn the_concurrency_bugs_are_found_only_with_several_instances() {
         };
         assert!(sweep(&spec).failures.is_empty(), "{} with one instance each", bug.name());
     }
+}
+
+/// Deduplication on the wrong field is a partial break: keyed on the
+/// record's broker position, the inbox still absorbs redeliveries of one
+/// copy (a consumer that crashed before its offset commit), and lets
+/// through only a copy published again, which is what fails these seeds.
+#[test]
+fn an_inbox_keyed_on_the_record_position_still_absorbs_redeliveries() {
+    let s = Scenario::load("default").expect("built-in");
+    let (mut absorbed, mut failed) = (0, 0);
+    for seed in 0..100 {
+        let bug = Some(Bug::InboxOnRecordPosition);
+        let spec = RunSpec { explore: Explore::default(), ..RunSpec::new(&s, CHOREO, bug, seed) };
+        let r = sagasim::harness::run(&spec);
+        absorbed += r.coverage.duplicates_absorbed;
+        failed += u64::from(r.violation.is_some());
+    }
+    assert!(absorbed > 0, "redeliveries are still absorbed");
+    assert!(failed > 0, "republished copies are handled twice");
 }

@@ -518,6 +518,9 @@ fn live_refuses_what_it_cannot_run_with_exit_2() {
     let o = sagasim(&["live", "--strategy", "choreography", "--bug", "no-semantic-lock"]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("cannot be planted in choreography"), "{}", stderr(&o));
+    let o = sagasim(&["live", "--bug", "relay-high-water-cursor"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("cannot be planted live"), "{}", stderr(&o));
     let o = sagasim(&["live", "--attach", "/nonexistent/deployment.json"]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("/nonexistent/deployment.json"), "{}", stderr(&o));

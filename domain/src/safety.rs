@@ -61,6 +61,9 @@ pub struct Safety {
     /// highest id published so far (a high-water cursor skips a row whose
     /// transaction committed after a higher id was published).
     pub relay_scans_pending: bool,
+    /// The inbox is keyed on the event's id, not on where the broker
+    /// delivered it from.
+    pub inbox_on_event_id: bool,
 }
 
 impl Safety {
@@ -84,6 +87,7 @@ impl Safety {
         unique_inbox: true,
         guarded_stock: true,
         relay_scans_pending: true,
+        inbox_on_event_id: true,
     };
 
     /// The switches with one bug planted.
@@ -110,6 +114,7 @@ impl Safety {
             Some(Bug::InboxWithoutUniqueKey) => s.unique_inbox = false,
             Some(Bug::StaleReadStock) => s.guarded_stock = false,
             Some(Bug::RelayHighWaterCursor) => s.relay_scans_pending = false,
+            Some(Bug::InboxOnRecordPosition) => s.inbox_on_event_id = false,
         }
         s
     }
@@ -137,10 +142,11 @@ pub enum Bug {
     InboxWithoutUniqueKey,
     StaleReadStock,
     RelayHighWaterCursor,
+    InboxOnRecordPosition,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 19] = [
+    pub const ALL: [Bug; 20] = [
         Bug::NoOutbox,
         Bug::NoInbox,
         Bug::NoIdempotencyKey,
@@ -160,6 +166,7 @@ impl Bug {
         Bug::InboxWithoutUniqueKey,
         Bug::StaleReadStock,
         Bug::RelayHighWaterCursor,
+        Bug::InboxOnRecordPosition,
     ];
 
     pub fn name(self) -> &'static str {
@@ -183,6 +190,7 @@ impl Bug {
             Bug::InboxWithoutUniqueKey => "inbox-without-unique-key",
             Bug::StaleReadStock => "stale-read-stock",
             Bug::RelayHighWaterCursor => "relay-high-water-cursor",
+            Bug::InboxOnRecordPosition => "inbox-on-record-position",
         }
     }
 
@@ -222,6 +230,14 @@ impl Bug {
             ],
             _ => &[Strategy::Choreography],
         }
+    }
+
+    /// Whether the live mode can plant it. Two bugs switch off what the
+    /// live adapters own rather than the domain: the inbox's unique key is
+    /// PostgreSQL's primary key, and the live relay publishes every pending
+    /// row and keeps no cursor.
+    pub fn runs_live(self) -> bool {
+        !matches!(self, Bug::InboxWithoutUniqueKey | Bug::RelayHighWaterCursor)
     }
 
     /// One line: what it does and what must catch it.
@@ -303,6 +319,13 @@ impl Bug {
                  its rows, and a transaction that staged earlier can commit later (a slower \
                  commit, an instance's own relay batch still in flight): its row is never \
                  published, and eventual-consistency catches the stuck saga"
+            }
+            Bug::InboxOnRecordPosition => {
+                "deduplication on the wrong field: every consumer's inbox is keyed on the \
+                 record's broker position (topic, partition, offset) instead of the event's id, \
+                 so a redelivery after a crash is caught but a copy the relay publishes again \
+                 (a lost acknowledgement, a failed sent-mark) is handled twice; \
+                 no-double-charge or exactly-once-side-effects catches it"
             }
             Bug::UserInboxUnchecked => {
                 "a bug in one service's consumer: User records each event in its inbox but never \

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, Context};
-use domain::node::Handled;
+use domain::node::{Delivery, Handled};
 use domain::{Msg, Topic};
 use futures::StreamExt;
 use tokio::sync::oneshot;
@@ -40,13 +40,23 @@ fn trace_of(m: &jetstream::Message) -> TraceCtx {
         .unwrap_or_else(TraceCtx::root)
 }
 
-async fn handle(shared: &Shared, msg: &Msg, dead_letter: bool, ctx: TraceCtx) -> Handled {
+async fn handle(shared: &Shared, msg: &Msg, at: Delivery, ctx: TraceCtx) -> Handled {
     let (done, answer) = oneshot::channel();
-    let input = Input::Record { msg: msg.clone(), dead_letter, ctx, done };
+    let input = Input::Record { msg: msg.clone(), at, ctx, done };
     if shared.inputs.send(input).is_err() {
         return Handled::Retry;
     }
     answer.await.unwrap_or(Handled::Retry)
+}
+
+/// A stream's number for a record's [`Delivery`] position: its name hashed
+/// (the hasher's keys are fixed, so every process agrees; `position_of`
+/// keeps 23 bits of it).
+fn log_of(stream: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    stream.hash(&mut h);
+    h.finish() & 0xff_ffff
 }
 
 /// Move a record that failed too often to the process's dead-letter stream:
@@ -83,12 +93,13 @@ async fn dead_letter(shared: &Shared, js: &Context, m: &jetstream::Message) -> b
 /// process should give the batch up (it could not dead-letter).
 async fn take(shared: &Shared, js: &Context, m: &jetstream::Message, dlq: bool) -> bool {
     let b = &shared.d.broker;
-    let seq = m.info().map_or(0, |i| i.stream_sequence);
+    let (stream, seq) = m.info().map_or((0, 0), |i| (log_of(i.stream), i.stream_sequence));
     let msg = decode(&m.payload, seq);
+    let at = Delivery { position: Delivery::position_of(stream, seq), dead_letter: dlq };
     let ctx = trace_of(m);
     let mut attempts = 0u32;
     loop {
-        if handle(shared, &msg, dlq, ctx).await == Handled::Done {
+        if handle(shared, &msg, at, ctx).await == Handled::Done {
             return true;
         }
         attempts += 1;

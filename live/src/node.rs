@@ -47,7 +47,7 @@ pub enum Input {
     },
     Record {
         msg: Msg,
-        dead_letter: bool,
+        at: domain::node::Delivery,
         ctx: TraceCtx,
         done: oneshot::Sender<Handled>,
     },
@@ -426,12 +426,12 @@ pub fn run(
                     let _ = r.send(std::mem::take(&mut host.replies));
                 }
             }
-            Input::Record { msg, dead_letter, ctx, done } => {
+            Input::Record { msg, at, ctx, done } => {
                 let (what, order) = describe(&msg);
                 host.ctx = ctx.child();
                 let span = span(&what, order, ctx, host.ctx);
                 let _e = span.enter();
-                let _ = done.send(node.on_record(&mut host, &msg, dead_letter));
+                let _ = done.send(node.on_record(&mut host, &msg, at));
             }
             Input::Timer { tag, ctx } => {
                 host.ctx = ctx.child();

@@ -216,8 +216,13 @@ impl App for SagaApp {
         cx: &mut Cx<'_, Self>,
         record: Record<'_, Msg>,
     ) -> Handled {
-        let handled =
-            self.node(vol, cx, None, |n, host| n.on_record(host, record.msg, record.dead_letter));
+        // A log is a topic's partition; a dead-letter topic is a topic.
+        let log = (record.topic.0 as u64) << 16 | record.partition as u64;
+        let at = domain::node::Delivery {
+            position: domain::node::Delivery::position_of(log, record.offset),
+            dead_letter: record.dead_letter,
+        };
+        let handled = self.node(vol, cx, None, |n, host| n.on_record(host, record.msg, at));
         match handled {
             domain::node::Handled::Done => Handled::Done,
             domain::node::Handled::Retry => Handled::Retry,

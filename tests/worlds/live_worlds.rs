@@ -309,7 +309,10 @@ impl BrokerWorld for LiveBroker {
             let t = tried.clone();
             let node = tokio::spawn(async move {
                 while let Some(input) = rx.recv().await {
-                    if let Input::Record { dead_letter: false, done, .. } = input {
+                    if let Input::Record { at, done, .. } = input {
+                        if at.dead_letter {
+                            continue;
+                        }
                         *t.lock().expect("not poisoned") += 1;
                         let _ = done.send(Handled::Retry);
                     }

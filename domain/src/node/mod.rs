@@ -162,6 +162,28 @@ pub trait Host: PgPort {
     fn trace(&mut self, line: impl FnOnce() -> String);
 }
 
+/// Where the broker delivered a record from: the same for every
+/// redelivery of one copy of a record, another for every copy published
+/// again (a relay's repeat, a duplicated produce).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The copy's position in the broker: the simulation's (topic,
+    /// partition, offset), JetStream's (stream, sequence), folded into one
+    /// number by [`Delivery::position_of`].
+    pub position: u64,
+    /// It comes from the node's dead-letter topic, in the recovery pass.
+    pub dead_letter: bool,
+}
+
+impl Delivery {
+    /// One number for a log (a topic's partition, a stream) and an offset in
+    /// it: the log in bits 40 to 62, the offset in the low 40; the top bit
+    /// stays clear.
+    pub fn position_of(log: u64, offset: u64) -> u64 {
+        (log & 0x7f_ffff) << 40 | offset & 0xff_ffff_ffff
+    }
+}
+
 /// What became of a record a consumer handed to the node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Handled {
@@ -282,13 +304,12 @@ impl Node<'_> {
         }
     }
 
-    /// A record from the broker: an event, or (from a producer with another
-    /// schema) one nobody can read. `dead_letter`: it comes from the node's
-    /// dead-letter topic, in the recovery pass.
-    pub fn on_record(&mut self, host: &mut impl Host, msg: &Msg, dead_letter: bool) -> Handled {
+    /// A record from the broker, delivered from `at`: an event, or (from a
+    /// producer with another schema) one nobody can read.
+    pub fn on_record(&mut self, host: &mut impl Host, msg: &Msg, at: Delivery) -> Handled {
         match msg {
-            Msg::Event(ev) => self.on_event(host, ev, dead_letter),
-            _ => self.on_poison(host, dead_letter),
+            Msg::Event(ev) => self.on_event(host, ev, at),
+            _ => self.on_poison(host, at.dead_letter),
         }
     }
 
@@ -325,9 +346,9 @@ impl Node<'_> {
         }
     }
 
-    fn on_event(&mut self, host: &mut impl Host, ev: &Event, dead_letter: bool) -> Handled {
+    fn on_event(&mut self, host: &mut impl Host, ev: &Event, at: Delivery) -> Handled {
         self.tx.clear();
-        match host.store().consume(ev, &self.settings.safety, dead_letter, self.tx) {
+        match host.store().consume(ev, &self.settings.safety, at, self.tx) {
             Consumed::Duplicate => {
                 host.counters().duplicates_absorbed += 1;
                 Handled::Done
