@@ -7,7 +7,7 @@
 use crate::harness::RunReport;
 
 /// Every coverage point, by name. Saga paths first, then fault kinds.
-pub const POINTS: [&str; 42] = [
+pub const POINTS: [&str; 43] = [
     "compensation ran",
     "false compensation",
     "card refunded",
@@ -19,6 +19,7 @@ pub const POINTS: [&str; 42] = [
     "client retried",
     "PG call retried",
     "pg answered in progress",
+    "pg refund pending",
     "step given up",
     "lock wait",
     "zombie commit fenced",
@@ -103,6 +104,7 @@ pub fn hits(r: &RunReport) -> u64 {
         ("client retried", c.client_retries),
         ("PG call retried", c.pg_retries),
         ("pg answered in progress", c.pg_in_progress),
+        ("pg refund pending", c.pg_refunds_pending),
         ("step given up", c.steps_given_up),
         ("lock wait", c.lock_waits),
         ("zombie commit fenced", s.fenced_commits),

@@ -137,6 +137,8 @@ pub struct PgSpec {
     /// A new charge settles within this long; meanwhile its key is "in
     /// progress".
     pub processing_max_us: u64,
+    /// An accepted refund stays pending for up to this long.
+    pub refund_pending_max_us: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -400,6 +402,7 @@ struct RawPg {
     slow_max_ms: S<u64>,
     refund_fail: S<f64>,
     processing_max_ms: S<u64>,
+    refund_pending_max_ms: S<u64>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -851,6 +854,7 @@ impl Scenario {
                 slow_max_us: cx.ms(f!(pg.slow_max_ms), 0)?,
                 refund_fail_ppm: cx.probability(f!(pg.refund_fail))?,
                 processing_max_us: cx.ms(f!(pg.processing_max_ms), 0)?,
+                refund_pending_max_us: cx.ms(f!(pg.refund_pending_max_ms), 0)?,
             },
             gateway: GatewaySpec {
                 key_ttl_us: cx.ms(f!(gateway.key_ttl_ms), 1)?,

@@ -139,3 +139,27 @@ fn the_gateway_answers_in_progress_and_the_recovery_pass_takes_up_stuck_work() {
     }
     assert!(in_progress > 0 && sagas > 0 && payments > 0, "{in_progress} {sagas} {payments}");
 }
+
+/// Refunds that stay pending: in `pg-trouble` the gateway leaves an accepted
+/// refund pending for up to 500 ms, longer than Payment's 150 ms call
+/// timeout, so Payment's retried refunds hear "in progress" until it
+/// settles. Every cancelled order still ends refunded, and the runs stay
+/// clean; the same seed is the same run.
+#[test]
+fn pending_refunds_are_waited_out() {
+    let s = Scenario::load("pg-trouble").expect("built-in");
+    let (mut pending, mut in_progress) = (0, 0);
+    for seed in 0..30 {
+        let r = harness::run(&RunSpec::new(&s, Strategy::Orchestration, None, seed));
+        assert_eq!((r.violation, r.end), (None, End::Settled), "seed {seed}");
+        pending += r.coverage.pg_refunds_pending;
+        in_progress += r.coverage.pg_in_progress;
+        let again = harness::run(&RunSpec::new(&s, Strategy::Orchestration, None, seed));
+        assert_eq!(again.digest, r.digest, "seed {seed}");
+    }
+    assert!(pending > 0 && in_progress > 0, "{pending} {in_progress}");
+    let mut none = s.clone();
+    none.pg.refund_pending_max_us = 0;
+    let r = harness::run(&RunSpec::new(&none, Strategy::Orchestration, None, 0));
+    assert_eq!(r.coverage.pg_refunds_pending, 0, "off when the scenario says 0");
+}

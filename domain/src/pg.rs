@@ -84,6 +84,10 @@ pub struct PgFaults {
     /// A new charge takes up to this long to settle (uniform); a request
     /// under its key meanwhile is answered "in progress".
     pub processing_max_us: u64,
+    /// An accepted refund stays pending at the gateway for up to this long
+    /// (uniform) before it settles: its answer waits that long, and a
+    /// request under its key meanwhile is answered "in progress".
+    pub refund_pending_max_us: u64,
 }
 
 /// What the PG needs from its host: a way to decide (and record) its own

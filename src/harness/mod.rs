@@ -334,6 +334,7 @@ pub fn settings(s: &Scenario, strategy: Strategy, bug: Option<Bug>) -> Settings 
             slow_max_us: s.pg.slow_max_us,
             refund_fail_ppm: s.pg.refund_fail_ppm,
             processing_max_us: s.pg.processing_max_us,
+            refund_pending_max_us: s.pg.refund_pending_max_us,
         },
         pg_timeout_us: s.pg.timeout_us,
         key_ttl_us: s.gateway.key_ttl_us,

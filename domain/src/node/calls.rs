@@ -97,6 +97,10 @@ impl Node<'_> {
         let Tables::Pg(t) = &host.store().tables else { panic!("PG requests go to the PG") };
         let prepared = pg::prepare(t, msg);
         let new_key = prepared.new_charge_key();
+        let refund_key = match pg::key_of(msg) {
+            Some((_, key, crate::message::PgOp::Refund)) => Some(key),
+            _ => None,
+        };
         let act = pg::finish(prepared, &self.settings.pg, host);
         self.tx.clear();
         self.tx.writes.extend(act.writes.iter().map(|w| Write::Pg(*w)));
@@ -105,9 +109,21 @@ impl Node<'_> {
         }
         // A new charge settles after its processing time; its answer waits
         // for that, and a request under its key meanwhile hears "in progress".
+        // So does a refund it accepted, when refunds stay pending (drawn only
+        // then, so that scenarios without it keep their random stream).
+        let pending_max = self.settings.pg.refund_pending_max_us;
+        let accepted = act.writes.iter().any(|w| matches!(w, pg::PgWrite::Refund { .. }));
         let mut processing = 0;
-        if let Some(key) = new_key {
-            processing = host.random_us(self.settings.pg.processing_max_us);
+        let window = match (new_key, refund_key) {
+            (Some(key), _) => Some((key, host.random_us(self.settings.pg.processing_max_us))),
+            (None, Some(key)) if accepted && pending_max > 0 => {
+                host.counters().pg_refunds_pending += 1;
+                Some((key, host.random_us(pending_max)))
+            }
+            _ => None,
+        };
+        if let Some((key, took)) = window {
+            processing = took;
             if self.vol.pg_processing.len() > 4096 {
                 self.vol.pg_processing.retain(|_, until| *until > now);
             }

@@ -117,6 +117,8 @@ pub struct Counters {
     pub payments_swept: u64,
     /// Requests the payment gateway answered "in progress".
     pub pg_in_progress: u64,
+    /// Refunds the payment gateway accepted and left pending for a while.
+    pub pg_refunds_pending: u64,
 }
 
 impl Counters {
@@ -137,6 +139,7 @@ impl Counters {
         self.sagas_swept += o.sagas_swept;
         self.payments_swept += o.payments_swept;
         self.pg_in_progress += o.pg_in_progress;
+        self.pg_refunds_pending += o.pg_refunds_pending;
     }
 }
 
