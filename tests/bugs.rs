@@ -150,8 +150,10 @@ fn every_planted_bug_is_found_within_2000_seeds_of_its_scenario() {
 }
 
 #[test]
-fn every_bug_names_the_strategies_it_applies_to() {
+fn every_case_is_the_scenario_and_a_strategy_bench_bugs_measures() {
     for c in CASES {
+        // `bench --bugs` sweeps the scenario these cases do.
+        assert_eq!(sagasim::detection::scenario_of(c.bug), c.scenario, "{}", c.bug.name());
         assert!(
             c.bug.strategies().contains(&c.strategy),
             "{} under {:?}",
