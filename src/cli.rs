@@ -325,6 +325,7 @@ const FAULTS: &[(&str, &str)] = &[
     ("commit-hang", "a database commit hangs and applies nothing; the service waits out its statement timeout first (faults.commit_hang, faults.commit_hang_ms)"),
     ("mark-sent-fail", "the relay's update marking acknowledged outbox rows sent fails: they are published again (faults.mark_sent_fail)"),
     ("dead-letter-fail", "a consumer's write to its dead-letter topic fails: the record stays at the head of its partition and is tried again (faults.dead_letter_fail)"),
+    ("cache-timeout", "a gateway's call to its key cache times out, lost on its way or applied with its answer lost; the gateway knows nothing and the client hears \"in progress\" (faults.cache_timeout)"),
     ("cache-flush", "the idempotency-key cache restarts and forgets every key (faults.cache_flushes)"),
     ("poison", "a record no consumer can read is published (faults.poisons)"),
     ("pg-decline", "the payment gateway declines a card (pg.decline)"),

@@ -7,7 +7,7 @@
 use crate::harness::RunReport;
 
 /// Every coverage point, by name. Saga paths first, then fault kinds.
-pub const POINTS: [&str; 43] = [
+pub const POINTS: [&str; 44] = [
     "compensation ran",
     "false compensation",
     "card refunded",
@@ -51,6 +51,7 @@ pub const POINTS: [&str; 43] = [
     "pg slow",
     "pg refund failed",
     "poison published",
+    "cache timed out",
 ];
 
 /// The bit of a point, by name; `None` for an unknown name.
@@ -83,6 +84,7 @@ fn fault_point(f: &sim::Fault) -> Option<&'static str> {
             "pg-slow" => "pg slow",
             "pg-refund-fail" => "pg refund failed",
             "poison" => "poison published",
+            "cache-timeout-before" | "cache-timeout-after" => "cache timed out",
             _ => return None,
         },
         Fault::Restart { .. } | Fault::Heal { .. } | Fault::HealOneWay { .. } => return None,

@@ -196,6 +196,8 @@ pub struct FaultSpec {
     pub db_outage_for_us: Range,
     pub mark_sent_fail_ppm: u32,
     pub dead_letter_fail_ppm: u32,
+    /// Share of the gateway's calls to its key cache that time out.
+    pub cache_timeout_ppm: u32,
 }
 
 /// The kinds of fault a scenario sets a rate or a count for: what
@@ -223,12 +225,13 @@ pub enum FaultKind {
     MarkSentFail,
     DeadLetterFail,
     PgRefundFail,
+    CacheTimeout,
 }
 
 impl FaultKind {
     /// Every kind, in the order swarm testing draws them (never reorder:
     /// that would change every seed's mix).
-    pub const ALL: [FaultKind; 21] = [
+    pub const ALL: [FaultKind; 22] = [
         FaultKind::Loss,
         FaultKind::Duplicate,
         FaultKind::Delay,
@@ -250,6 +253,7 @@ impl FaultKind {
         FaultKind::MarkSentFail,
         FaultKind::DeadLetterFail,
         FaultKind::PgRefundFail,
+        FaultKind::CacheTimeout,
     ];
 
     pub fn name(self) -> &'static str {
@@ -275,6 +279,7 @@ impl FaultKind {
             FaultKind::MarkSentFail => "mark-sent-fail",
             FaultKind::DeadLetterFail => "dead-letter-fail",
             FaultKind::PgRefundFail => "pg-refund-fail",
+            FaultKind::CacheTimeout => "cache-timeout",
         }
     }
 }
@@ -478,6 +483,7 @@ struct RawFaults {
     db_outage_for_ms: S<[u64; 2]>,
     mark_sent_fail: S<f64>,
     dead_letter_fail: S<f64>,
+    cache_timeout: S<f64>,
 }
 
 /// Where a field's value came from: the user's file (with its span) or the
@@ -758,6 +764,7 @@ impl Scenario {
             FaultKind::MarkSentFail => ppm(&mut f.mark_sent_fail_ppm),
             FaultKind::DeadLetterFail => ppm(&mut f.dead_letter_fail_ppm),
             FaultKind::PgRefundFail => ppm(&mut pg.refund_fail_ppm),
+            FaultKind::CacheTimeout => ppm(&mut f.cache_timeout_ppm),
         }
     }
 
@@ -902,6 +909,7 @@ impl Scenario {
                 db_outage_for_us: cx.range(f!(faults.db_outage_for_ms), MS)?,
                 mark_sent_fail_ppm: cx.probability(f!(faults.mark_sent_fail))?,
                 dead_letter_fail_ppm: cx.probability(f!(faults.dead_letter_fail))?,
+                cache_timeout_ppm: cx.probability(f!(faults.cache_timeout))?,
             },
             handler_us: cx.ms_f64(f!(services.handler_ms))?,
             commit_us: cx.ms_f64(f!(services.commit_ms))?,

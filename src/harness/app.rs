@@ -102,6 +102,8 @@ pub struct SagaApp {
     pub coverage: Coverage,
     /// Poison records to publish, by gateway timer tag.
     pub poisons: Vec<(u64, Topic)>,
+    /// Share of the gateway's cache calls that time out, each way.
+    pub cache_timeout_ppm: u32,
     /// Reused for every transaction, so handling a message does not allocate
     /// a fresh buffer.
     pub(crate) tx: TxBuf,
@@ -119,6 +121,7 @@ impl SagaApp {
             checker,
             coverage: Coverage::default(),
             poisons: Vec::new(),
+            cache_timeout_ppm: 0,
             tx: TxBuf::default(),
         }
     }
@@ -183,20 +186,21 @@ impl App for SagaApp {
 
     fn on_message(&mut self, vol: &mut Vol, cx: &mut Cx<'_, Self>, from: NodeId, msg: Msg) {
         let (safety, settings, nodes) = (self.settings.safety, self.settings, self.nodes);
+        let cache_timeout_ppm = self.cache_timeout_ppm;
         match msg {
             Msg::Submit { id, key, req } => gateway::on_submit(
                 id,
                 key,
                 req,
                 &safety,
-                &mut GatewayAdapter { cx, nodes, settings },
+                &mut GatewayAdapter { cx, nodes, settings, cache_timeout_ppm },
             ),
             Msg::Placed { id, key, hash, response } => gateway::on_placed(
                 id,
                 key,
                 hash,
                 response,
-                &mut GatewayAdapter { cx, nodes, settings },
+                &mut GatewayAdapter { cx, nodes, settings, cache_timeout_ppm },
             ),
             Msg::Answer { id, response } => {
                 let gateway = self.nodes.gateway;

@@ -391,6 +391,7 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
     let mut fault_stream = Stream::new(spec.seed, Purpose::Faults);
     sim.schedule_faults(draw_schedule(&schedule_options(s, spec.strategy, &n), &mut fault_stream));
     sim.app.poisons = draw_poisons(s, &mut fault_stream);
+    sim.app.cache_timeout_ppm = s.faults.cache_timeout_ppm;
     if let Some(o) = spec.outage {
         let node = n.of(o.service);
         let at = |time_us, fault| FaultRecord { step: 0, time_us, fault, decision: None };

@@ -38,9 +38,27 @@ pub struct GatewayAdapter<'c, 'a> {
     pub cx: &'c mut Cx<'a, SagaApp>,
     pub nodes: Nodes,
     pub settings: Settings,
+    /// Share of cache calls that time out, each way.
+    pub cache_timeout_ppm: u32,
 }
 
 impl GatewayAdapter<'_, '_> {
+    /// Whether this call to the cache times out, and if so whether the
+    /// command had applied (its answer was lost) or not (it was lost on its
+    /// way). The gateway hears an error either way, as the live one hears
+    /// it from Redis: a read finds nothing, a claim claims nothing.
+    fn timed_out(&mut self) -> Option<bool> {
+        let ppm = self.cache_timeout_ppm;
+        // No draw when off, so scenarios without it keep their streams.
+        if ppm == 0 {
+            return None;
+        }
+        if self.cx.inject("cache-timeout-before", ppm) {
+            return Some(false);
+        }
+        self.cx.inject("cache-timeout-after", ppm).then_some(true)
+    }
+
     fn ttl_us(&self, entry: &KeyEntry) -> u64 {
         match entry {
             KeyEntry::InProgress { .. } => self.settings.in_progress_ttl_us,
@@ -51,16 +69,29 @@ impl GatewayAdapter<'_, '_> {
 
 impl GatewayPort for GatewayAdapter<'_, '_> {
     fn cache_get(&mut self, key: RequestKey) -> Option<KeyEntry> {
+        if self.timed_out().is_some() {
+            return None;
+        }
         let now = self.cx.now_us();
         self.cx.cache(self.nodes.cache).get(key.0, now).copied()
     }
     fn cache_set_nx(&mut self, key: RequestKey, entry: KeyEntry) -> bool {
         let (now, ttl) = (self.cx.now_us(), self.ttl_us(&entry));
-        self.cx.cache(self.nodes.cache).set_nx(key.0, entry, ttl, now)
+        match self.timed_out() {
+            None => self.cx.cache(self.nodes.cache).set_nx(key.0, entry, ttl, now),
+            Some(applied) => {
+                if applied {
+                    self.cx.cache(self.nodes.cache).set_nx(key.0, entry, ttl, now);
+                }
+                false
+            }
+        }
     }
     fn cache_set(&mut self, key: RequestKey, entry: KeyEntry) {
         let (now, ttl) = (self.cx.now_us(), self.ttl_us(&entry));
-        self.cx.cache(self.nodes.cache).set(key.0, entry, ttl, now)
+        if self.timed_out() != Some(false) {
+            self.cx.cache(self.nodes.cache).set(key.0, entry, ttl, now)
+        }
     }
     fn forward(&mut self, msg: Msg) {
         let to = self.nodes.spread(self.nodes.entry, self.cx);
