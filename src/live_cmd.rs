@@ -199,6 +199,8 @@ fn not_injected(s: &Scenario) -> Vec<String> {
         ("database outages", f.db_outages.1 > 0),
         ("failing sent-marks", f.mark_sent_fail_ppm > 0),
         ("failing dead-letter writes", f.dead_letter_fail_ppm > 0),
+        ("cache calls that time out", f.cache_timeout_ppm > 0),
+        ("commits that take longer than their handler", s.commit_us > 0),
         (
             "several instances of a service (the live run starts one process per service)",
             s.instances.iter().any(|&n| n > 1),
