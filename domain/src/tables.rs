@@ -263,10 +263,7 @@ impl Store {
         // The planted bug keys the inbox on the copy's broker position:
         // redeliveries of one copy are caught, a copy published again is not.
         // The top bit keeps those keys apart from event ids.
-        let key = match safety.inbox_on_event_id {
-            true => ev.id(),
-            false => EventId(1 << 63 | at.position),
-        };
+        let key = if safety.inbox_on_event_id { ev.id() } else { EventId(1 << 63 | at.position) };
         let checks = safety.inbox && (safety.user_inbox_check || self.service() != Service::User);
         if checks && self.inbox.contains(&key) {
             return Consumed::Duplicate;
