@@ -140,6 +140,16 @@ fn the_gateway_answers_in_progress_and_the_recovery_pass_takes_up_stuck_work() {
     assert!(in_progress > 0 && sagas > 0 && payments > 0, "{in_progress} {sagas} {payments}");
 }
 
+/// Run one seed: it must end settled with no violation, and a rerun must
+/// give the same digest.
+fn clean_and_repeatable(s: &Scenario, strategy: Strategy, seed: u64) -> harness::RunReport {
+    let r = harness::run(&RunSpec::new(s, strategy, None, seed));
+    assert_eq!((r.violation.clone(), r.end), (None, End::Settled), "seed {seed}");
+    let again = harness::run(&RunSpec::new(s, strategy, None, seed));
+    assert_eq!(again.digest, r.digest, "seed {seed}: the same seed is the same run");
+    r
+}
+
 /// Refunds that stay pending: in `pg-trouble` the gateway leaves an accepted
 /// refund pending for up to 500 ms, longer than Payment's 150 ms call
 /// timeout, so Payment's retried refunds hear "in progress" until it
@@ -150,12 +160,9 @@ fn pending_refunds_are_waited_out() {
     let s = Scenario::load("pg-trouble").expect("built-in");
     let (mut pending, mut in_progress) = (0, 0);
     for seed in 0..30 {
-        let r = harness::run(&RunSpec::new(&s, Strategy::Orchestration, None, seed));
-        assert_eq!((r.violation, r.end), (None, End::Settled), "seed {seed}");
+        let r = clean_and_repeatable(&s, Strategy::Orchestration, seed);
         pending += r.coverage.pg_refunds_pending;
         in_progress += r.coverage.pg_in_progress;
-        let again = harness::run(&RunSpec::new(&s, Strategy::Orchestration, None, seed));
-        assert_eq!(again.digest, r.digest, "seed {seed}");
     }
     assert!(pending > 0 && in_progress > 0, "{pending} {in_progress}");
     let mut none = s.clone();
@@ -174,8 +181,7 @@ fn cache_timeouts_strike_both_ways_and_the_gateway_survives_them() {
     let s = Scenario::load("slow-network").expect("built-in");
     let (mut before, mut after) = (0, 0);
     for seed in 0..30 {
-        let r = harness::run(&RunSpec::new(&s, Strategy::Orchestration, None, seed));
-        assert_eq!((r.violation.clone(), r.end), (None, End::Settled), "seed {seed}");
+        let r = clean_and_repeatable(&s, Strategy::Orchestration, seed);
         for f in &r.faults {
             match &f.fault {
                 Fault::Injected { what, .. } if what == "cache-timeout-before" => before += 1,
@@ -183,8 +189,6 @@ fn cache_timeouts_strike_both_ways_and_the_gateway_survives_them() {
                 _ => {}
             }
         }
-        let again = harness::run(&RunSpec::new(&s, Strategy::Orchestration, None, seed));
-        assert_eq!(again.digest, r.digest, "seed {seed}");
     }
     assert!(before > 0 && after > 0, "{before} {after}");
 }

@@ -78,13 +78,9 @@ impl GatewayPort for GatewayAdapter<'_, '_> {
     fn cache_set_nx(&mut self, key: RequestKey, entry: KeyEntry) -> bool {
         let (now, ttl) = (self.cx.now_us(), self.ttl_us(&entry));
         match self.timed_out() {
-            None => self.cx.cache(self.nodes.cache).set_nx(key.0, entry, ttl, now),
-            Some(applied) => {
-                if applied {
-                    self.cx.cache(self.nodes.cache).set_nx(key.0, entry, ttl, now);
-                }
-                false
-            }
+            Some(false) => false,
+            // Applied with its answer lost: the gateway claimed nothing it knows of.
+            t => self.cx.cache(self.nodes.cache).set_nx(key.0, entry, ttl, now) && t.is_none(),
         }
     }
     fn cache_set(&mut self, key: RequestKey, entry: KeyEntry) {

@@ -7,7 +7,7 @@
 //! decided, its writes committed, and its answer sent after a delay.
 
 use crate::ids::{OrderId, PgKey};
-use crate::message::{CmdKind, CmdResult, Msg, PgResult};
+use crate::message::{CmdKind, CmdResult, Msg, PgOp, PgResult};
 use crate::monolith;
 use crate::node::{Host, Node, Peer};
 use crate::payment::{self, Mode, Outcome, PgCall};
@@ -98,7 +98,7 @@ impl Node<'_> {
         let prepared = pg::prepare(t, msg);
         let new_key = prepared.new_charge_key();
         let refund_key = match pg::key_of(msg) {
-            Some((_, key, crate::message::PgOp::Refund)) => Some(key),
+            Some((_, key, PgOp::Refund)) => Some(key),
             _ => None,
         };
         let act = pg::finish(prepared, &self.settings.pg, host);
