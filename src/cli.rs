@@ -336,6 +336,7 @@ const FAULTS: &[(&str, &str)] = &[
     ("service-time", "each request, timer or record holds its service for a while; what arrives meanwhile waits in line, so load makes callers time out (services.handler_ms)"),
     ("late-commit", "with several instances, a handler's commit takes longer than its handler, so transactions commit in another order than they took their outbox ids (services.commit_ms)"),
     ("pg-refund-pending", "the payment gateway accepts a refund and leaves it pending for a while; a request under its key meanwhile is answered \"in progress\" (pg.refund_pending_max_ms)"),
+    ("pg-key-retention", "the payment gateway forgets an idempotency key after a while: a charge under an older key charges again, so Payment asks what became of a charge before sending it again that late (pg.key_retention_ms)"),
     ("pg-refund-fail", "the payment gateway fails a refund and refunds nothing; Payment asks again (pg.refund_fail)"),
     ("key-expiry", "an idempotency key's mark expires while its request is still running (gateway.in_progress_ttl_ms)"),
     ("client-retry", "the client retries on timeout with the same key, sends twice, or reuses a key (workload.double_submit, workload.key_reuse)"),

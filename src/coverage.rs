@@ -7,7 +7,7 @@
 use crate::harness::RunReport;
 
 /// Every coverage point, by name. Saga paths first, then fault kinds.
-pub const POINTS: [&str; 44] = [
+pub const POINTS: [&str; 45] = [
     "compensation ran",
     "false compensation",
     "card refunded",
@@ -20,6 +20,7 @@ pub const POINTS: [&str; 44] = [
     "PG call retried",
     "pg answered in progress",
     "pg refund pending",
+    "pg key past its retention",
     "step given up",
     "lock wait",
     "zombie commit fenced",
@@ -107,6 +108,7 @@ pub fn hits(r: &RunReport) -> u64 {
         ("PG call retried", c.pg_retries),
         ("pg answered in progress", c.pg_in_progress),
         ("pg refund pending", c.pg_refunds_pending),
+        ("pg key past its retention", c.pg_keys_distrusted + c.pg_keys_expired),
         ("step given up", c.steps_given_up),
         ("lock wait", c.lock_waits),
         ("zombie commit fenced", s.fenced_commits),

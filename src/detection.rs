@@ -20,7 +20,10 @@ use sim::Schedule;
 pub fn scenario_of(bug: Bug) -> &'static str {
     match bug {
         Bug::NoOutbox | Bug::CommitOffsetBeforeProcess => "crash-storm",
-        Bug::PgRetryWithoutKey | Bug::PgTimeoutAsFailure | Bug::NoSemanticLock => "pg-trouble",
+        Bug::PgRetryWithoutKey
+        | Bug::PgTimeoutAsFailure
+        | Bug::NoSemanticLock
+        | Bug::PgKeyPastRetention => "pg-trouble",
         Bug::CouponCheckThenAct => "coupon-rush",
         Bug::CompensationBeforeAction => "slow-network",
         Bug::InboxWithoutUniqueKey | Bug::RelayHighWaterCursor => "crash-storm",

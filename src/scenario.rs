@@ -139,6 +139,8 @@ pub struct PgSpec {
     pub processing_max_us: u64,
     /// An accepted refund stays pending for up to this long.
     pub refund_pending_max_us: u64,
+    /// How long the gateway keeps an idempotency key (0: for ever).
+    pub key_retention_us: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -408,6 +410,7 @@ struct RawPg {
     refund_fail: S<f64>,
     processing_max_ms: S<u64>,
     refund_pending_max_ms: S<u64>,
+    key_retention_ms: S<u64>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -862,6 +865,7 @@ impl Scenario {
                 refund_fail_ppm: cx.probability(f!(pg.refund_fail))?,
                 processing_max_us: cx.ms(f!(pg.processing_max_ms), 0)?,
                 refund_pending_max_us: cx.ms(f!(pg.refund_pending_max_ms), 0)?,
+                key_retention_us: cx.ms(f!(pg.key_retention_ms), 0)?,
             },
             gateway: GatewaySpec {
                 key_ttl_us: cx.ms(f!(gateway.key_ttl_ms), 1)?,

@@ -85,6 +85,7 @@ const CASES: &[Case] = &[
         DOUBLE,
         &[DOUBLE, SIDE, "confirmed-is-complete", EC],
     ),
+    case(Bug::PgKeyPastRetention, CHOREO, "pg-trouble", DOUBLE, &[DOUBLE, EC]),
 ];
 
 fn failures(bug: Bug, strategy: Strategy, scenario: &str, seeds: u64) -> Vec<Failure> {
@@ -346,4 +347,44 @@ fn an_inbox_keyed_on_the_record_position_still_absorbs_redeliveries() {
     }
     assert!(absorbed > 0, "redeliveries are still absorbed");
     assert!(failed > 0, "republished copies are handled twice");
+}
+
+/// A key trusted past the gateway's retention charges twice only because
+/// the gateway forgets keys: with keys kept for ever, the seeds that fail
+/// pass, and so do the first 300. With the retention and no bug, Payment
+/// asked for the status of charges it took up late.
+#[test]
+fn a_key_trusted_past_its_retention_fails_only_when_the_gateway_forgets_keys() {
+    let bug = Bug::PgKeyPastRetention;
+    let s = Scenario::load("pg-trouble").expect("built-in");
+    assert!(s.pg.key_retention_us > 0, "pg-trouble forgets keys");
+    let found = failures(bug, CHOREO, "pg-trouble", 300);
+    assert!(!found.is_empty(), "found within 300 seeds");
+    let mut forever = s.clone();
+    forever.pg.key_retention_us = 0;
+    for f in found.iter().take(20) {
+        let spec = RunSpec {
+            explore: Explore::default(),
+            ..RunSpec::new(&forever, CHOREO, Some(bug), f.seed)
+        };
+        assert_eq!(sagasim::harness::run(&spec).violation, None, "seed {} kept for ever", f.seed);
+    }
+    let explore = Explore::default();
+    let spec = SweepSpec {
+        scenario: &forever,
+        strategy: CHOREO,
+        bug: Some(bug),
+        seeds: (0, 300),
+        jobs: 2,
+        explore,
+    };
+    assert!(sweep(&spec).failures.is_empty(), "keys kept for ever");
+    let distrusted: u64 = (0..50)
+        .map(|seed| {
+            let spec =
+                RunSpec { explore: Explore::default(), ..RunSpec::new(&s, CHOREO, None, seed) };
+            sagasim::harness::run(&spec).coverage.pg_keys_distrusted
+        })
+        .sum();
+    assert!(distrusted > 0, "no charge was taken up past the retention");
 }

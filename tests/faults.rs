@@ -192,3 +192,23 @@ fn cache_timeouts_strike_both_ways_and_the_gateway_survives_them() {
     }
     assert!(before > 0 && after > 0, "{before} {after}");
 }
+
+/// A gateway that forgets idempotency keys: in `pg-trouble` it keeps them
+/// 600 ms. Payment takes up a charge that late (or after a restart, not
+/// knowing how late) by asking its status first, so no charge reaches the
+/// gateway under a forgotten key and every run stays clean, under each
+/// strategy that charges cards. The same seed is the same run.
+#[test]
+fn charges_taken_up_past_the_key_retention_ask_their_status_first() {
+    let s = Scenario::load("pg-trouble").expect("built-in");
+    for strategy in [Strategy::Choreography, Strategy::Orchestration, Strategy::Monolith] {
+        let (mut distrusted, mut expired) = (0, 0);
+        for seed in 0..30 {
+            let r = clean_and_repeatable(&s, strategy, seed);
+            distrusted += r.coverage.pg_keys_distrusted;
+            expired += r.coverage.pg_keys_expired;
+        }
+        assert!(distrusted > 0, "{strategy:?}: no charge was taken up past the retention");
+        assert_eq!(expired, 0, "{strategy:?}: a charge reached the gateway under a forgotten key");
+    }
+}

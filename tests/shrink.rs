@@ -125,7 +125,7 @@ proptest! {
 fn every_planted_bug_s_failure_shrinks() {
     const AS_WRITTEN: Explore = Explore::AS_WRITTEN;
     // (bug, strategy, scenario, exploration, at most faults, submissions)
-    let cases: [(Bug, Strategy, &str, Explore, usize, usize); 20] = [
+    let cases: [(Bug, Strategy, &str, Explore, usize, usize); 21] = [
         // Since crash-storm runs two instances of each service, its first
         // failure keeps 1 fault but 7 submissions: the gateway spreads them
         // over the instances, and the crash must meet the one whose
@@ -182,6 +182,7 @@ fn every_planted_bug_s_failure_shrinks() {
         // flight or committing late, which takes a few orders (6).
         (Bug::RelayHighWaterCursor, Strategy::Choreography, "crash-storm", EXPLORE, 5, 6),
         (Bug::InboxOnRecordPosition, Strategy::Choreography, "default", EXPLORE, 5, 5),
+        (Bug::PgKeyPastRetention, Strategy::Choreography, "pg-trouble", EXPLORE, 5, 5),
     ];
     assert_eq!(cases.len(), Bug::ALL.len());
     let mut too_big = Vec::new();

@@ -274,11 +274,14 @@ pub enum Msg {
     /// Payment → payment gateway: refund the charge made under `key`.
     Refund { key: PgKey, order: OrderId },
     /// Payment → payment gateway: what became of the charge under `key`?
-    Status { key: PgKey, order: OrderId },
+    /// `asked_us` (when Payment asked) comes back with the answer.
+    Status { key: PgKey, order: OrderId, asked_us: u64 },
     /// Payment gateway → Payment.
     /// The PG's answer, naming the key it was asked under, as real PGs echo
     /// the idempotency key: an answer about an earlier attempt is told apart.
-    PgReply { order: OrderId, key: Option<PgKey>, op: PgOp, result: PgResult },
+    /// A status answer echoes when it was asked (0 for other answers), so
+    /// that a late "never seen" is told apart from the current one.
+    PgReply { order: OrderId, key: Option<PgKey>, op: PgOp, result: PgResult, asked_us: u64 },
     /// Orchestrator → a service: take a step of an order's saga.
     Command { order: OrderId, cmd: Command },
     /// A service → orchestrator: the step's result. `cmd` names the command

@@ -382,7 +382,12 @@ mod tests {
         };
         [
             Write::Payment(PaymentWrite::Create { order, row }),
-            Write::Pg(PgWrite::Charge { key: Some(PgKey::of(order)), order, amount: card }),
+            Write::Pg(PgWrite::Charge {
+                key: Some(PgKey::of(order)),
+                order,
+                amount: card,
+                at_us: 0,
+            }),
         ]
     }
 

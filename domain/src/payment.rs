@@ -243,12 +243,15 @@ pub fn on_reply(
     }
 }
 
-/// A call timed out: what to do about it.
+/// A call timed out: what to do about it. `key_kept` says whether the
+/// gateway still keeps the charge's key, so that sending the charge again
+/// under it cannot charge twice; if it may have forgotten it, Payment asks
+/// what became of the charge first.
 pub fn on_timeout(
     t: &PaymentTables,
     order: OrderId,
     op: PgOp,
-    safety: &Safety,
+    (safety, key_kept): (&Safety, bool),
     mode: Mode,
     tx: &mut impl Tx,
 ) -> Outcome {
@@ -258,7 +261,7 @@ pub fn on_timeout(
             // The planted bug: silence taken for a decline.
             on_reply(t, order, None, PgResult::Declined, mode, tx)
         }
-        (PaymentState::Charging, _) => Outcome::Retry(PgOp::Charge),
+        (PaymentState::Charging, _) => Outcome::Retry(resend(PgOp::Charge, key_kept)),
         (PaymentState::Refunding, _) => Outcome::Retry(PgOp::Refund),
         _ => Outcome::Ignored,
     }
@@ -354,6 +357,17 @@ pub enum Outcome {
     Ignored,
 }
 
+/// The operation that takes up a call again whose outcome is unknown: a
+/// charge goes again under its key only while the gateway keeps the key;
+/// otherwise a status query comes first, and its "never seen" answer
+/// charges (see [`on_reply`]).
+pub fn resend(op: PgOp, key_kept: bool) -> PgOp {
+    match op {
+        PgOp::Charge if !key_kept => PgOp::Status,
+        op => op,
+    }
+}
+
 /// The calls to make again after a restart: payments caught mid-charge or
 /// mid-refund.
 pub fn recover(t: &PaymentTables) -> Vec<PgCall> {
@@ -371,7 +385,7 @@ pub fn request(
     t: &PaymentTables,
     call: PgCall,
     retry: bool,
-    call_attempt: u32,
+    (call_attempt, now_us): (u32, u64),
     safety: &Safety,
 ) -> Msg {
     let mut key = PgKey::attempt(call.order, t.payments[&call.order].attempt);
@@ -386,30 +400,69 @@ pub fn request(
             Msg::Charge { key, order: call.order, amount }
         }
         PgOp::Refund => Msg::Refund { key, order: call.order },
-        PgOp::Status => Msg::Status { key, order: call.order },
+        PgOp::Status => Msg::Status { key, order: call.order, asked_us: now_us },
     }
 }
 
 /// Payment's volatile record of its PG calls in flight: the attempt number
-/// of each, so that a timer for an older attempt is recognised as stale.
+/// of each, so that a timer for an older attempt is recognised as stale,
+/// and when calls were sent, so that a late answer and a forgotten key are
+/// recognised too.
 #[derive(Clone, Debug, Default)]
 pub struct Calls {
-    inflight: BTreeMap<OrderId, u32>,
-    /// `inflight` as the last recovery pass saw it.
+    inflight: BTreeMap<OrderId, Flight>,
+    /// Each call's attempt as the last recovery pass saw it.
     seen_at_sweep: BTreeMap<OrderId, u32>,
 }
 
+#[derive(Clone, Copy, Debug)]
+struct Flight {
+    attempt: u32,
+    /// When the latest call was sent.
+    last_sent_us: u64,
+    /// When this incarnation sent the first call of the charge attempt: the
+    /// gateway took its key no earlier. Unknown after a restart.
+    first_sent_us: Option<u64>,
+}
+
 impl Calls {
-    /// Start (or restart) a call; returns the timer tag for its timeout.
-    pub fn start(&mut self, call: PgCall) -> u64 {
-        let attempt = self.inflight.get(&call.order).map_or(0, |a| a + 1);
-        self.inflight.insert(call.order, attempt);
+    /// Start (or restart) a call at `now_us`; returns the timer tag for its
+    /// timeout. `first` marks the first call of a charge attempt.
+    pub fn start(&mut self, call: PgCall, now_us: u64, first: bool) -> u64 {
+        let f = self.inflight.entry(call.order).or_insert(Flight {
+            attempt: u32::MAX,
+            last_sent_us: now_us,
+            first_sent_us: None,
+        });
+        f.attempt = f.attempt.wrapping_add(1);
+        f.last_sent_us = now_us;
+        if first {
+            f.first_sent_us = Some(now_us);
+        }
+        let attempt = f.attempt;
         (call.op as u64) << 60 | (attempt as u64 & 0x0fff_ffff) << 32 | call.order.0 as u64
+    }
+
+    /// Whether a call for `order` that reaches the gateway by `arrives_us`
+    /// finds the charge's key still kept, when the gateway keeps keys for
+    /// `retention_us` (0: for ever). Unknown counts as forgotten.
+    pub fn key_kept(&self, order: OrderId, arrives_us: u64, retention_us: u64) -> bool {
+        retention_us == 0
+            || self
+                .inflight
+                .get(&order)
+                .and_then(|f| f.first_sent_us)
+                .is_some_and(|at| arrives_us <= at + retention_us)
+    }
+
+    /// Whether a call asked at `asked_us` is the latest call for `order`.
+    pub fn is_latest(&self, order: OrderId, asked_us: u64) -> bool {
+        self.inflight.get(&order).is_some_and(|f| f.last_sent_us == asked_us)
     }
 
     /// The attempt number of the call in flight for `order` (0 if none).
     pub fn attempt(&self, order: OrderId) -> u32 {
-        self.inflight.get(&order).copied().unwrap_or(0)
+        self.inflight.get(&order).map_or(0, |f| f.attempt)
     }
 
     pub fn is_retry(&self, order: OrderId) -> bool {
@@ -426,7 +479,11 @@ impl Calls {
             1 => PgOp::Refund,
             _ => PgOp::Status,
         };
-        (self.inflight.get(&order) == Some(&attempt)).then_some(PgCall { order, op })
+        (self.attempt_in_flight(order) == Some(attempt)).then_some(PgCall { order, op })
+    }
+
+    fn attempt_in_flight(&self, order: OrderId) -> Option<u32> {
+        self.inflight.get(&order).map(|f| f.attempt)
     }
 
     pub fn finish(&mut self, order: OrderId) {
@@ -441,16 +498,16 @@ impl Calls {
     pub fn stuck(&self, wanted: Vec<PgCall>) -> Vec<PgCall> {
         wanted
             .into_iter()
-            .filter(|c| match self.inflight.get(&c.order) {
+            .filter(|c| match self.attempt_in_flight(c.order) {
                 None => true,
-                Some(a) => self.seen_at_sweep.get(&c.order) == Some(a),
+                Some(a) => self.seen_at_sweep.get(&c.order) == Some(&a),
             })
             .collect()
     }
 
     /// Remember each call's attempt, for the next recovery pass.
     pub fn mark_swept(&mut self) {
-        self.seen_at_sweep.clone_from(&self.inflight);
+        self.seen_at_sweep = self.inflight.iter().map(|(&o, f)| (o, f.attempt)).collect();
     }
 }
 
@@ -462,18 +519,46 @@ mod tests {
     fn the_recovery_pass_takes_up_calls_not_in_flight_or_not_moved_since_it_last_looked() {
         let call = |o: u32| PgCall { order: OrderId(o), op: PgOp::Charge };
         let mut calls = Calls::default();
-        calls.start(call(1));
-        calls.start(call(2));
+        calls.start(call(1), 0, true);
+        calls.start(call(2), 0, true);
         // Order 3's call is wanted but was never started (its commit
         // reported a failure): stuck at once.
         assert_eq!(calls.stuck(vec![call(1), call(2), call(3)]), [call(3)]);
         calls.mark_swept();
         // Order 1's call moved on (a retry), order 2's did not.
-        calls.start(call(1));
+        calls.start(call(1), 0, true);
         assert_eq!(calls.stuck(vec![call(1), call(2)]), [call(2)]);
         // A call finished and started afresh is not taken for the old one.
         calls.finish(OrderId(2));
-        calls.start(call(2));
+        calls.start(call(2), 0, true);
         assert_eq!(calls.stuck(vec![call(1), call(2)]), []);
+    }
+
+    #[test]
+    fn a_key_is_trusted_only_within_the_retention_of_the_first_call_this_incarnation_sent() {
+        let call = |op| PgCall { order: OrderId(4), op };
+        let mut calls = Calls::default();
+        assert!(!calls.key_kept(OrderId(4), 0, 100), "unknown counts as forgotten");
+        assert!(calls.key_kept(OrderId(4), 0, 0), "kept for ever");
+        calls.start(call(PgOp::Charge), 1_000, true);
+        calls.start(call(PgOp::Charge), 1_050, false);
+        assert!(calls.key_kept(OrderId(4), 1_100, 100));
+        assert!(!calls.key_kept(OrderId(4), 1_101, 100), "timed from the first call");
+        // A restart forgets when the first call went out.
+        let mut after_restart = Calls::default();
+        after_restart.start(call(PgOp::Status), 1_060, false);
+        assert!(!after_restart.key_kept(OrderId(4), 1_061, 100));
+    }
+
+    #[test]
+    fn only_the_latest_call_s_answer_counts_as_current() {
+        let call = |op| PgCall { order: OrderId(2), op };
+        let mut calls = Calls::default();
+        calls.start(call(PgOp::Status), 10, false);
+        assert!(calls.is_latest(OrderId(2), 10));
+        calls.start(call(PgOp::Charge), 20, false);
+        assert!(!calls.is_latest(OrderId(2), 10), "overtaken by a later call");
+        calls.finish(OrderId(2));
+        assert!(!calls.is_latest(OrderId(2), 20), "nothing in flight");
     }
 }

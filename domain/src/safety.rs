@@ -64,6 +64,10 @@ pub struct Safety {
     /// The inbox is keyed on the event's id, not on where the broker
     /// delivered it from.
     pub inbox_on_event_id: bool,
+    /// Payment trusts a PG key to deduplicate a charge it sends again only
+    /// while the gateway keeps keys; past that it asks what became of the
+    /// charge before charging again.
+    pub pg_key_retention: bool,
 }
 
 impl Safety {
@@ -88,6 +92,7 @@ impl Safety {
         guarded_stock: true,
         relay_scans_pending: true,
         inbox_on_event_id: true,
+        pg_key_retention: true,
     };
 
     /// The switches with one bug planted.
@@ -115,6 +120,7 @@ impl Safety {
             Some(Bug::StaleReadStock) => s.guarded_stock = false,
             Some(Bug::RelayHighWaterCursor) => s.relay_scans_pending = false,
             Some(Bug::InboxOnRecordPosition) => s.inbox_on_event_id = false,
+            Some(Bug::PgKeyPastRetention) => s.pg_key_retention = false,
         }
         s
     }
@@ -143,10 +149,11 @@ pub enum Bug {
     StaleReadStock,
     RelayHighWaterCursor,
     InboxOnRecordPosition,
+    PgKeyPastRetention,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 20] = [
+    pub const ALL: [Bug; 21] = [
         Bug::NoOutbox,
         Bug::NoInbox,
         Bug::NoIdempotencyKey,
@@ -167,6 +174,7 @@ impl Bug {
         Bug::StaleReadStock,
         Bug::RelayHighWaterCursor,
         Bug::InboxOnRecordPosition,
+        Bug::PgKeyPastRetention,
     ];
 
     pub fn name(self) -> &'static str {
@@ -191,6 +199,7 @@ impl Bug {
             Bug::StaleReadStock => "stale-read-stock",
             Bug::RelayHighWaterCursor => "relay-high-water-cursor",
             Bug::InboxOnRecordPosition => "inbox-on-record-position",
+            Bug::PgKeyPastRetention => "pg-key-past-retention",
         }
     }
 
@@ -213,7 +222,7 @@ impl Bug {
             Bug::PgTimeoutAsFailure => {
                 &[Strategy::Choreography, Strategy::Orchestration, Strategy::TwoPhaseCommit]
             }
-            Bug::PgKeyPerAttempt => &[
+            Bug::PgKeyPerAttempt | Bug::PgKeyPastRetention => &[
                 Strategy::Monolith,
                 Strategy::Choreography,
                 Strategy::Orchestration,
@@ -326,6 +335,12 @@ impl Bug {
                  so a redelivery after a crash is caught but a copy the relay publishes again \
                  (a lost acknowledgement, a failed sent-mark) is handled twice; \
                  no-double-charge or exactly-once-side-effects catches it"
+            }
+            Bug::PgKeyPastRetention => {
+                "a key trusted for longer than the gateway keeps it: Payment sends a timed-out \
+                 charge again under its key however long ago the first went out, but the \
+                 gateway forgets keys after its retention, so a charge that went through \
+                 long ago is made a second time; no-double-charge catches it"
             }
             Bug::UserInboxUnchecked => {
                 "a bug in one service's consumer: User records each event in its inbox but never \

@@ -183,7 +183,7 @@ fn pay_set(order: OrderId, state: PaymentState) -> Write {
     Write::Payment(PaymentWrite::SetState { order, state })
 }
 fn charge(order: OrderId) -> Write {
-    Write::Pg(PgWrite::Charge { key: Some(PgKey::of(order)), order, amount: 150 })
+    Write::Pg(PgWrite::Charge { key: Some(PgKey::of(order)), order, amount: 150, at_us: 0 })
 }
 fn refund(order: OrderId, charge: u32) -> Write {
     Write::Pg(PgWrite::Refund { charge, order, amount: 150 })
@@ -511,7 +511,7 @@ fn coupon_single_use_fires_on_an_order_confirmed_without_its_coupon() {
                 attempt: 0,
             },
         }),
-        Write::Pg(PgWrite::Charge { key: Some(PgKey::of(O0)), order: O0, amount: 130 }),
+        Write::Pg(PgWrite::Charge { key: Some(PgKey::of(O0)), order: O0, amount: 130, at_us: 0 }),
         pay_set(O0, PaymentState::Charged),
         points(O0, U0),
     ];

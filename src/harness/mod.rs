@@ -335,6 +335,7 @@ pub fn settings(s: &Scenario, strategy: Strategy, bug: Option<Bug>) -> Settings 
             refund_fail_ppm: s.pg.refund_fail_ppm,
             processing_max_us: s.pg.processing_max_us,
             refund_pending_max_us: s.pg.refund_pending_max_us,
+            key_retention_us: s.pg.key_retention_us,
         },
         pg_timeout_us: s.pg.timeout_us,
         key_ttl_us: s.gateway.key_ttl_us,

@@ -17,16 +17,36 @@ use crate::tables::{Service, Tables, Write};
 
 impl Node<'_> {
     pub(super) fn start_call(&mut self, host: &mut impl Host, call: PgCall, retry: bool) {
-        let tag = self.vol.calls.start(call);
+        let (now, first) = (host.now_us(), !retry && call.op == PgOp::Charge);
+        let tag = self.vol.calls.start(call, now, first);
         let t = host.store().payment().expect("PG calls start where payments are");
         let attempt = self.vol.calls.attempt(call.order);
-        let msg = payment::request(t, call, retry, attempt, &self.settings.safety);
+        let msg = payment::request(t, call, retry, (attempt, now), &self.settings.safety);
         if retry {
             host.counters().pg_retries += 1;
         }
         host.counters().rpcs += 1;
         host.send(Peer::Service(Service::Pg), msg);
         host.set_timer(self.settings.pg_timeout_us, tag);
+    }
+
+    /// Take up a call whose outcome is unknown (after a restart, or in the
+    /// recovery pass).
+    pub(super) fn resume_call(&mut self, host: &mut impl Host, call: PgCall) {
+        let op = payment::resend(call.op, self.key_kept(host, call.order));
+        if op != call.op {
+            host.counters().pg_keys_distrusted += 1;
+        }
+        self.start_call(host, PgCall { op, ..call }, true);
+    }
+
+    /// Whether a charge for `order` sent now would still find its key at
+    /// the gateway. The call's timeout bounds how long it travels. The
+    /// planted bug trusts the key for ever.
+    fn key_kept(&self, host: &impl Host, order: OrderId) -> bool {
+        let arrives = host.now_us() + self.settings.pg_timeout_us;
+        !self.settings.safety.pg_key_retention
+            || self.vol.calls.key_kept(order, arrives, self.settings.pg.key_retention_us)
     }
 
     /// After a PG reply or timeout has been turned into writes.
@@ -67,9 +87,17 @@ impl Node<'_> {
         &mut self,
         host: &mut impl Host,
         order: OrderId,
-        key: Option<PgKey>,
+        (key, op, asked_us): (Option<PgKey>, PgOp, u64),
         result: PgResult,
     ) {
+        // "Never seen" holds only when it was said: an answer to an earlier
+        // status query may have been overtaken by a charge sent since.
+        // Other answers report what happened, which stays true.
+        if (op, result) == (PgOp::Status, PgResult::Unknown)
+            && !self.vol.calls.is_latest(order, asked_us)
+        {
+            return;
+        }
         self.tx.clear();
         let t = host.store().payment().expect("PG replies go where payments are");
         let out = payment::on_reply(t, order, key, result, self.settings.mode(), self.tx);
@@ -80,22 +108,29 @@ impl Node<'_> {
         self.tx.clear();
         let t = host.store().payment().expect("PG timers run where payments are");
         let (safety, mode) = (self.settings.safety, self.settings.mode());
-        let out = payment::on_timeout(t, call.order, call.op, &safety, mode, self.tx);
+        let kept = self.key_kept(host, call.order);
+        let out = payment::on_timeout(t, call.order, call.op, (&safety, kept), mode, self.tx);
+        if !kept && out == Outcome::Retry(PgOp::Status) {
+            host.counters().pg_keys_distrusted += 1;
+        }
         self.settle_payment(host, call.order, out);
     }
 
     /// The payment gateway takes a request.
     pub(super) fn on_pg_request(&mut self, host: &mut impl Host, from: Peer, msg: &Msg) {
         let now = host.now_us();
-        if let Some((order, key, op)) = pg::key_of(msg) {
+        if let Some((_, key, op)) = pg::key_of(msg) {
             if self.vol.pg_processing.get(&key).is_some_and(|&until| until > now) {
                 host.counters().pg_in_progress += 1;
-                let result = PgResult::InProgress;
-                return host.send(from, Msg::PgReply { order, key: Some(key), op, result });
+                let reply = pg::reply(msg, Some(key), op, PgResult::InProgress);
+                return host.send(from, reply);
             }
         }
         let Tables::Pg(t) = &host.store().tables else { panic!("PG requests go to the PG") };
-        let prepared = pg::prepare(t, msg);
+        let prepared = pg::prepare(t, msg, &self.settings.pg, now);
+        if prepared.key_expired {
+            host.counters().pg_keys_expired += 1;
+        }
         let new_key = prepared.new_charge_key();
         let refund_key = match pg::key_of(msg) {
             Some((_, key, PgOp::Refund)) => Some(key),

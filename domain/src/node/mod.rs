@@ -119,6 +119,11 @@ pub struct Counters {
     pub pg_in_progress: u64,
     /// Refunds the payment gateway accepted and left pending for a while.
     pub pg_refunds_pending: u64,
+    /// Charges the gateway took under a key it no longer kept.
+    pub pg_keys_expired: u64,
+    /// Charges Payment took up past the gateway's key retention, asking
+    /// their status before charging again.
+    pub pg_keys_distrusted: u64,
 }
 
 impl Counters {
@@ -140,6 +145,8 @@ impl Counters {
         self.payments_swept += o.payments_swept;
         self.pg_in_progress += o.pg_in_progress;
         self.pg_refunds_pending += o.pg_refunds_pending;
+        self.pg_keys_expired += o.pg_keys_expired;
+        self.pg_keys_distrusted += o.pg_keys_distrusted;
     }
 }
 
@@ -252,7 +259,7 @@ impl Node<'_> {
         if makes_calls(s) {
             let t = s.payment().expect("payment holds payments");
             for call in crate::payment::recover(t) {
-                self.start_call(host, call, true);
+                self.resume_call(host, call);
             }
             self.vol.calls.mark_swept();
         } else if is_coordinator(self.settings, s) {
@@ -276,7 +283,7 @@ impl Node<'_> {
                 host.trace(|| {
                     format!("sweep: order {}'s {:?} call was stuck", call.order, call.op)
                 });
-                self.start_call(host, call, true);
+                self.resume_call(host, call);
             }
             self.vol.calls.mark_swept();
         } else if is_coordinator(self.settings, s) {
@@ -302,7 +309,9 @@ impl Node<'_> {
             Msg::Charge { .. } | Msg::Refund { .. } | Msg::Status { .. } => {
                 self.on_pg_request(host, from, &msg)
             }
-            Msg::PgReply { order, key, result, .. } => self.on_pg_reply(host, order, key, result),
+            Msg::PgReply { order, key, op, result, asked_us } => {
+                self.on_pg_reply(host, order, (key, op, asked_us), result)
+            }
             other => panic!("a service node does not take {other:?}"),
         }
     }

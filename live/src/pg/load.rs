@@ -161,9 +161,9 @@ async fn pg<C: GenericClient>(c: &C) -> R<PgTables> {
             refunded: r.get(2),
         });
     }
-    for r in rows(c, "SELECT key, charge FROM pg_keys").await? {
+    for r in rows(c, "SELECT key, charge, at_us FROM pg_keys").await? {
         let charge = r.get::<_, Option<i32>>(1).map(|i| i as usize);
-        t.keys.insert(PgKey(r.get::<_, i64>(0) as u64), charge);
+        t.keys.insert(PgKey(r.get::<_, i64>(0) as u64), (charge, r.get::<_, i64>(2) as u64));
     }
     Ok(t)
 }

@@ -113,12 +113,12 @@ const DECISION: &str = "INSERT INTO decisions (order_id, points) VALUES ($1, $2)
 const CHARGE: &str = "WITH c AS (
         INSERT INTO charges (id, order_id, amount, refunded)
         SELECT count(*), $1, $2, false FROM charges RETURNING id)
-    INSERT INTO pg_keys (key, charge) SELECT $3, id FROM c WHERE $3::int8 IS NOT NULL
-    ON CONFLICT (key) DO UPDATE SET charge = EXCLUDED.charge";
+    INSERT INTO pg_keys (key, charge, at_us) SELECT $3, id, $4 FROM c WHERE $3::int8 IS NOT NULL
+    ON CONFLICT (key) DO UPDATE SET charge = EXCLUDED.charge, at_us = EXCLUDED.at_us";
 const CHARGE_KEYLESS: &str = "INSERT INTO charges (id, order_id, amount, refunded)
     SELECT count(*), $1, $2, false FROM charges";
-const DECLINE: &str = "INSERT INTO pg_keys (key, charge) VALUES ($1, NULL)
-    ON CONFLICT (key) DO UPDATE SET charge = NULL";
+const DECLINE: &str = "INSERT INTO pg_keys (key, charge, at_us) VALUES ($1, NULL, $2)
+    ON CONFLICT (key) DO UPDATE SET charge = NULL, at_us = EXCLUDED.at_us";
 const REFUND: &str = "UPDATE charges SET refunded = true WHERE id = $1";
 const PLATFORM_RECORD: &str =
     "INSERT INTO platform_orders (order_id, received) VALUES ($1, 0) ON CONFLICT DO NOTHING";
@@ -304,14 +304,15 @@ fn user(w: UserWrite, out: &mut Vec<Stmt>) {
 
 fn pg(w: PgWrite, out: &mut Vec<Stmt>) {
     match w {
-        PgWrite::Charge { key: Some(k), order, amount } => {
-            out.push(stmt(CHARGE, vec![id(order.0), n(amount), Param::OptI64(Some(word(k.0)))]))
-        }
-        PgWrite::Charge { key: None, order, amount } => {
+        PgWrite::Charge { key: Some(k), order, amount, at_us } => out.push(stmt(
+            CHARGE,
+            vec![id(order.0), n(amount), Param::OptI64(Some(word(k.0))), n(at_us)],
+        )),
+        PgWrite::Charge { key: None, order, amount, .. } => {
             out.push(stmt(CHARGE_KEYLESS, vec![id(order.0), n(amount)]))
         }
-        PgWrite::Decline { key: Some(k), .. } => {
-            out.push(stmt(DECLINE, vec![Param::I64(word(k.0))]))
+        PgWrite::Decline { key: Some(k), at_us, .. } => {
+            out.push(stmt(DECLINE, vec![Param::I64(word(k.0)), n(at_us)]))
         }
         PgWrite::Decline { key: None, .. } => {}
         PgWrite::Refund { charge, .. } => out.push(stmt(REFUND, vec![id(charge)])),
