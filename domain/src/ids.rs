@@ -64,8 +64,9 @@ impl PgKey {
     }
 }
 
-/// An event's identity: the same for every copy of one event, so a consumer's
-/// inbox can recognise a duplicate. Derived from the order and the event kind,
-/// since each order emits each kind of event at most once.
+/// An event's identity: the id its producer gave the outbox row (or the
+/// in-memory record) it was published from. Every copy of that row has it,
+/// so a consumer's inbox recognises a repeat; a handler that ran twice and
+/// staged two rows would give two ids, as a real outbox does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct EventId(pub u64);

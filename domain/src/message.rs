@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CouponId, EventId, OrderId, PgKey, ProductId, RequestKey, UserId};
+use crate::ids::{CouponId, OrderId, PgKey, ProductId, RequestKey, UserId};
 
 /// An order as a client asks for it. The system, not the client, numbers the
 /// order: a retry that is not recognised as one becomes a second order.
@@ -242,12 +242,6 @@ impl Event {
             | Event::OrderConfirmed { order, .. }
             | Event::CouponApply { order, .. } => order,
         }
-    }
-
-    /// Every copy of this event has this id: each order emits each kind of
-    /// event at most once.
-    pub fn id(&self) -> EventId {
-        EventId(self.order().0 as u64 * 16 + self.topic() as u64)
     }
 
     /// The partition key: all of an order's events share a partition number.

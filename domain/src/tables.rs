@@ -263,7 +263,7 @@ impl Store {
         // The planted bug keys the inbox on the copy's broker position:
         // redeliveries of one copy are caught, a copy published again is not.
         // The top bit keeps those keys apart from event ids.
-        let key = if safety.inbox_on_event_id { ev.id() } else { EventId(1 << 63 | at.position) };
+        let key = if safety.inbox_on_event_id { at.event } else { EventId(1 << 63 | at.position) };
         let checks = safety.inbox && (safety.user_inbox_check || self.service() != Service::User);
         if checks && self.inbox.contains(&key) {
             return Consumed::Duplicate;
@@ -296,5 +296,35 @@ impl Store {
             tx.write(Write::Inbox(key));
         }
         Consumed::Handled(call)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::UserId;
+    use crate::node::Delivery;
+    use crate::ports::TxBuf;
+    use crate::safety::Safety;
+    use crate::user::UserTables;
+
+    /// The inbox records the id the producer gave the row, not the event's
+    /// content: a copy of one row is a duplicate, and the same event staged
+    /// in a second row (a handler that ran twice) is handled again, as
+    /// with a real outbox.
+    #[test]
+    fn the_inbox_knows_a_row_by_its_event_id() {
+        let ev = Event::PaymentCreated { order: OrderId(3), user: UserId(0), points: 5 };
+        let users = UserTables { balances: vec![10], ..UserTables::default() };
+        let mut store = Store::new(Tables::User(users));
+        let at = |event, position| Delivery { event: EventId(event), position, dead_letter: false };
+        let safety = Safety::ALL_ON;
+        let mut tx = TxBuf::default();
+        assert!(matches!(store.consume(&ev, &safety, at(7, 1), &mut tx), Consumed::Handled(_)));
+        tx.writes.iter().for_each(|w| store.apply(w));
+        let copy = store.consume(&ev, &safety, at(7, 2), &mut TxBuf::default());
+        assert_eq!(copy, Consumed::Duplicate, "a copy published again");
+        let second_row = store.consume(&ev, &safety, at(8, 3), &mut TxBuf::default());
+        assert!(matches!(second_row, Consumed::Handled(_)), "another row of the same event");
     }
 }

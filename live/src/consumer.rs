@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, Context};
 use domain::node::{Delivery, Handled};
-use domain::{Msg, Topic};
+use domain::{EventId, Msg, Topic};
 use futures::StreamExt;
 use tokio::sync::oneshot;
 
@@ -32,12 +32,12 @@ pub fn decode(payload: &[u8], seq: u64) -> Msg {
     }
 }
 
+fn header<'m>(m: &'m jetstream::Message, name: &str) -> Option<&'m str> {
+    m.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str())
+}
+
 fn trace_of(m: &jetstream::Message) -> TraceCtx {
-    m.headers
-        .as_ref()
-        .and_then(|h| h.get(crate::http::TRACEPARENT))
-        .and_then(|v| TraceCtx::parse(v.as_str()))
-        .unwrap_or_else(TraceCtx::root)
+    header(m, crate::http::TRACEPARENT).and_then(TraceCtx::parse).unwrap_or_else(TraceCtx::root)
 }
 
 async fn handle(shared: &Shared, msg: &Msg, at: Delivery, ctx: TraceCtx) -> Handled {
@@ -49,14 +49,25 @@ async fn handle(shared: &Shared, msg: &Msg, at: Delivery, ctx: TraceCtx) -> Hand
     answer.await.unwrap_or(Handled::Retry)
 }
 
-/// A stream's number for a record's [`Delivery`] position: its name hashed
-/// (the hasher's keys are fixed, so every process agrees; `position_of`
-/// keeps 23 bits of it).
-fn log_of(stream: &str) -> u64 {
+/// A name as a number: hashed with fixed keys, so every process agrees.
+fn hashed(name: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    stream.hash(&mut h);
-    h.finish() & 0xff_ffff
+    name.hash(&mut h);
+    h.finish()
+}
+
+/// A stream's number for a record's [`Delivery`] position (`position_of`
+/// keeps 23 bits of it).
+fn log_of(stream: &str) -> u64 {
+    hashed(stream) & 0xff_ffff
+}
+
+/// A record's event id: its event-id header hashed, with the top bit clear
+/// (the planted bug's position keys have it set). A record with no header
+/// (a poison record) is known by its position.
+fn event_of(m: &jetstream::Message, position: u64) -> EventId {
+    EventId(header(m, crate::nats::EVENT_ID).map_or(position, |id| hashed(id) >> 1))
 }
 
 /// Move a record that failed too often to the process's dead-letter stream:
@@ -68,8 +79,9 @@ async fn dead_letter(shared: &Shared, js: &Context, m: &jetstream::Message) -> b
     let id = format!("{}-{}", info.stream, info.stream_sequence);
     let trace = trace_of(m).header();
     let subject = d.dead_letter_subject(shared.p);
-    let published =
-        crate::nats::publish(js, subject, m.payload.clone(), Some(&id), Some(&trace)).await;
+    let event = header(m, crate::nats::EVENT_ID);
+    let ids = (Some(id.as_str()), event);
+    let published = crate::nats::publish(js, subject, m.payload.clone(), ids, Some(&trace)).await;
     match published {
         Ok(()) => {
             shared.dead_letters.fetch_add(1, Ordering::Relaxed);
@@ -95,7 +107,8 @@ async fn take(shared: &Shared, js: &Context, m: &jetstream::Message, dlq: bool) 
     let b = &shared.d.broker;
     let (stream, seq) = m.info().map_or((0, 0), |i| (log_of(i.stream), i.stream_sequence));
     let msg = decode(&m.payload, seq);
-    let at = Delivery { position: Delivery::position_of(stream, seq), dead_letter: dlq };
+    let position = Delivery::position_of(stream, seq);
+    let at = Delivery { event: event_of(m, position), position, dead_letter: dlq };
     let ctx = trace_of(m);
     let mut attempts = 0u32;
     loop {

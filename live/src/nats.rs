@@ -21,6 +21,10 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// The header that names a message for the stream's deduplication.
 pub const MSG_ID: &str = "Nats-Msg-Id";
 
+/// The header that carries a record's event id (its producer's outbox row,
+/// or in-memory record), kept by its dead letter: what an inbox records.
+pub const EVENT_ID: &str = "Sagasim-Event-Id";
+
 /// Connect to NATS and its JetStream, or say why not.
 pub async fn connect(infra: &Infra) -> Result<Context> {
     let at = &infra.nats_url;
@@ -109,17 +113,21 @@ pub async fn delete_streams(js: &Context, run: &str) -> Result<()> {
 }
 
 /// Publish and wait for the broker's acknowledgement. `msg_id` lets the
-/// stream drop a second copy of the same message.
+/// stream drop a second copy of the same message; `event_id` is what
+/// consumers' inboxes record.
 pub async fn publish(
     js: &Context,
     subject: String,
     payload: Bytes,
-    msg_id: Option<&str>,
+    (msg_id, event_id): (Option<&str>, Option<&str>),
     traceparent: Option<&str>,
 ) -> std::result::Result<(), String> {
     let mut headers = HeaderMap::new();
     if let Some(id) = msg_id {
         headers.insert(MSG_ID, id);
+    }
+    if let Some(id) = event_id {
+        headers.insert(EVENT_ID, id);
     }
     if let Some(t) = traceparent {
         headers.insert(crate::http::TRACEPARENT, t);

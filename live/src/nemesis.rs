@@ -164,7 +164,7 @@ pub async fn poison(
 ) -> Result<(), String> {
     let subject = d.subject(topic, partition);
     let body = bytes::Bytes::from_static(b"\x00\x01 not an event");
-    crate::nats::publish(js, subject, body, None, None).await
+    crate::nats::publish(js, subject, body, (None, None), None).await
 }
 
 /// How long until `at_us` past `start`.

@@ -89,6 +89,8 @@ pub struct Status {
 
 /// A record a dual write holds in memory until it is published.
 pub struct Pending {
+    /// Its event id: the process, its incarnation and a sequence.
+    pub event_id: String,
     pub subject: String,
     pub payload: bytes::Bytes,
     pub traceparent: String,
@@ -104,6 +106,9 @@ pub struct Shared {
     pub relay: Notify,
     /// The dual write's producer memory (the planted no-outbox bug).
     pub memory: Mutex<Vec<Pending>>,
+    /// Names the in-memory records' event ids apart across restarts.
+    pub incarnation: i64,
+    pub next_memory_id: AtomicU64,
     pub dead_letters: AtomicU64,
     /// The faults this process decided itself (the payment gateway's, a
     /// consumer's lost acknowledgements), and the stream it draws them
@@ -134,6 +139,8 @@ impl Shared {
             inputs,
             relay: Notify::new(),
             memory: Mutex::new(Vec::new()),
+            incarnation,
+            next_memory_id: AtomicU64::new(0),
             dead_letters: AtomicU64::new(0),
             injected: Mutex::new(Vec::new()),
             faults: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
@@ -275,7 +282,10 @@ impl Host for LiveHost<'_> {
         if !outbox && !tx.events.is_empty() {
             let mut memory = self.shared.memory.lock().expect("the producer is not poisoned");
             for e in &tx.events {
+                let n = self.shared.next_memory_id.fetch_add(1, Ordering::Relaxed);
+                let (name, incarnation) = (self.shared.p.name(), self.shared.incarnation);
                 memory.push(Pending {
+                    event_id: format!("{name}-i{incarnation}-m{n}"),
                     subject: d.subject(e.topic(), d.partition(e.key())),
                     payload: serde_json::to_vec(e).expect("events serialise").into(),
                     traceparent: self.ctx.header(),

@@ -99,9 +99,8 @@ async fn drain(
         let msg_id = format!("{}-{id}", shared.p.name());
         let body = serde_json::to_vec(&payload).expect("json serialises");
         async move {
-            crate::nats::publish(js, subject, body.into(), Some(&msg_id), trace.as_deref())
-                .await
-                .map(|()| id)
+            let ids = (Some(msg_id.as_str()), Some(msg_id.as_str()));
+            crate::nats::publish(js, subject, body.into(), ids, trace.as_deref()).await.map(|()| id)
         }
     });
     for r in futures::future::join_all(publishes).await {
@@ -120,7 +119,8 @@ async fn drain(
 }
 
 /// The dual write's producer: records wait in memory for the linger time,
-/// then go to the broker without an id. A crash meanwhile loses them.
+/// then go to the broker without an id for its deduplication (each keeps
+/// the event id it was given in memory). A crash meanwhile loses them.
 pub async fn memory(shared: Arc<Shared>, js: Context) {
     let linger = Duration::from_millis(shared.d.broker.linger_ms.max(1));
     loop {
@@ -134,7 +134,7 @@ pub async fn memory(shared: Arc<Shared>, js: Context) {
                 &js,
                 r.subject.clone(),
                 r.payload.clone(),
-                None,
+                (None, Some(&r.event_id)),
                 Some(&r.traceparent),
             )
             .await

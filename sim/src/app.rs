@@ -26,6 +26,8 @@ pub struct Record<'a, M> {
     /// The record comes from the node's dead-letter topic: this is the
     /// recovery pass over a record that failed too often.
     pub dead_letter: bool,
+    /// The id its producer gave it (see [`crate::broker::Broker::append`]).
+    pub event: u64,
     pub msg: &'a M,
 }
 

@@ -41,8 +41,9 @@ impl StreamId {
 #[derive(Clone, Debug)]
 pub struct Topic<M> {
     pub name: String,
-    /// One log per partition; a record's offset is its index.
-    pub logs: Vec<Vec<(u64, M)>>,
+    /// One log per partition; a record's offset is its index. Each record
+    /// is its key, its event id (see [`Broker::append`]) and its message.
+    pub logs: Vec<Vec<(u64, u64, M)>>,
     /// Streams reading each partition.
     subscribers: Vec<Vec<StreamId>>,
 }
@@ -74,7 +75,8 @@ pub struct Batch<M> {
     pub stream: StreamId,
     pub generation: u32,
     pub first_offset: u64,
-    pub records: Vec<M>,
+    /// Each record's event id and message.
+    pub records: Vec<(u64, M)>,
 }
 
 /// What the broker did, for checking its history after a run.
@@ -248,13 +250,21 @@ impl<M: Clone> Broker<M> {
     }
 
     /// Append a record; returns its partition, offset and the streams that
-    /// may now have something to read.
-    pub fn append(&mut self, topic: TopicId, key: u64, msg: M) -> (u32, u64, &[StreamId]) {
+    /// may now have something to read. `event` is the id its producer gave
+    /// it, carried as a header is: every copy of one produced record has it,
+    /// whatever its offset.
+    pub fn append(
+        &mut self,
+        topic: TopicId,
+        key: u64,
+        event: u64,
+        msg: M,
+    ) -> (u32, u64, &[StreamId]) {
         let p = partition_of(key, self.options.partitions);
         let t = &mut self.topics[topic.0 as usize];
         let log = &mut t.logs[p as usize];
         let offset = log.len() as u64;
-        log.push((key, msg));
+        log.push((key, event, msg));
         self.lag += t.subscribers[p as usize].len() as u64;
         if let Some(h) = &mut self.history {
             h.push(BrokerOp::Append { topic, partition: p, offset });
@@ -275,7 +285,8 @@ impl<M: Clone> Broker<M> {
         }
         let first = s.position;
         let last = end.min(first + max);
-        let records = log[first as usize..last as usize].iter().map(|(_, m)| m.clone()).collect();
+        let records =
+            log[first as usize..last as usize].iter().map(|(_, e, m)| (*e, m.clone())).collect();
         s.position = last;
         s.inflight = true;
         s.fetch_seq += 1;
@@ -400,10 +411,10 @@ mod tests {
         let t = b.create_topic("t");
         let s = b.subscribe(NodeId(1), t)[0];
         for i in 0..3 {
-            b.append(t, 7, i);
+            b.append(t, 7, 100 + i as u64, i);
         }
         let (batch, _) = b.next_batch(s).expect("records to send");
-        assert_eq!((batch.first_offset, batch.records.clone()), (0, vec![0, 1]));
+        assert_eq!((batch.first_offset, batch.records.clone()), (0, vec![(100, 0), (101, 1)]));
         assert!(b.next_batch(s).is_none(), "one batch in flight at a time");
         b.reset(s);
         let (again, _) = b.next_batch(s).expect("redelivery");
@@ -420,11 +431,11 @@ mod tests {
         let mut b = broker();
         let t = b.create_topic("t");
         let s = b.subscribe(NodeId(1), t)[0];
-        b.append(t, 1, 1);
+        b.append(t, 1, 1, 1);
         let (_, seq) = b.next_batch(s).expect("a record");
         assert!(b.commit(s, 0, 1));
         assert!(!b.fetch_timeout(s, seq), "a committed batch does not time out");
-        b.append(t, 1, 2);
+        b.append(t, 1, 2, 2);
         let (_, seq2) = b.next_batch(s).expect("a record");
         assert!(b.fetch_timeout(s, seq2));
         assert_eq!(b.stream(s).position, 1);

@@ -39,7 +39,7 @@ impl<A: App> World<A> {
         let idle = side.queue.is_empty();
         let n = batch.records.len() as u64;
         side.session = Some((batch.generation, batch.first_offset + n));
-        side.queue.extend((batch.first_offset..).zip(batch.records));
+        side.queue.extend((batch.first_offset..).zip(batch.records).map(|(o, (e, m))| (o, e, m)));
         if core.options.commit_before_process {
             let (stream, generation) = (batch.stream, batch.generation);
             let offset = batch.first_offset + n;
@@ -63,7 +63,7 @@ impl<A: App> Sim<A> {
         if g != generation {
             return;
         }
-        let Some((offset, msg)) = side.queue.pop_front() else { return };
+        let Some((offset, event, msg)) = side.queue.pop_front() else { return };
         let attempt = side.attempts;
         let s = core.broker.stream(stream);
         let (topic, partition) = (s.topic, s.partition);
@@ -79,6 +79,7 @@ impl<A: App> Sim<A> {
                 generation,
                 attempt,
                 dead_letter,
+                event,
                 msg: &msg,
             };
             handled = app.on_record(vol, cx, record)
@@ -106,7 +107,7 @@ impl<A: App> Sim<A> {
             }
             let side = core.side(node, stream);
             if dead_letter || !exhausted || dlq_fails {
-                side.queue.push_front((offset, msg));
+                side.queue.push_front((offset, event, msg));
                 let wait = if dead_letter {
                     core.options.dead_letter_retry_us
                 } else {
@@ -137,14 +138,16 @@ impl<A: App> World<A> {
     fn dead_letter(&mut self, node: NodeId, stream: StreamId, offset: u64, msg: A::Msg) {
         let core = &mut self.core;
         let s = core.broker.stream(stream);
-        let key = core.broker.topic(s.topic).logs[s.partition as usize][offset as usize].0;
+        // The copy keeps the record's key and event id.
+        let (key, event, _) =
+            core.broker.topic(s.topic).logs[s.partition as usize][offset as usize];
         let dlq = core.broker.dead_letter_topic(node).expect("dead-lettering members have a topic");
         core.stats.dead_letters += 1;
         let name = &core.nodes[node.index()].name;
         core.trace.record(crate::trace::TraceKind::Note, name, None, || {
             format!("dead-letter {stream:?} offset {offset}")
         });
-        let (_, _, subs) = core.broker.append(dlq, key, msg);
+        let (_, _, subs) = core.broker.append(dlq, key, event, msg);
         let subs = subs.to_vec();
         for s in subs {
             core.pump(s);

@@ -7,7 +7,7 @@ use crate::cache::Cache;
 use crate::fault::Fault;
 use crate::node::{Node, NodeId};
 use crate::seed::Stream;
-use crate::world::{Class, Core, Decision, Local, Packet, ProduceRecord, World};
+use crate::world::{Class, Core, Decision, Local, Packet, ProduceRecord, World, MEMORY_ORIGIN};
 
 /// A commit its caller was told failed, and what really became of it (which
 /// the caller cannot know: only the checker may look).
@@ -205,7 +205,8 @@ impl<'a, A: App> Cx<'a, A> {
         let rt = &mut self.core.runtime[self.node.index()];
         let id = rt.next_memory_id;
         rt.next_memory_id += 1;
-        rt.memory.push_back(ProduceRecord { id, topic, key, msg });
+        let event = crate::world::event_id(MEMORY_ORIGIN | self.node.index() as u64, id);
+        rt.memory.push_back(ProduceRecord { id, event, topic, key, msg });
         if !rt.linger_pending {
             rt.linger_pending = true;
             let linger = self.core.options.linger_us;

@@ -31,6 +31,7 @@ impl<A: App> World<A> {
                     .take(max)
                     .map(|r| ProduceRecord {
                         id: r.id,
+                        event: crate::world::event_id(i as u64 + 1, r.id),
                         topic: r.topic,
                         key: r.key,
                         msg: r.msg.clone(),
@@ -113,7 +114,7 @@ impl<A: App> World<A> {
                 for r in records {
                     core.stats.publishes += 1;
                     ids.push(r.id);
-                    let (_, _, subscribers) = core.broker.append(r.topic, r.key, r.msg);
+                    let (_, _, subscribers) = core.broker.append(r.topic, r.key, r.event, r.msg);
                     // Subscriber lists are tiny; copying avoids holding a
                     // borrow of the broker across `pump`.
                     let subs: smallvec_lite::Subs = subscribers.into();

@@ -533,10 +533,13 @@ impl<A: App> Sim<A> {
         // Producer sequence numbers carry over: an acknowledgement of a batch
         // sent before the crash must not be taken for one sent after it.
         let rt = &mut core.runtime[node.index()];
-        let (relay_seq, direct_seq) = (rt.relay.seq, rt.direct.seq);
+        // So do in-memory record ids: they are event ids, and an
+        // acknowledgement names them.
+        let (relay_seq, direct_seq, memory_id) = (rt.relay.seq, rt.direct.seq, rt.next_memory_id);
         *rt = Runtime::default();
         rt.relay.seq = relay_seq;
         rt.direct.seq = direct_seq;
+        rt.next_memory_id = memory_id;
         if n.busy_until == u64::MAX {
             n.busy_until = core.now_us;
         }

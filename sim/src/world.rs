@@ -154,9 +154,25 @@ pub enum Source {
     Memory,
 }
 
+/// The producer of an in-memory record is its node: this bit keeps those
+/// origins apart from databases'.
+pub const MEMORY_ORIGIN: u64 = 1 << 15;
+
+/// An event id: the producer's own id under its origin (a database's index
+/// plus one, or [`MEMORY_ORIGIN`] with a node's index).
+pub fn event_id(origin: u64, id: u64) -> u64 {
+    origin << 40 | id
+}
+
 #[derive(Clone, Debug, Hash)]
 pub struct ProduceRecord<M> {
+    /// The producer's own id for it: the outbox row's, or the in-memory
+    /// producer's sequence. The acknowledgement names it.
     pub id: u64,
+    /// The event id consumers see: `id` with its producer (the database, or
+    /// the node for the in-memory producer) in the top bits, so ids from
+    /// two producers never meet. A row published again keeps it.
+    pub event: u64,
     pub topic: TopicId,
     pub key: u64,
     pub msg: M,
@@ -318,7 +334,8 @@ pub struct ConsumerSide<M> {
     /// The session this consumer follows, and the next offset it expects;
     /// `None` before the first delivery and after a crash.
     pub session: Option<(u32, u64)>,
-    pub queue: VecDeque<(u64, M)>,
+    /// Records of the batch not yet handled: offset, event id, message.
+    pub queue: VecDeque<(u64, u64, M)>,
     /// Failed attempts at the record at the front of the queue.
     pub attempts: u32,
 }

@@ -202,11 +202,17 @@ fn check_history(sim: &Sim<Probe>) -> Result<(), TestCaseError> {
     let rank: BTreeMap<u64, usize> = committed.iter().enumerate().map(|(i, &m)| (m, i)).collect();
     let logs = &broker.topic(TopicId(0)).logs;
 
-    // No lost write, and producer order within each partition.
+    // No lost write, and producer order within each partition. Every copy
+    // of a committed row carries that row's event id, and no two rows share
+    // one.
     let mut in_log = BTreeMap::new();
+    let mut event_of: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut row_of: BTreeMap<u64, u64> = BTreeMap::new();
     for log in logs {
         let mut last_rank = None;
-        for (_, m) in log {
+        for (_, event, m) in log {
+            prop_assert_eq!(*event_of.entry(*m).or_insert(*event), *event, "copies of {}", m);
+            prop_assert_eq!(*row_of.entry(*event).or_insert(*m), *m, "event id {}", event);
             if in_log.insert(*m, ()).is_none() {
                 let r = rank[m];
                 prop_assert!(last_rank < Some(r), "message {m} first appears out of commit order");
@@ -229,7 +235,7 @@ fn check_history(sim: &Sim<Probe>) -> Result<(), TestCaseError> {
         let mut max_seen: Option<u64> = None;
         let mut prev: Option<Seen> = None;
         for s in &seen {
-            prop_assert_eq!(log[s.offset as usize].1, s.msg, "record content at its offset");
+            prop_assert_eq!(log[s.offset as usize].2, s.msg, "record content at its offset");
             let next_unread = max_seen.map_or(0, |m| m + 1);
             prop_assert!(
                 s.offset <= next_unread,

@@ -223,6 +223,7 @@ impl App for SagaApp {
         // A log is a topic's partition; a dead-letter topic is a topic.
         let log = (record.topic.0 as u64) << 16 | record.partition as u64;
         let at = domain::node::Delivery {
+            event: domain::EventId(record.event),
             position: domain::node::Delivery::position_of(log, record.offset),
             dead_letter: record.dead_letter,
         };

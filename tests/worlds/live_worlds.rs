@@ -253,8 +253,14 @@ impl Drop for LiveBroker {
 impl BrokerWorld for LiveBroker {
     fn publish(&mut self, _key: u64, m: u64) {
         let body = m.to_string().into_bytes().into();
-        rt().block_on(live::nats::publish(&self.js, self.subject.clone(), body, None, None))
-            .expect("the broker takes it");
+        rt().block_on(live::nats::publish(
+            &self.js,
+            self.subject.clone(),
+            body,
+            (None, None),
+            None,
+        ))
+        .expect("the broker takes it");
     }
 
     fn fetch(&mut self) -> Vec<u64> {
@@ -319,9 +325,15 @@ impl BrokerWorld for LiveBroker {
                 }
             });
             let body = serde_json::to_vec(&ev).expect("serialises").into();
-            live::nats::publish(&js, d.subject(Topic::OrderConfirmed, part), body, None, None)
-                .await
-                .expect("published");
+            live::nats::publish(
+                &js,
+                d.subject(Topic::OrderConfirmed, part),
+                body,
+                (None, None),
+                None,
+            )
+            .await
+            .expect("published");
             let mut dlq = js.get_stream(d.dead_letter_stream(p)).await.expect("the DLQ");
             for _ in 0..100 {
                 if dlq.info().await.expect("info").state.messages > 0 {

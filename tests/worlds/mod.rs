@@ -174,7 +174,8 @@ impl SimBroker {
 
 impl BrokerWorld for SimBroker {
     fn publish(&mut self, key: u64, m: u64) {
-        self.broker.append(self.topic, key, m);
+        // Each message is published once here: it is its own event id.
+        self.broker.append(self.topic, key, m, m);
         let s = self.stream_of(key);
         let g = self.broker.stream(s).generation;
         self.fetched = Some(self.fetched.map_or((s, g, 0), |f| f));
@@ -184,7 +185,7 @@ impl BrokerWorld for SimBroker {
         match self.broker.next_batch(s) {
             Some((b, _)) => {
                 self.fetched = Some((s, b.generation, b.first_offset + b.records.len() as u64));
-                b.records
+                b.records.into_iter().map(|(_, m)| m).collect()
             }
             None => Vec::new(),
         }

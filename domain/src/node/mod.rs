@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{OrderId, RequestKey};
+use crate::ids::{EventId, OrderId, RequestKey};
 use crate::message::{CmdKind, Msg};
 use crate::orchestrator::Policy;
 use crate::payment::{Calls, Mode};
@@ -172,12 +172,15 @@ pub trait Host: PgPort {
     fn trace(&mut self, line: impl FnOnce() -> String);
 }
 
-/// Where the broker delivered a record from: the same for every
-/// redelivery of one copy of a record, another for every copy published
-/// again (a relay's repeat, a duplicated produce).
+/// Where the broker delivered a record from, and the event id it carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Delivery {
-    /// The copy's position in the broker: the simulation's (topic,
+    /// The id its producer gave it (the outbox row's, under its producer):
+    /// the same for every copy of one row, and for its dead letter.
+    pub event: EventId,
+    /// The copy's position in the broker, the same for every redelivery of
+    /// one copy and another for every copy published again (a relay's
+    /// repeat, a duplicated produce): the simulation's (topic,
     /// partition, offset), JetStream's (stream, sequence), folded into one
     /// number by [`Delivery::position_of`].
     pub position: u64,
