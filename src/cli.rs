@@ -228,6 +228,12 @@ pub enum Command {
         /// With `--bugs`: only this planted bug.
         #[arg(long, value_parser = parse_bug, requires = "bugs")]
         bug: Option<Bug>,
+        /// The anchors' figures, timed in this session: the JSON that
+        /// `../shared/peers/peer-bench.sh` prints. Ratios to the turmoil
+        /// peer (seeds/s, saga-bench) and the bare loop (events/s) are
+        /// reported against it.
+        #[arg(long, conflicts_with = "bugs")]
+        peer: Option<std::path::PathBuf>,
     },
     /// Deploy the system for real (PostgreSQL, Redis, NATS JetStream, HTTP
     /// services as child processes), drive the scenario's workload through
@@ -744,10 +750,20 @@ fn run_bench(
     seeds: u64,
     jobs: Option<usize>,
     format: Format,
+    peer: Option<&std::path::Path>,
 ) -> Result<ExitCode, ExitCode> {
     let loaded: Vec<Scenario> =
         scenarios.iter().map(|s| load_named(s)).collect::<Result<_, _>>()?;
-    let r = crate::bench::bench(&loaded, strategy, seeds.max(1), jobs.unwrap_or_else(all_cores));
+    let anchors = peer
+        .map(|p| {
+            crate::bench::Anchors::load(p).map_err(|e| {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            })
+        })
+        .transpose()?;
+    let jobs = jobs.unwrap_or_else(all_cores);
+    let r = crate::bench::bench(&loaded, strategy, seeds.max(1), jobs, anchors);
     let mut out = io::stdout().lock();
     let written = match format {
         Format::Text => crate::bench::render_text(&r, &mut out),
@@ -834,8 +850,8 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Bench { bugs: true, bug, seeds, jobs, format, .. } => {
             run_detection(bug, seeds, jobs, format)
         }
-        Command::Bench { scenario, strategy, seeds, jobs, format, bugs: false, .. } => {
-            run_bench(&scenario, strategy, seeds, jobs, format)
+        Command::Bench { scenario, strategy, seeds, jobs, format, bugs: false, peer, .. } => {
+            run_bench(&scenario, strategy, seeds, jobs, format, peer.as_deref())
         }
         Command::Run { target, seed, trace, format, out } => {
             let print = match format {

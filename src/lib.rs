@@ -22,6 +22,13 @@
 //! - [`bench`]: speed against the floor of a bare event loop;
 //!   [`detection`]: detection power, per planted bug.
 
+/// A bench build counts heap allocations (`sagasim bench` reports them per
+/// event); every other build uses the system allocator untouched.
+#[cfg(feature = "count-allocs")]
+#[global_allocator]
+pub(crate) static ALLOCATOR: &stats_alloc::StatsAlloc<std::alloc::System> =
+    &stats_alloc::INSTRUMENTED_SYSTEM;
+
 pub mod bench;
 pub mod ci;
 pub mod cli;

@@ -3,8 +3,13 @@
 //! same key (capped exponential backoff with full jitter) until it has a
 //! final answer. It never gives up: in the heal phase every submission gets
 //! through.
+//!
+//! It keeps one timer for arrivals (the next one's) and one for timeouts
+//! (the earliest outstanding call's, re-armed when it fires), not one per
+//! submission: a timeout that finds its call answered costs nothing, and
+//! the host's queue holds two client timers, not hundreds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -33,15 +38,19 @@ pub struct Arrival {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Timer {
     Arrival(u32),
-    Timeout { id: u32, attempt: u32 },
-    Resend { id: u32, attempt: u32 },
+    /// The earliest call deadline is due (see `Client::deadlines`).
+    Timeout,
+    Resend {
+        id: u32,
+        attempt: u32,
+    },
 }
 
 impl Timer {
     fn tag(self) -> u64 {
         let (kind, attempt, id) = match self {
             Timer::Arrival(i) => (0u64, 0u32, i),
-            Timer::Timeout { id, attempt } => (1, attempt, id),
+            Timer::Timeout => (1, 0, 0),
             Timer::Resend { id, attempt } => (2, attempt, id),
         };
         kind << 62 | (attempt as u64 & 0x3fff_ffff) << 32 | id as u64
@@ -51,7 +60,7 @@ impl Timer {
         let (id, attempt) = (tag as u32, ((tag >> 32) & 0x3fff_ffff) as u32);
         match tag >> 62 {
             0 => Timer::Arrival(id),
-            1 => Timer::Timeout { id, attempt },
+            1 => Timer::Timeout,
             2 => Timer::Resend { id, attempt },
             k => panic!("unknown client timer kind {k}"),
         }
@@ -62,8 +71,13 @@ impl Timer {
 pub struct Client {
     policy: RetryPolicy,
     arrivals: Vec<Arrival>,
-    /// Submissions sent and not yet finally answered, with their attempt.
-    waiting: BTreeMap<u32, u32>,
+    /// Submissions sent and not yet finally answered, with their attempt
+    /// and, while a call is out, when it times out.
+    waiting: BTreeMap<u32, (u32, Option<u64>)>,
+    /// The calls out, by when they time out: (deadline, id).
+    deadlines: BTreeSet<(u64, u32)>,
+    /// When the one timeout timer pending fires, if one is.
+    timeout_timer: Option<u64>,
     /// The final answer to each submission.
     pub answers: Vec<Option<Response>>,
     submitted: usize,
@@ -73,18 +87,53 @@ pub struct Client {
 impl Client {
     pub fn new(policy: RetryPolicy, arrivals: Vec<Arrival>) -> Client {
         let answers = vec![None; arrivals.len()];
-        Client { policy, arrivals, waiting: BTreeMap::new(), answers, submitted: 0, retries: 0 }
+        Client {
+            policy,
+            arrivals,
+            waiting: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            timeout_timer: None,
+            answers,
+            submitted: 0,
+            retries: 0,
+        }
     }
 
     pub fn arrivals(&self) -> &[Arrival] {
         &self.arrivals
     }
 
-    /// Schedule every arrival.
+    /// Schedule the first arrival; each arrival schedules the next.
     pub fn start(&mut self, port: &mut impl ClientPort) {
-        let now = port.now_us();
-        for (i, a) in self.arrivals.iter().enumerate() {
-            port.set_timer(a.at_us.saturating_sub(now), Timer::Arrival(i as u32).tag());
+        self.schedule_arrival(0, port);
+    }
+
+    fn schedule_arrival(&mut self, i: usize, port: &mut impl ClientPort) {
+        if let Some(a) = self.arrivals.get(i) {
+            let wait = a.at_us.saturating_sub(port.now_us());
+            port.set_timer(wait, Timer::Arrival(i as u32).tag());
+        }
+    }
+
+    /// Set the timeout timer for the earliest deadline, unless one is
+    /// pending: a pending timer that fires before its call's deadline (that
+    /// call was answered) sets the next one then.
+    fn arm_timeout(&mut self, port: &mut impl ClientPort) {
+        if self.timeout_timer.is_some() {
+            return;
+        }
+        if let Some(&(at, _)) = self.deadlines.first() {
+            self.timeout_timer = Some(at);
+            port.set_timer(at.saturating_sub(port.now_us()), Timer::Timeout.tag());
+        }
+    }
+
+    /// Submission `id`'s call is no longer out (answered, or timed out).
+    fn call_over(&mut self, id: u32) {
+        if let Some((_, deadline)) = self.waiting.get_mut(&id) {
+            if let Some(at) = deadline.take() {
+                self.deadlines.remove(&(at, id));
+            }
         }
     }
 
@@ -95,9 +144,12 @@ impl Client {
 
     fn send(&mut self, id: u32, attempt: u32, port: &mut impl ClientPort) {
         let a = self.arrivals[id as usize];
-        self.waiting.insert(id, attempt);
+        self.call_over(id);
+        let at = port.now_us() + self.policy.timeout_us;
+        self.waiting.insert(id, (attempt, Some(at)));
+        self.deadlines.insert((at, id));
         port.send(Msg::Submit { id, key: a.key, req: a.req });
-        port.set_timer(self.policy.timeout_us, Timer::Timeout { id, attempt }.tag());
+        self.arm_timeout(port);
     }
 
     fn back_off(&mut self, id: u32, attempt: u32, port: &mut impl ClientPort) {
@@ -111,14 +163,23 @@ impl Client {
             Timer::Arrival(id) => {
                 self.submitted += 1;
                 self.send(id, 0, port);
+                self.schedule_arrival(id as usize + 1, port);
             }
-            Timer::Timeout { id, attempt } => {
-                if self.waiting.get(&id) == Some(&attempt) {
-                    self.back_off(id, attempt, port);
+            Timer::Timeout => {
+                self.timeout_timer = None;
+                let now = port.now_us();
+                while let Some(&(at, id)) = self.deadlines.first().filter(|(at, _)| *at <= now) {
+                    self.deadlines.remove(&(at, id));
+                    if let Some((attempt, deadline)) = self.waiting.get_mut(&id) {
+                        *deadline = None;
+                        let attempt = *attempt;
+                        self.back_off(id, attempt, port);
+                    }
                 }
+                self.arm_timeout(port);
             }
             Timer::Resend { id, attempt } => {
-                if self.waiting.get(&id) == Some(&(attempt - 1)) {
+                if self.waiting.get(&id).map(|w| w.0) == Some(attempt - 1) {
                     self.retries += 1;
                     self.send(id, attempt, port);
                 }
@@ -128,14 +189,15 @@ impl Client {
 
     /// The gateway answered submission `id`.
     pub fn on_answer(&mut self, id: u32, response: Response, port: &mut impl ClientPort) {
-        let Some(&attempt) = self.waiting.get(&id) else { return };
+        let Some(&(attempt, _)) = self.waiting.get(&id) else { return };
+        self.call_over(id);
         if response.is_final() {
             self.waiting.remove(&id);
             self.answers[id as usize] = Some(response);
         } else {
-            // "In progress": ask again later. Bumping the attempt retires the
-            // pending timeout.
-            self.waiting.insert(id, attempt + 1);
+            // "In progress": ask again later. Bumping the attempt retires
+            // any resend already pending.
+            self.waiting.insert(id, (attempt + 1, None));
             self.back_off(id, attempt + 1, port);
         }
     }
@@ -147,11 +209,7 @@ mod tests {
 
     #[test]
     fn timer_tags_round_trip() {
-        for t in [
-            Timer::Arrival(7),
-            Timer::Timeout { id: 3, attempt: 9 },
-            Timer::Resend { id: u32::MAX, attempt: 1 },
-        ] {
+        for t in [Timer::Arrival(7), Timer::Timeout, Timer::Resend { id: u32::MAX, attempt: 1 }] {
             assert_eq!(Timer::from_tag(t.tag()), t);
         }
     }

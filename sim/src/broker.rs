@@ -23,6 +23,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::deadline::{Deadline, Fired, Generation, Timer};
 use crate::node::NodeId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -65,8 +66,20 @@ pub struct Stream {
     pub generation: u32,
     /// A batch is out and its commit has not come back.
     pub inflight: bool,
-    /// Identifies the fetch timeout of the batch in flight.
-    pub fetch_seq: u64,
+    /// When the batch in flight times out: armed at each delivery and
+    /// heartbeat, disarmed by the commit that confirms the batch.
+    pub deadline: Deadline,
+}
+
+/// What a stream's fetch timer found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchTimer {
+    /// Nothing was due (the batch was confirmed, or the timer was stale).
+    Stale,
+    /// The deadline moved later: push the timer again.
+    Rearm(u64, Generation),
+    /// The batch in flight went unconfirmed: the session was reset.
+    Reset,
 }
 
 /// A batch of records sent to a consumer.
@@ -230,7 +243,7 @@ impl<M: Clone> Broker<M> {
                 position: 0,
                 generation: 0,
                 inflight: false,
-                fetch_seq: 0,
+                deadline: Deadline::default(),
             });
             out.push(id);
         }
@@ -273,9 +286,13 @@ impl<M: Clone> Broker<M> {
     }
 
     /// The next batch for a stream, if nothing is in flight and there is
-    /// something to send. Marks it in flight and returns the fetch sequence
-    /// number its timeout must carry.
-    pub fn next_batch(&mut self, id: StreamId) -> Option<(Batch<M>, u64)> {
+    /// something to send. Marks it in flight, due back by `due_us`, and
+    /// returns with it the fetch timer to push, if one must be.
+    pub fn next_batch(
+        &mut self,
+        id: StreamId,
+        due_us: u64,
+    ) -> Option<(Batch<M>, Option<Timer>)> {
         let max = self.options.max_poll_records as u64;
         let s = &mut self.streams[id.index()];
         let log = &self.topics[s.topic.0 as usize].logs[s.partition as usize];
@@ -289,10 +306,10 @@ impl<M: Clone> Broker<M> {
             log[first as usize..last as usize].iter().map(|(_, e, m)| (*e, m.clone())).collect();
         s.position = last;
         s.inflight = true;
-        s.fetch_seq += 1;
-        let (generation, seq) = (s.generation, s.fetch_seq);
+        let timer = s.deadline.arm(due_us);
+        let generation = s.generation;
         self.note(BrokerOp::Deliver { stream: id, generation, first, count: last - first });
-        Some((Batch { stream: id, generation, first_offset: first, records }, seq))
+        Some((Batch { stream: id, generation, first_offset: first, records }, timer))
     }
 
     /// A consumer commits `offset` (the next offset it wants). Returns false
@@ -307,33 +324,40 @@ impl<M: Clone> Broker<M> {
             }
             if offset == s.position {
                 s.inflight = false;
+                s.deadline.disarm();
             }
         }
         self.note(BrokerOp::Commit { stream: id, generation, offset, accepted });
         accepted
     }
 
-    /// A heartbeat from the stream's consumer: the batch in flight gets a new
-    /// fetch timeout. Returns its sequence number, or `None` if the
-    /// heartbeat is stale.
-    pub fn heartbeat(&mut self, id: StreamId, generation: u32) -> Option<u64> {
+    /// A heartbeat from the stream's consumer: the batch in flight is now
+    /// due back by `due_us`. Returns the fetch timer to push, if one must be.
+    pub fn heartbeat(
+        &mut self,
+        id: StreamId,
+        generation: u32,
+        due_us: u64,
+    ) -> Option<Timer> {
         let s = &mut self.streams[id.index()];
         if s.generation != generation || !s.inflight {
             return None;
         }
-        s.fetch_seq += 1;
-        Some(s.fetch_seq)
+        s.deadline.arm(due_us)
     }
 
-    /// The fetch timeout of batch `seq` fired. If that batch is still
-    /// unconfirmed, the session is reset and true is returned.
-    pub fn fetch_timeout(&mut self, id: StreamId, seq: u64) -> bool {
-        let s = &self.streams[id.index()];
-        if s.inflight && s.fetch_seq == seq {
-            self.reset(id);
-            return true;
+    /// A stream's fetch timer of `timer` popped at `now`. If the batch in
+    /// flight is due and unconfirmed, the session is reset.
+    pub fn fetch_timer(&mut self, id: StreamId, now: u64, timer: Generation) -> FetchTimer {
+        match self.streams[id.index()].deadline.fire(now, timer) {
+            Fired::Stale => FetchTimer::Stale,
+            Fired::Rearm(at, g) => FetchTimer::Rearm(at, g),
+            Fired::Due => {
+                debug_assert!(self.streams[id.index()].inflight, "a due batch is in flight");
+                self.reset(id);
+                FetchTimer::Reset
+            }
         }
-        false
     }
 
     /// Start a new generation at the committed offset.
@@ -342,6 +366,7 @@ impl<M: Clone> Broker<M> {
         s.generation += 1;
         s.position = s.committed;
         s.inflight = false;
+        s.deadline.disarm();
         let (generation, to) = (s.generation, s.committed);
         self.note(BrokerOp::Reset { stream: id, generation, to });
     }
@@ -413,32 +438,37 @@ mod tests {
         for i in 0..3 {
             b.append(t, 7, 100 + i as u64, i);
         }
-        let (batch, _) = b.next_batch(s).expect("records to send");
+        let (batch, _) = b.next_batch(s, 10).expect("records to send");
         assert_eq!((batch.first_offset, batch.records.clone()), (0, vec![(100, 0), (101, 1)]));
-        assert!(b.next_batch(s).is_none(), "one batch in flight at a time");
+        assert!(b.next_batch(s, 10).is_none(), "one batch in flight at a time");
         b.reset(s);
-        let (again, _) = b.next_batch(s).expect("redelivery");
+        let (again, _) = b.next_batch(s, 10).expect("redelivery");
         assert_eq!((again.first_offset, again.generation), (0, 1));
         assert!(!b.commit(s, 0, 2), "a commit from the old generation is fenced");
         assert!(b.commit(s, 1, 2));
         assert_eq!(b.lag(), 1);
-        let (rest, _) = b.next_batch(s).expect("the third record");
+        let (rest, _) = b.next_batch(s, 10).expect("the third record");
         assert_eq!(rest.first_offset, 2);
     }
 
     #[test]
-    fn fetch_timeout_only_resets_the_batch_it_was_set_for() {
+    fn one_fetch_timer_follows_the_batches_and_resets_only_an_unconfirmed_one() {
         let mut b = broker();
         let t = b.create_topic("t");
         let s = b.subscribe(NodeId(1), t)[0];
         b.append(t, 1, 1, 1);
-        let (_, seq) = b.next_batch(s).expect("a record");
+        let (_, timer) = b.next_batch(s, 10).expect("a record");
+        let (at, g) = timer.expect("the first delivery arms a timer");
         assert!(b.commit(s, 0, 1));
-        assert!(!b.fetch_timeout(s, seq), "a committed batch does not time out");
         b.append(t, 1, 2, 2);
-        let (_, seq2) = b.next_batch(s).expect("a record");
-        assert!(b.fetch_timeout(s, seq2));
+        let (_, again) = b.next_batch(s, 15).expect("a record");
+        assert_eq!(again, None, "the pending timer serves the next batch too");
+        assert_eq!(b.fetch_timer(s, at, g), FetchTimer::Rearm(15, g), "not due before 15");
+        assert_eq!(b.heartbeat(s, 0, 25), None, "a heartbeat moves the deadline later");
+        assert_eq!(b.fetch_timer(s, 15, g), FetchTimer::Rearm(25, g));
+        assert_eq!(b.fetch_timer(s, 25, g), FetchTimer::Reset);
         assert_eq!(b.stream(s).position, 1);
+        assert!(!b.commit(s, 0, 2), "the old generation is fenced");
     }
 
     #[test]

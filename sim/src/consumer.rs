@@ -59,11 +59,14 @@ impl<A: App> Sim<A> {
     pub(crate) fn process_next(&mut self, node: NodeId, stream: StreamId, generation: u32) {
         let core = &mut self.world.core;
         let side = core.side(node, stream);
-        let Some((g, next)) = side.session else { return };
-        if g != generation {
+        let stale = match side.session {
+            Some((g, next)) if g == generation => side.queue.pop_front().map(|r| (r, next)),
+            _ => None,
+        };
+        let Some(((offset, event, msg), next)) = stale else {
+            core.stale(crate::world::EventKind::Process);
             return;
-        }
-        let Some((offset, event, msg)) = side.queue.pop_front() else { return };
+        };
         let attempt = side.attempts;
         let s = core.broker.stream(stream);
         let (topic, partition) = (s.topic, s.partition);

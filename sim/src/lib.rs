@@ -30,6 +30,7 @@ pub mod cache;
 pub mod consumer;
 pub mod cx;
 pub mod db;
+pub mod deadline;
 pub mod dist;
 pub mod fault;
 pub mod net;

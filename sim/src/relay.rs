@@ -9,8 +9,9 @@
 //! batch again: consumers see it twice, which is what their inbox is for.
 
 use crate::app::App;
+use crate::deadline::Fired;
 use crate::node::NodeId;
-use crate::world::{Local, Packet, ProduceRecord, Source, World};
+use crate::world::{EventKind, Local, Packet, ProduceRecord, Source, World};
 
 impl<A: App> World<A> {
     /// Send the producer's next batch, if it has none in flight.
@@ -52,10 +53,31 @@ impl<A: App> World<A> {
         producer.seq += 1;
         let seq = producer.seq;
         producer.inflight = Some(seq);
+        let timeout = core.options.produce_timeout_us;
+        let timer = producer.deadline.arm(core.now_us + timeout);
         let broker = core.broker_node;
         core.send(node, broker, Packet::Produce { source, seq, records });
-        let timeout = core.options.produce_timeout_us;
-        core.local(node, timeout, Local::ProduceTimeout { source, seq });
+        if let Some((at, timer)) = timer {
+            core.local(node, at - core.now_us, Local::ProduceTimeout { source, timer });
+        }
+    }
+
+    /// A producer's deadline timer ran: send the batch in flight again if
+    /// it is due unanswered, or put the timer back where the deadline moved.
+    pub(crate) fn produce_timer(&mut self, node: NodeId, source: Source, timer: u32) {
+        let core = &mut self.core;
+        let producer = core.runtime[node.index()].producer(source);
+        match producer.deadline.fire(core.now_us, timer) {
+            Fired::Due => {
+                let seq = producer.inflight.expect("a due producer has a batch in flight");
+                self.retire(node, source, seq);
+            }
+            Fired::Rearm(at, timer) => {
+                core.stale(EventKind::ProduceTimeout);
+                core.local(node, at - core.now_us, Local::ProduceTimeout { source, timer });
+            }
+            Fired::Stale => core.stale(EventKind::ProduceTimeout),
+        }
     }
 
     /// The broker acknowledged a batch: mark its records sent (even a late
@@ -96,6 +118,7 @@ impl<A: App> World<A> {
         let producer = self.core.runtime[node.index()].producer(source);
         if producer.inflight == Some(seq) {
             producer.inflight = None;
+            producer.deadline.disarm();
             if source == Source::Outbox {
                 if let Some(db) = self.db_mut(node) {
                     db.release(node);
@@ -132,9 +155,9 @@ impl<A: App> World<A> {
                 }
             }
             Packet::Heartbeat { stream, generation } => {
-                if let Some(seq) = core.broker.heartbeat(stream, generation) {
-                    let timeout = core.now_us + core.options.broker.fetch_timeout_us;
-                    core.push(timeout, crate::world::Event::FetchTimeout { stream, seq });
+                let due = core.now_us + core.options.broker.fetch_timeout_us;
+                if let Some((at, timer)) = core.broker.heartbeat(stream, generation, due) {
+                    core.push(at, crate::world::Event::FetchTimeout { stream, timer });
                 }
             }
             Packet::App(_) | Packet::ProduceAck { .. } | Packet::Deliver(_) => {

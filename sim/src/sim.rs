@@ -5,14 +5,16 @@
 //! settle before the end-of-run checks are judged.
 
 use crate::app::{App, AppDb};
-use crate::broker::{StreamId, TopicId};
+use crate::broker::{FetchTimer, StreamId, TopicId};
 use crate::cx::{Cx, View};
 use crate::fault::{Fault, FaultRecord};
 use crate::net::Network;
 use crate::node::{Node, NodeId, Role};
 use crate::pct::{Pct, Schedule};
 use crate::trace::{stable_hash, TraceKind};
-use crate::world::{Core, Decision, Event, KernelOptions, Local, Packet, Runtime, Stats, World};
+use crate::world::{
+    Core, Decision, Event, EventKind, KernelOptions, Local, Packet, Runtime, Stats, World,
+};
 
 /// The time and step limits of a run.
 #[derive(Clone, Copy, Debug)]
@@ -177,6 +179,7 @@ impl<A: App> Sim<A> {
         debug_assert!(t >= self.world.core.now_us, "time never runs backwards");
         self.world.core.now_us = t;
         self.world.core.stats.steps += 1;
+        self.world.core.stats.by_kind[ev.kind() as usize] += 1;
         self.fold_event(&ev);
         self.dispatch(ev);
         self.app.after_step(&View { world: &self.world })
@@ -190,7 +193,7 @@ impl<A: App> Sim<A> {
             Event::Local { node, incarnation, local } => {
                 stable_hash(&(1u8, node, incarnation, local))
             }
-            Event::FetchTimeout { stream, seq } => stable_hash(&(2u8, stream, seq)),
+            Event::FetchTimeout { stream, timer } => stable_hash(&(2u8, stream, timer)),
             Event::Fault(i) => stable_hash(&(3u8, i)),
             Event::Free { node, incarnation } => stable_hash(&(4u8, node, incarnation)),
         };
@@ -208,9 +211,9 @@ impl<A: App> Sim<A> {
                 Event::Local { node, local, .. } => {
                     t.record(TraceKind::Local, name(node), None, || format!("{local:?}"))
                 }
-                Event::FetchTimeout { stream, seq } => {
+                Event::FetchTimeout { stream, timer } => {
                     t.record(TraceKind::FetchTimeout, "broker", None, || {
-                        format!("fetch timeout {stream:?} #{seq}")
+                        format!("fetch timer {stream:?} #{timer}")
                     })
                 }
                 Event::Fault(i) => {
@@ -288,6 +291,8 @@ impl<A: App> Sim<A> {
             Event::Local { node, incarnation, local } => {
                 let n = &self.world.core.nodes[node.index()];
                 if !n.up || n.incarnation != incarnation {
+                    let kind = Event::<A::Msg>::Local { node, incarnation, local }.kind();
+                    self.world.core.stale(kind);
                     return;
                 }
                 let handler = matches!(local, Local::Timer(_) | Local::Process { .. });
@@ -297,9 +302,15 @@ impl<A: App> Sim<A> {
                     self.local_step(node, local);
                 }
             }
-            Event::FetchTimeout { stream, seq } => {
-                if self.world.core.broker.fetch_timeout(stream, seq) {
-                    self.world.core.pump(stream);
+            Event::FetchTimeout { stream, timer } => {
+                let core = &mut self.world.core;
+                match core.broker.fetch_timer(stream, core.now_us, timer) {
+                    FetchTimer::Reset => core.pump(stream),
+                    FetchTimer::Rearm(at, timer) => {
+                        core.stale(EventKind::FetchTimeout);
+                        core.push(at, Event::FetchTimeout { stream, timer });
+                    }
+                    FetchTimer::Stale => core.stale(EventKind::FetchTimeout),
                 }
             }
             Event::Fault(i) => {
@@ -311,6 +322,7 @@ impl<A: App> Sim<A> {
             Event::Free { node, incarnation } => {
                 let core = &mut self.world.core;
                 if core.nodes[node.index()].incarnation != incarnation {
+                    core.stale(EventKind::Free);
                     return;
                 }
                 let rt = &mut core.runtime[node.index()];
@@ -713,7 +725,9 @@ impl<A: App> Sim<A> {
                 let to = core.broker_node;
                 core.send(node, to, crate::world::Packet::Commit { stream, generation, offset });
             }
-            Local::ProduceTimeout { source, seq } => self.world.retire(node, source, seq),
+            Local::ProduceTimeout { source, timer } => {
+                self.world.produce_timer(node, source, timer)
+            }
             Local::Linger => {
                 self.world.core.runtime[node.index()].linger_pending = false;
                 self.world.kick(node, crate::world::Source::Memory);

@@ -220,9 +220,10 @@ pub enum Local {
         generation: u32,
         offset: u64,
     },
+    /// A producer's deadline timer (see [`crate::deadline`]).
     ProduceTimeout {
         source: Source,
-        seq: u64,
+        timer: crate::deadline::Generation,
     },
     Linger,
     /// The commit step of a handler on an instance that shares its
@@ -245,9 +246,10 @@ pub enum Event<M> {
         incarnation: u32,
         local: Local,
     },
+    /// A stream's fetch timer (see [`crate::deadline`]).
     FetchTimeout {
         stream: StreamId,
-        seq: u64,
+        timer: crate::deadline::Generation,
     },
     /// Index into the scheduled fault list.
     Fault(usize),
@@ -278,6 +280,8 @@ pub struct Producer {
     pub seq: u64,
     /// The batch in flight, by sequence number.
     pub inflight: Option<u64>,
+    /// When the batch in flight is sent again unanswered.
+    pub deadline: crate::deadline::Deadline,
 }
 
 /// A node's kernel-side volatile state: its producers and, for the direct
@@ -383,6 +387,105 @@ pub struct Stats {
     /// Fault decisions where a fault was drawn or followed (struck, or
     /// switched off by the mask).
     pub fault_decisions: u64,
+    /// Steps by the kind of event they took (see [`EventKind`]).
+    pub by_kind: [u64; EventKind::COUNT],
+    /// Of those, events that did nothing when they came: a timer or local
+    /// step of a crashed incarnation or an old generation, a deadline
+    /// already met.
+    pub stale_by_kind: [u64; EventKind::COUNT],
+    /// The most events pending at once.
+    pub max_pending: u64,
+}
+
+/// What an event is, for counting where a run's steps go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    AppMessage,
+    Produce,
+    ProduceAck,
+    Deliver,
+    OffsetCommit,
+    Heartbeat,
+    Timer,
+    Process,
+    CommitOffsetStep,
+    ProduceTimeout,
+    Linger,
+    CommitStep,
+    Rejoin,
+    FetchTimeout,
+    Fault,
+    Free,
+}
+
+impl EventKind {
+    pub const COUNT: usize = 16;
+    pub const ALL: [EventKind; EventKind::COUNT] = [
+        EventKind::AppMessage,
+        EventKind::Produce,
+        EventKind::ProduceAck,
+        EventKind::Deliver,
+        EventKind::OffsetCommit,
+        EventKind::Heartbeat,
+        EventKind::Timer,
+        EventKind::Process,
+        EventKind::CommitOffsetStep,
+        EventKind::ProduceTimeout,
+        EventKind::Linger,
+        EventKind::CommitStep,
+        EventKind::Rejoin,
+        EventKind::FetchTimeout,
+        EventKind::Fault,
+        EventKind::Free,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::AppMessage => "packet: application message",
+            EventKind::Produce => "packet: produce request",
+            EventKind::ProduceAck => "packet: produce acknowledgement",
+            EventKind::Deliver => "packet: batch delivery",
+            EventKind::OffsetCommit => "packet: offset commit",
+            EventKind::Heartbeat => "packet: consumer heartbeat",
+            EventKind::Timer => "local: application timer",
+            EventKind::Process => "local: handle a record",
+            EventKind::CommitOffsetStep => "local: commit an offset",
+            EventKind::ProduceTimeout => "local: produce deadline",
+            EventKind::Linger => "local: producer linger",
+            EventKind::CommitStep => "local: commit step",
+            EventKind::Rejoin => "local: rejoin the group",
+            EventKind::FetchTimeout => "broker: fetch deadline",
+            EventKind::Fault => "scheduled fault",
+            EventKind::Free => "node free: next in line",
+        }
+    }
+}
+
+impl<M> Event<M> {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::Packet { packet, .. } => match packet {
+                Packet::App(_) => EventKind::AppMessage,
+                Packet::Produce { .. } => EventKind::Produce,
+                Packet::ProduceAck { .. } => EventKind::ProduceAck,
+                Packet::Deliver(_) => EventKind::Deliver,
+                Packet::Commit { .. } => EventKind::OffsetCommit,
+                Packet::Heartbeat { .. } => EventKind::Heartbeat,
+            },
+            Event::Local { local, .. } => match local {
+                Local::Timer(_) => EventKind::Timer,
+                Local::Process { .. } => EventKind::Process,
+                Local::CommitOffset { .. } => EventKind::CommitOffsetStep,
+                Local::ProduceTimeout { .. } => EventKind::ProduceTimeout,
+                Local::Linger => EventKind::Linger,
+                Local::CommitStep => EventKind::CommitStep,
+                Local::Rejoin => EventKind::Rejoin,
+            },
+            Event::FetchTimeout { .. } => EventKind::FetchTimeout,
+            Event::Fault(_) => EventKind::Fault,
+            Event::Free { .. } => EventKind::Free,
+        }
+    }
 }
 
 /// The classes of fault decisions numbered one after another as a run
@@ -535,13 +638,23 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
     /// Schedule an event at `time_us` with a seeded tie-break.
     pub fn push(&mut self, time_us: u64, event: Event<M>) {
         let tb = self.streams.schedule.next_u64();
-        match self.pct {
-            None => self.queue.push(time_us, tb, event),
+        let pending = match self.pct {
+            None => {
+                self.queue.push(time_us, tb, event);
+                self.queue.len()
+            }
             Some(_) => {
                 let lane = self.lane(&event);
                 self.lanes[lane].push(time_us, tb, event);
+                self.lanes.iter().map(EventQueue::len).sum()
             }
-        }
+        } as u64;
+        self.stats.max_pending = self.stats.max_pending.max(pending);
+    }
+
+    /// Count the step being taken as one that found nothing to do.
+    pub fn stale(&mut self, kind: EventKind) {
+        self.stats.stale_by_kind[kind as usize] += 1;
     }
 
     /// Take a fault decision. `drawn` is the fault the seed's draw gives
@@ -734,9 +847,11 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
         if !self.nodes[member.index()].up || !self.nodes[self.broker_node.index()].up {
             return;
         }
-        if let Some((batch, seq)) = self.broker.next_batch(stream) {
-            let timeout = self.now_us + self.options.broker.fetch_timeout_us;
-            self.push(timeout, Event::FetchTimeout { stream, seq });
+        let due = self.now_us + self.options.broker.fetch_timeout_us;
+        if let Some((batch, timer)) = self.broker.next_batch(stream, due) {
+            if let Some((at, timer)) = timer {
+                self.push(at, Event::FetchTimeout { stream, timer });
+            }
             self.send(self.broker_node, member, Packet::Deliver(batch));
         }
     }

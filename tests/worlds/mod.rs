@@ -182,7 +182,7 @@ impl BrokerWorld for SimBroker {
     }
     fn fetch(&mut self) -> Vec<u64> {
         let Some((s, _, _)) = self.fetched else { return Vec::new() };
-        match self.broker.next_batch(s) {
+        match self.broker.next_batch(s, 0) {
             Some((b, _)) => {
                 self.fetched = Some((s, b.generation, b.first_offset + b.records.len() as u64));
                 b.records.into_iter().map(|(_, m)| m).collect()
