@@ -128,6 +128,8 @@ pub struct Broker<M> {
     dead_letter: Vec<(NodeId, TopicId)>,
     /// Each group's members, in the order they joined.
     groups: Vec<Vec<NodeId>>,
+    /// Batches' record buffers, back from the consumers that emptied them.
+    spare_batches: Vec<Vec<(u64, M)>>,
 }
 
 /// The partition of a key: a fixed mix, so that the same key lands in the
@@ -150,7 +152,14 @@ impl<M: Clone> Broker<M> {
             history: None,
             dead_letter: Vec::new(),
             groups: Vec::new(),
+            spare_batches: Vec::new(),
         }
+    }
+
+    /// Take back a delivered batch's buffer for the next batch.
+    pub fn keep_batch(&mut self, mut records: Vec<(u64, M)>) {
+        records.clear();
+        self.spare_batches.push(records);
     }
 
     /// Keep a history of every operation (for tests that check it).
@@ -288,11 +297,7 @@ impl<M: Clone> Broker<M> {
     /// The next batch for a stream, if nothing is in flight and there is
     /// something to send. Marks it in flight, due back by `due_us`, and
     /// returns with it the fetch timer to push, if one must be.
-    pub fn next_batch(
-        &mut self,
-        id: StreamId,
-        due_us: u64,
-    ) -> Option<(Batch<M>, Option<Timer>)> {
+    pub fn next_batch(&mut self, id: StreamId, due_us: u64) -> Option<(Batch<M>, Option<Timer>)> {
         let max = self.options.max_poll_records as u64;
         let s = &mut self.streams[id.index()];
         let log = &self.topics[s.topic.0 as usize].logs[s.partition as usize];
@@ -302,8 +307,8 @@ impl<M: Clone> Broker<M> {
         }
         let first = s.position;
         let last = end.min(first + max);
-        let records =
-            log[first as usize..last as usize].iter().map(|(_, e, m)| (*e, m.clone())).collect();
+        let mut records = self.spare_batches.pop().unwrap_or_default();
+        records.extend(log[first as usize..last as usize].iter().map(|(_, e, m)| (*e, m.clone())));
         s.position = last;
         s.inflight = true;
         let timer = s.deadline.arm(due_us);
@@ -333,12 +338,7 @@ impl<M: Clone> Broker<M> {
 
     /// A heartbeat from the stream's consumer: the batch in flight is now
     /// due back by `due_us`. Returns the fetch timer to push, if one must be.
-    pub fn heartbeat(
-        &mut self,
-        id: StreamId,
-        generation: u32,
-        due_us: u64,
-    ) -> Option<Timer> {
+    pub fn heartbeat(&mut self, id: StreamId, generation: u32, due_us: u64) -> Option<Timer> {
         let s = &mut self.streams[id.index()];
         if s.generation != generation || !s.inflight {
             return None;

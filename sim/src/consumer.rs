@@ -20,7 +20,7 @@ use crate::sim::Sim;
 use crate::world::{Local, Packet, World};
 
 impl<A: App> World<A> {
-    pub(crate) fn consumer_receives(&mut self, node: NodeId, batch: Batch<A::Msg>) {
+    pub(crate) fn consumer_receives(&mut self, node: NodeId, mut batch: Batch<A::Msg>) {
         let core = &mut self.core;
         let side = core.side(node, batch.stream);
         let accept = match side.session {
@@ -30,6 +30,7 @@ impl<A: App> World<A> {
             }
         };
         if !accept {
+            core.broker.keep_batch(batch.records);
             return;
         }
         if side.session.map(|(g, _)| g) != Some(batch.generation) {
@@ -39,7 +40,9 @@ impl<A: App> World<A> {
         let idle = side.queue.is_empty();
         let n = batch.records.len() as u64;
         side.session = Some((batch.generation, batch.first_offset + n));
-        side.queue.extend((batch.first_offset..).zip(batch.records).map(|(o, (e, m))| (o, e, m)));
+        let records = batch.records.drain(..);
+        side.queue.extend((batch.first_offset..).zip(records).map(|(o, (e, m))| (o, e, m)));
+        core.broker.keep_batch(std::mem::take(&mut batch.records));
         if core.options.commit_before_process {
             let (stream, generation) = (batch.stream, batch.generation);
             let offset = batch.first_offset + n;

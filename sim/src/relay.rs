@@ -24,25 +24,31 @@ impl<A: App> World<A> {
         }
         let shared = self.db_of[node.index()].is_some_and(|i| self.instances[i].len() > 1);
         let high_water = core.options.relay_high_water;
-        let records: Vec<ProduceRecord<A::Msg>> = match source {
+        let mut records = core.spares.records();
+        match source {
             Source::Outbox => match self.db_of[node.index()] {
-                Some(i) => self.dbs[i]
-                    .outbox_after(if high_water { self.dbs[i].relay_cursor() } else { 0 })
-                    .filter(|r| !shared || !self.dbs[i].claimed_by_other(r.id, node))
-                    .take(max)
-                    .map(|r| ProduceRecord {
-                        id: r.id,
-                        event: crate::world::event_id(i as u64 + 1, r.id),
-                        topic: r.topic,
-                        key: r.key,
-                        msg: r.msg.clone(),
-                    })
-                    .collect(),
-                None => return,
+                Some(i) => records.extend(
+                    self.dbs[i]
+                        .outbox_after(if high_water { self.dbs[i].relay_cursor() } else { 0 })
+                        .filter(|r| !shared || !self.dbs[i].claimed_by_other(r.id, node))
+                        .take(max)
+                        .map(|r| ProduceRecord {
+                            id: r.id,
+                            event: crate::world::event_id(i as u64 + 1, r.id),
+                            topic: r.topic,
+                            key: r.key,
+                            msg: r.msg.clone(),
+                        }),
+                ),
+                None => {
+                    core.spares.keep_records(records);
+                    return;
+                }
             },
-            Source::Memory => rt.memory.iter().take(max).cloned().collect(),
+            Source::Memory => records.extend(rt.memory.iter().take(max).cloned()),
         };
         if records.is_empty() {
+            core.spares.keep_records(records);
             return;
         }
         if shared && source == Source::Outbox {
@@ -132,9 +138,9 @@ impl<A: App> World<A> {
     pub(crate) fn broker_receives(&mut self, from: NodeId, packet: Packet<A::Msg>) {
         let core = &mut self.core;
         match packet {
-            Packet::Produce { source, seq, records } => {
-                let mut ids = Vec::with_capacity(records.len());
-                for r in records {
+            Packet::Produce { source, seq, mut records } => {
+                let mut ids = core.spares.ids();
+                for r in records.drain(..) {
                     core.stats.publishes += 1;
                     ids.push(r.id);
                     let (_, _, subscribers) = core.broker.append(r.topic, r.key, r.event, r.msg);
@@ -145,6 +151,7 @@ impl<A: App> World<A> {
                         core.pump(s);
                     }
                 }
+                core.spares.keep_records(records);
                 core.send(core.broker_node, from, Packet::ProduceAck { source, seq, ids });
             }
             Packet::Commit { stream, generation, offset } => {

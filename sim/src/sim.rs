@@ -706,7 +706,8 @@ impl<A: App> Sim<A> {
                 self.with_node(to, |app, vol, cx| app.on_message(vol, cx, from, msg))
             }
             Packet::ProduceAck { source, seq, ids } => {
-                self.world.producer_ack(to, source, seq, &ids)
+                self.world.producer_ack(to, source, seq, &ids);
+                self.world.core.spares.keep_ids(ids);
             }
             Packet::Deliver(batch) => self.world.consumer_receives(to, batch),
             Packet::Produce { .. } | Packet::Commit { .. } | Packet::Heartbeat { .. } => {

@@ -522,6 +522,37 @@ pub fn decision_key(class: u64, a: NodeId, b: NodeId, n: u64) -> u64 {
     class << 48 | (a.0 as u64 & 0xff) << 40 | (b.0 as u64 & 0xff) << 32 | (n & 0xffff_ffff)
 }
 
+/// Buffers that packets carry, kept for reuse once their packet has been
+/// taken apart: a produce request's records and an acknowledgement's ids.
+/// (The broker keeps its own for the batches it delivers.)
+pub struct Spares<M> {
+    records: Vec<Vec<ProduceRecord<M>>>,
+    ids: Vec<Vec<u64>>,
+}
+
+impl<M> Default for Spares<M> {
+    fn default() -> Self {
+        Spares { records: Vec::new(), ids: Vec::new() }
+    }
+}
+
+impl<M> Spares<M> {
+    pub fn records(&mut self) -> Vec<ProduceRecord<M>> {
+        self.records.pop().unwrap_or_default()
+    }
+    pub fn ids(&mut self) -> Vec<u64> {
+        self.ids.pop().unwrap_or_default()
+    }
+    pub fn keep_records(&mut self, mut v: Vec<ProduceRecord<M>>) {
+        v.clear();
+        self.records.push(v);
+    }
+    pub fn keep_ids(&mut self, mut v: Vec<u64>) {
+        v.clear();
+        self.ids.push(v);
+    }
+}
+
 /// Everything but the nodes' application state: split out so that a callback
 /// can borrow the node's volatile state and the rest of the world at once.
 pub struct Core<M> {
@@ -554,6 +585,7 @@ pub struct Core<M> {
     /// Scheduled faults, by the index their events carry.
     pub scheduled: Vec<FaultRecord>,
     pub stats: Stats,
+    pub spares: Spares<M>,
 }
 
 pub struct World<A: App> {
@@ -632,6 +664,7 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
             lanes: Vec::new(),
             scheduled: Vec::new(),
             stats: Stats::default(),
+            spares: Spares::default(),
         }
     }
 

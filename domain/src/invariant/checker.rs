@@ -626,14 +626,14 @@ impl Checker {
         for (a, answer) in arrivals.iter().zip(&end.answers) {
             let answer = answer.expect("checked above");
             let made = self.by_key.get(&a.key).map(|o| self.ledgers[o[0].index()].hash);
-            let key_ents = vec![Entity::Key(a.key)];
+            let key_ents = || vec![Entity::Key(a.key)];
             match made {
                 Some(h) if h != a.req.hash() && answer != Response::KeyConflict => {
                     let d = format!(
                         "key {:016x} reused with another payload was answered {answer:?}",
                         a.key.0
                     );
-                    return Some(violation(Invariant::IdempotentResponses, key_ents, d));
+                    return Some(violation(Invariant::IdempotentResponses, key_ents(), d));
                 }
                 Some(h) if h != a.req.hash() => continue,
                 _ => {}
@@ -641,7 +641,7 @@ impl Checker {
             match first.get(&a.key) {
                 Some(&(h, r)) if h == a.req.hash() && r != answer => {
                     let d = format!("key {:016x} answered {r:?} and then {answer:?}", a.key.0);
-                    return Some(violation(Invariant::IdempotentResponses, key_ents, d));
+                    return Some(violation(Invariant::IdempotentResponses, key_ents(), d));
                 }
                 Some(_) => {}
                 None => drop(first.insert(a.key, (a.req.hash(), answer))),
