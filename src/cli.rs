@@ -228,6 +228,12 @@ pub enum Command {
         /// With `--bugs`: only this planted bug.
         #[arg(long, value_parser = parse_bug, requires = "bugs")]
         bug: Option<Bug>,
+        /// With `--bugs`: an earlier `bench --bugs --format json` to hold
+        /// this one to. Each row is judged by the no-loss rule (first found
+        /// no later than noise allows, failing share within noise); exits
+        /// 1 if a row lost detection power.
+        #[arg(long, requires = "bugs")]
+        baseline: Option<std::path::PathBuf>,
         /// The anchors' figures, timed in this session: the JSON that
         /// `../shared/peers/peer-bench.sh` prints. Ratios to the turmoil
         /// peer (seeds/s, saga-bench) and the bare loop (events/s) are
@@ -827,7 +833,16 @@ fn run_detection(
     seeds: u64,
     jobs: Option<usize>,
     format: Format,
+    baseline: Option<&std::path::Path>,
 ) -> Result<ExitCode, ExitCode> {
+    let baseline = baseline
+        .map(|p| {
+            crate::detection::load_baseline(p).map_err(|e| {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            })
+        })
+        .transpose()?;
     let jobs = jobs.unwrap_or_else(all_cores);
     let ds: Vec<crate::detection::Detection> = Bug::ALL
         .iter()
@@ -841,14 +856,22 @@ fn run_detection(
         Format::Text => crate::detection::render_text(&ds, &mut out),
         Format::Json => reports::json::write(&mut out, &ds),
     };
-    written.map(|_| ExitCode::SUCCESS).map_err(|_| ExitCode::from(2))
+    written.map_err(|_| ExitCode::from(2))?;
+    let Some(b) = baseline else { return Ok(ExitCode::SUCCESS) };
+    // With JSON on standard output, the verdicts go to standard error.
+    let lost = match format {
+        Format::Text => crate::detection::render_against(&ds, &b, &mut out),
+        Format::Json => crate::detection::render_against(&ds, &b, &mut io::stderr().lock()),
+    }
+    .map_err(|_| ExitCode::from(2))?;
+    Ok(if lost > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 /// Run the command line; returns the process exit code.
 pub fn main_with(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Bench { bugs: true, bug, seeds, jobs, format, .. } => {
-            run_detection(bug, seeds, jobs, format)
+        Command::Bench { bugs: true, bug, seeds, jobs, format, baseline, .. } => {
+            run_detection(bug, seeds, jobs, format, baseline.as_deref())
         }
         Command::Bench { scenario, strategy, seeds, jobs, format, bugs: false, peer, .. } => {
             run_bench(&scenario, strategy, seeds, jobs, format, peer.as_deref())

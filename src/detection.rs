@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use domain::{Bug, Strategy};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::explore::Explore;
 use crate::harness::{self, RunSpec};
@@ -152,4 +152,147 @@ pub fn render_text(ds: &[Detection], out: &mut impl std::io::Write) -> std::io::
         )?;
     }
     Ok(())
+}
+
+/// A row of an earlier `bench --bugs --format json`, as far as the
+/// comparison needs it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Baseline {
+    pub bug: String,
+    pub explore: String,
+    pub seeds: u64,
+    pub seeds_to_first: Option<u64>,
+    pub failing: u64,
+}
+
+/// Read an earlier `bench --bugs --format json`; the error names the file.
+pub fn load_baseline(path: &std::path::Path) -> Result<Vec<Baseline>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the baseline {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{}: not the JSON of `sagasim bench --bugs` (line {}, column {}): {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })
+}
+
+/// The no-loss rule, for one bug under one way of exploring, against its
+/// baseline. The first failing seed of a sweep is a geometric draw: with a
+/// share `p` of seeds failing, it lies beyond `ln(100) / p` seeds in only
+/// one sweep in a hundred. So a bug has lost detection power when it is
+/// now first found later than both its old first seed and that 99th
+/// percentile of the old share (or not found at all), or when its failing
+/// share fell by more than three binomial standard deviations of the old.
+pub fn lost_power(before: &Baseline, after: &Detection) -> Option<String> {
+    let n = before.seeds.min(after.seeds).max(1) as f64;
+    let p = (before.failing as f64 / before.seeds.max(1) as f64).max(1.0 / n);
+    let q99 = if p >= 1.0 { 1.0 } else { (0.01f64.ln() / (1.0 - p).ln()).ceil() };
+    let allowed = before.seeds_to_first.map_or(f64::INFINITY, |b| (b as f64).max(q99));
+    match after.seeds_to_first {
+        None if before.seeds_to_first.is_some() => {
+            let b = before.seeds_to_first.unwrap_or_default();
+            return Some(format!("never found (first at seed #{b} before)"));
+        }
+        Some(a) if a as f64 > allowed => {
+            return Some(format!("first found at seed #{a}, beyond #{allowed} (noise bound)"));
+        }
+        _ => {}
+    }
+    let expected = p * after.seeds as f64;
+    let sigma = (expected * (1.0 - p)).sqrt();
+    if (after.failing as f64) < expected - 3.0 * sigma {
+        return Some(format!(
+            "{} of {} seeds fail, against {:.0} ± {:.0} expected",
+            after.failing, after.seeds, expected, sigma
+        ));
+    }
+    None
+}
+
+/// Each measured row beside its baseline row, with the rule's verdict.
+/// Returns how many rows lost power.
+pub fn render_against(
+    ds: &[Detection],
+    baseline: &[Baseline],
+    out: &mut impl std::io::Write,
+) -> std::io::Result<usize> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "against the baseline (first found at, failing seeds: before -> now; rule: \
+         see `detection::lost_power`)"
+    )?;
+    let mut lost = 0;
+    for d in ds {
+        let Some(b) = baseline.iter().find(|b| b.bug == d.bug && b.explore == d.explore) else {
+            writeln!(out, "  {:<30} {:<13} no baseline row", d.bug, d.explore)?;
+            continue;
+        };
+        let seed = |s: Option<u64>| s.map_or("never".to_string(), |n| format!("#{n}"));
+        let verdict = lost_power(b, d);
+        lost += verdict.is_some() as usize;
+        writeln!(
+            out,
+            "  {:<30} {:<13} {:>6} -> {:<6} {:>5} -> {:<5} {}",
+            d.bug,
+            d.explore,
+            seed(b.seeds_to_first),
+            seed(d.seeds_to_first),
+            b.failing,
+            d.failing,
+            verdict.map_or("ok".to_string(), |v| format!("LOST: {v}"))
+        )?;
+    }
+    writeln!(out, "{lost} of {} rows lost detection power", ds.len())?;
+    Ok(lost)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(first: Option<u64>, failing: u64) -> Baseline {
+        Baseline {
+            bug: "b".into(),
+            explore: "seeded".into(),
+            seeds: 2000,
+            seeds_to_first: first,
+            failing,
+        }
+    }
+
+    fn now(first: Option<u64>, failing: u64) -> Detection {
+        Detection {
+            bug: "b",
+            explore: "seeded".into(),
+            strategy: "choreography",
+            scenario: "default",
+            seeds: 2000,
+            seeds_to_first: first,
+            failing,
+            faults: 0,
+            shrunk_faults: 0,
+            submissions: 0,
+            shrunk_submissions: 0,
+            shrink_runs: 0,
+            wall_s: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_no_loss_rule_allows_noise_and_flags_real_losses() {
+        // A common bug: found at once before, must be found early now.
+        assert_eq!(lost_power(&row(Some(1), 1800), &now(Some(2), 1790)), None);
+        assert!(lost_power(&row(Some(1), 1800), &now(Some(9), 1790)).is_some());
+        // A rare bug (1 %): its first seed wanders; ln(100)/0.0095 = 485.
+        assert_eq!(lost_power(&row(Some(6), 19), &now(Some(84), 18)), None);
+        assert!(lost_power(&row(Some(6), 19), &now(Some(600), 18)).is_some());
+        assert!(lost_power(&row(Some(6), 19), &now(None, 0)).is_some());
+        // A failing share that fell far beyond binomial noise.
+        assert!(lost_power(&row(Some(1), 1000), &now(Some(1), 800)).is_some());
+        assert_eq!(lost_power(&row(Some(1), 1000), &now(Some(1), 960)), None);
+    }
 }

@@ -281,26 +281,64 @@ fn out_to_a_folder_means_failure_files_and_to_a_file_means_the_report() {
 
 #[test]
 fn bench_json_has_the_tracked_figures_per_scenario_and_the_peer_ratio() {
-    let o = sagasim(&["bench", "--seeds", "10", "--jobs", "2", "--format", "json"]);
+    let dir = temp("anchors");
+    let anchors = dir.join("anchors.json");
+    std::fs::write(
+        &anchors,
+        r#"{"peer": {"seeds": 200, "seeds_per_s": 40.0, "wall_s": 5.0},
+            "floor": {"events": 20000000, "events_per_s": 10000000.0}}"#,
+    )
+    .unwrap();
+    let args = ["bench", "--seeds", "10", "--jobs", "2", "--format", "json", "--peer"];
+    let o = sagasim(&[&args[..], &[anchors.to_str().unwrap()]].concat());
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v: Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(v["schema"], "sagasim.bench/2");
+    assert_eq!(v["schema"], "sagasim.bench/3");
     assert!(v["floor_events_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["anchors"]["peer"]["seeds_per_s"], 40.0);
     let scenarios = v["scenarios"].as_array().unwrap();
     let names: Vec<&str> = scenarios.iter().map(|s| s["scenario"].as_str().unwrap()).collect();
     assert_eq!(names, ["default", "saga-bench"]);
     for s in scenarios {
-        for k in ["events_per_s", "seeds_per_s", "seeds_per_s_all_jobs", "events_per_seed"] {
+        for k in [
+            "events_per_s",
+            "ns_per_event",
+            "ns_per_event_unchecked",
+            "seeds_per_s",
+            "seeds_per_s_all_jobs",
+            "events_per_seed",
+            "setup_us_per_seed",
+        ] {
             assert!(s[k].as_f64().unwrap() > 0.0, "{k}: {s}");
         }
         assert!(s["invariant_overhead"].is_f64());
         assert!(s["peak_rss_bytes"].as_u64().unwrap() > 1_000_000);
+        assert!(s["max_pending"].as_u64().unwrap() > 0);
+        // Every step is counted under one kind; stale ones are a part.
+        let kinds = s["by_kind"].as_array().unwrap();
+        let sum: f64 = kinds.iter().map(|k| k["per_seed"].as_f64().unwrap()).sum();
+        assert!((sum - s["events_per_seed"].as_f64().unwrap()).abs() < 1e-6, "{s}");
+        for k in kinds {
+            assert!(k["stale_per_seed"].as_f64().unwrap() <= k["per_seed"].as_f64().unwrap());
+        }
+        // Counted only in a count-allocs build.
+        assert!(s["allocations_per_event"].is_null());
+        let floor = s["events_per_s"].as_f64().unwrap() / 10_000_000.0;
+        assert!((s["vs_bare_loop"].as_f64().unwrap() - floor).abs() < 1e-9);
     }
     let peer = &scenarios[1];
-    let (ours, theirs) =
-        (peer["seeds_per_s"].as_f64().unwrap(), peer["peer_seeds_per_s"].as_f64().unwrap());
-    assert!((peer["vs_peer_one_core"].as_f64().unwrap() - ours / theirs).abs() < 1e-9);
-    assert!(scenarios[0]["peer_seeds_per_s"].is_null());
+    let ours = peer["seeds_per_s"].as_f64().unwrap();
+    assert!((peer["vs_peer_one_core"].as_f64().unwrap() - ours / 40.0).abs() < 1e-9);
+    assert!(scenarios[0]["vs_peer_one_core"].is_null(), "the peer runs saga-bench only");
+    let growth = v["growth"].as_array().unwrap();
+    let orders: Vec<u64> = growth.iter().map(|g| g["orders"].as_u64().unwrap()).collect();
+    assert_eq!(orders, [200, 2_000, 20_000]);
+    assert!(growth.iter().all(|g| g["events_per_s"].as_f64().unwrap() > 0.0));
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "{}").unwrap();
+    let o = sagasim(&["bench", "--seeds", "1", "--peer", bad.to_str().unwrap()]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("bad.json"), "{}", stderr(&o));
 }
 
 /// Ctrl-C stops a sweep cleanly: the seeds that finished are reported, and

@@ -264,7 +264,11 @@ pub enum Msg {
     /// Entry service → gateway.
     Placed { id: u32, key: Option<RequestKey>, hash: u64, response: Response },
     /// Payment → payment gateway: charge an order's card amount.
-    Charge { key: Option<PgKey>, order: OrderId, amount: u64 },
+    /// A charge. The caller stops waiting at `deadline_us`: a gateway
+    /// that gets to it later drops it, as a server drops a call past its
+    /// deadline, so a charge never lands after the caller has given up on
+    /// it (and, past the gateway's key retention, charged again).
+    Charge { key: Option<PgKey>, order: OrderId, amount: u64, deadline_us: u64 },
     /// Payment → payment gateway: refund the charge made under `key`.
     Refund { key: PgKey, order: OrderId },
     /// Payment → payment gateway: what became of the charge under `key`?

@@ -232,10 +232,12 @@ impl Meter {
         for &o in touched {
             let Some(l) = checker.ledger_of(o) else { continue };
             let new = Disagreement::of(l);
-            let key = self.order(o).key;
-            let arrived = key.and_then(|k| self.arrivals.get(&k).copied()).unwrap_or(now_us);
+            if self.order(o).arrived_us.is_none() {
+                let key = self.order(o).key;
+                let arrived = key.and_then(|k| self.arrivals.get(&k).copied()).unwrap_or(now_us);
+                self.order(o).arrived_us = Some(arrived);
+            }
             let m = self.order(o);
-            m.arrived_us.get_or_insert(arrived);
             if m.done_us.is_none() && l.state.is_some_and(|s| s.is_terminal()) {
                 m.done_us = Some(now_us);
             }

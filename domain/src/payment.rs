@@ -385,7 +385,7 @@ pub fn request(
     t: &PaymentTables,
     call: PgCall,
     retry: bool,
-    (call_attempt, now_us): (u32, u64),
+    (call_attempt, now_us, deadline_us): (u32, u64, u64),
     safety: &Safety,
 ) -> Msg {
     let mut key = PgKey::attempt(call.order, t.payments[&call.order].attempt);
@@ -397,7 +397,7 @@ pub fn request(
         PgOp::Charge => {
             let amount = t.payments[&call.order].card;
             let key = (!retry || safety.pg_retry_with_key).then_some(key);
-            Msg::Charge { key, order: call.order, amount }
+            Msg::Charge { key, order: call.order, amount, deadline_us }
         }
         PgOp::Refund => Msg::Refund { key, order: call.order },
         PgOp::Status => Msg::Status { key, order: call.order, asked_us: now_us },

@@ -143,6 +143,9 @@ pub struct Prepared {
     new_charge: Option<(Option<PgKey>, u64)>,
     /// The charge came under a key the gateway no longer keeps.
     pub key_expired: bool,
+    /// The request came after its caller's deadline: nothing is done and
+    /// nothing answered.
+    pub past_deadline: bool,
 }
 
 impl Prepared {
@@ -187,9 +190,13 @@ pub fn prepare(t: &PgTables, msg: &Msg, faults: &PgFaults, now_us: u64) -> Prepa
         result,
         new_charge: None,
         key_expired: false,
+        past_deadline: false,
     };
     match *msg {
-        Msg::Charge { key, order, amount } => match key.and_then(|k| t.keys.get(&k)) {
+        Msg::Charge { key, order, deadline_us, .. } if now_us > deadline_us => {
+            Prepared { past_deadline: true, ..p(order, key, PgOp::Charge, PgResult::Unknown) }
+        }
+        Msg::Charge { key, order, amount, .. } => match key.and_then(|k| t.keys.get(&k)) {
             Some(&(Some(_), at)) if faults.key_kept(at, now_us) => {
                 p(order, key, PgOp::Charge, PgResult::Approved)
             }
@@ -230,7 +237,7 @@ pub fn prepare(t: &PgTables, msg: &Msg, faults: &PgFaults, now_us: u64) -> Prepa
 /// reply to send after a delay, if it replies at all. A request lost before
 /// the PG acts has no effect.
 pub fn finish(p: Prepared, faults: &PgFaults, port: &mut impl PgPort) -> PgAction {
-    if port.fault("pg-timeout-before", faults.timeout_before_ppm) {
+    if p.past_deadline || port.fault("pg-timeout-before", faults.timeout_before_ppm) {
         return PgAction::default();
     }
     let Prepared { order, key: asked, op, asked_us, mut writes, mut result, new_charge, .. } = p;
@@ -312,12 +319,35 @@ mod tests {
         }
     }
 
+    /// A resend that waited in the gateway's line until after its caller
+    /// gave up (and after the key's retention) charges nothing and answers
+    /// nothing; in time, it is a charge like any other.
+    #[test]
+    fn a_charge_past_its_callers_deadline_is_dropped() {
+        let (order, key) = (OrderId(5), PgKey::of(OrderId(5)));
+        let faults = PgFaults { key_retention_us: 100, ..PgFaults::default() };
+        let mut t = PgTables::default();
+        let first = Msg::Charge { key: Some(key), order, amount: 70, deadline_us: 50 };
+        finish(prepare(&t, &first, &faults, 10), &faults, &mut At(10))
+            .writes
+            .iter()
+            .for_each(|w| t.apply(w));
+        let late = Msg::Charge { key: Some(key), order, amount: 70, deadline_us: 150 };
+        let p = prepare(&t, &late, &faults, 151);
+        assert!(p.past_deadline);
+        let act = finish(p, &faults, &mut At(151));
+        assert!(act.writes.is_empty() && act.reply.is_none(), "{act:?}");
+        assert_eq!(t.charges.len(), 1);
+        let in_time = prepare(&t, &late, &faults, 150);
+        assert!(!in_time.past_deadline && in_time.key_expired);
+    }
+
     #[test]
     fn a_key_past_its_retention_charges_again_but_still_names_its_charge() {
         let (order, key) = (OrderId(5), PgKey::of(OrderId(5)));
         let faults = PgFaults { key_retention_us: 100, ..PgFaults::default() };
         let mut t = PgTables::default();
-        let charge = Msg::Charge { key: Some(key), order, amount: 70 };
+        let charge = Msg::Charge { key: Some(key), order, amount: 70, deadline_us: u64::MAX };
         let first = finish(prepare(&t, &charge, &faults, 10), &faults, &mut At(10));
         first.writes.iter().for_each(|w| t.apply(w));
         assert_eq!(t.keys[&key], (Some(0), 10));

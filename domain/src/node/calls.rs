@@ -21,7 +21,8 @@ impl Node<'_> {
         let tag = self.vol.calls.start(call, now, first);
         let t = host.store().payment().expect("PG calls start where payments are");
         let attempt = self.vol.calls.attempt(call.order);
-        let msg = payment::request(t, call, retry, (attempt, now), &self.settings.safety);
+        let deadline = now + self.settings.pg_timeout_us;
+        let msg = payment::request(t, call, retry, (attempt, now, deadline), &self.settings.safety);
         if retry {
             host.counters().pg_retries += 1;
         }
