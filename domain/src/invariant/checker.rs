@@ -480,7 +480,11 @@ impl Checker {
                 return Some(v);
             }
         }
-        if let Some(t) = view.store(Service::Product).product() {
+        // Most steps touch no product and no user: no table to look up.
+        let products = (!self.dirty_products.is_empty())
+            .then(|| view.store(Service::Product).product())
+            .flatten();
+        if let Some(t) = products {
             for &p in &self.dirty_products {
                 let available = t.products[p.index()].stock as i64;
                 let (held, initial) =
@@ -505,7 +509,9 @@ impl Checker {
                 }
             }
         }
-        if let Some(t) = view.store(Service::User).user() {
+        let users =
+            (!self.dirty_users.is_empty()).then(|| view.store(Service::User).user()).flatten();
+        if let Some(t) = users {
             for &u in &self.dirty_users {
                 let balance = t.balances[u.index()] as i64;
                 let (held, initial) =
