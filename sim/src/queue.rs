@@ -30,9 +30,17 @@ struct Key {
     slot: u32,
 }
 
+impl Key {
+    /// Time, then tie-break and sequence, as one number: one comparison.
+    #[inline]
+    fn rank(&self) -> u128 {
+        (self.time_us as u128) << 64 | self.order as u128
+    }
+}
+
 impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
-        (self.time_us, self.order) == (other.time_us, other.order)
+        self.rank() == other.rank()
     }
 }
 impl Eq for Key {}
@@ -47,7 +55,7 @@ impl Ord for Key {
     // instructions per pop than std's binary heap, which sifts to the
     // bottom and back up.)
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.time_us, other.order).cmp(&(self.time_us, self.order))
+        other.rank().cmp(&self.rank())
     }
 }
 
