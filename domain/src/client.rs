@@ -206,6 +206,62 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{OrderId, ProductId, UserId};
+
+    /// A host whose clock the test sets, and that keeps the timers set.
+    #[derive(Default)]
+    struct Host {
+        now: u64,
+        timers: Vec<(u64, u64)>,
+        sent: u32,
+    }
+
+    impl ClientPort for Host {
+        fn now_us(&self) -> u64 {
+            self.now
+        }
+        fn send(&mut self, _: Msg) {
+            self.sent += 1;
+        }
+        fn set_timer(&mut self, delay_us: u64, tag: u64) {
+            self.timers.push((self.now + delay_us, tag));
+        }
+        fn jitter_us(&mut self, max_us: u64) -> u64 {
+            max_us
+        }
+    }
+
+    /// One timeout timer serves every call: it fires at the earliest
+    /// deadline, skips a call answered meanwhile, re-arms for the next,
+    /// and a call unanswered at its deadline times out then, not before.
+    #[test]
+    fn one_timeout_timer_serves_every_call_and_each_times_out_at_its_deadline() {
+        let req =
+            Request { user: UserId(0), product: ProductId(0), qty: 1, coupon: None, points: 0 };
+        let arrivals = (0..2).map(|i| Arrival { at_us: i * 10, key: RequestKey(i), req }).collect();
+        let policy = RetryPolicy { timeout_us: 100, backoff_base_us: 5, backoff_cap_us: 5 };
+        let (mut c, mut h) = (Client::new(policy, arrivals), Host::default());
+        c.start(&mut h);
+        assert_eq!(h.timers, vec![(0, Timer::Arrival(0).tag())], "only the next arrival");
+        c.on_timer(Timer::Arrival(0).tag(), &mut h);
+        h.now = 10;
+        c.on_timer(Timer::Arrival(1).tag(), &mut h);
+        let timeouts = |h: &Host| h.timers.iter().filter(|t| t.1 == Timer::Timeout.tag()).count();
+        assert_eq!(timeouts(&h), 1, "one timeout timer for two calls");
+        h.now = 50;
+        c.on_answer(0, Response::Accepted { order: OrderId(0) }, &mut h);
+        h.now = 100;
+        c.on_timer(Timer::Timeout.tag(), &mut h);
+        assert_eq!(h.timers.last(), Some(&(110, Timer::Timeout.tag())), "re-armed for call 1");
+        assert_eq!(c.retries, 0);
+        h.now = 110;
+        c.on_timer(Timer::Timeout.tag(), &mut h);
+        let resend = Timer::Resend { id: 1, attempt: 1 }.tag();
+        assert_eq!(h.timers.last(), Some(&(115, resend)), "call 1 timed out at its deadline");
+        h.now = 115;
+        c.on_timer(resend, &mut h);
+        assert_eq!((c.retries, h.sent), (1, 3));
+    }
 
     #[test]
     fn timer_tags_round_trip() {
