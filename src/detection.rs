@@ -32,7 +32,7 @@ pub fn scenario_of(bug: Bug) -> &'static str {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Detection {
     pub bug: &'static str,
     /// How the sweep explored: "seeded", "seeded+swarm", "pct", "pct+swarm".
@@ -88,12 +88,7 @@ pub fn detect(bug: Bug, seeds: u64, jobs: usize, explore: Explore) -> Detection 
         seeds,
         seeds_to_first: failing.first().map(|r| r.seed + 1),
         failing: failing.len() as u64,
-        faults: 0,
-        shrunk_faults: 0,
-        submissions: 0,
-        shrunk_submissions: 0,
-        shrink_runs: 0,
-        wall_s: 0.0,
+        ..Detection::default()
     };
     if let Some(first) = failing.first() {
         let run = RunSpec { explore, ..RunSpec::new(&scenario, strategy, Some(bug), first.seed) };
@@ -275,17 +270,10 @@ mod tests {
         Detection {
             bug: "b",
             explore: "seeded".into(),
-            strategy: "choreography",
-            scenario: "default",
             seeds: 2000,
             seeds_to_first: first,
             failing,
-            faults: 0,
-            shrunk_faults: 0,
-            submissions: 0,
-            shrunk_submissions: 0,
-            shrink_runs: 0,
-            wall_s: 0.0,
+            ..Detection::default()
         }
     }
 
