@@ -20,7 +20,16 @@ use crate::sim::Sim;
 use crate::world::{Local, Packet, World};
 
 impl<A: App> World<A> {
-    pub(crate) fn consumer_receives(&mut self, node: NodeId, mut batch: Batch<A::Msg>) {
+    /// Take a batch in. Returns the stream and generation whose first
+    /// record is to be handled now, in this step, when the consumer was
+    /// idle: a crash between a batch's arrival and its first handling would
+    /// leave the state a crash before the arrival leaves, so no fault
+    /// opportunity needs a step between them.
+    pub(crate) fn consumer_receives(
+        &mut self,
+        node: NodeId,
+        mut batch: Batch<A::Msg>,
+    ) -> Option<(StreamId, u32)> {
         let core = &mut self.core;
         let side = core.side(node, batch.stream);
         let accept = match side.session {
@@ -31,7 +40,7 @@ impl<A: App> World<A> {
         };
         if !accept {
             core.broker.keep_batch(batch.records);
-            return;
+            return None;
         }
         if side.session.map(|(g, _)| g) != Some(batch.generation) {
             side.queue.clear();
@@ -44,15 +53,10 @@ impl<A: App> World<A> {
         side.queue.extend((batch.first_offset..).zip(records).map(|(o, (e, m))| (o, e, m)));
         core.broker.keep_batch(std::mem::take(&mut batch.records));
         if core.options.commit_before_process {
-            let (stream, generation) = (batch.stream, batch.generation);
             let offset = batch.first_offset + n;
-            core.local(node, 0, Local::CommitOffset { stream, generation, offset });
+            core.send_commit(node, batch.stream, (batch.generation, offset), 0);
         }
-        if idle {
-            let handler = core.options.handler_us;
-            let (stream, generation) = (batch.stream, batch.generation);
-            core.local(node, handler, Local::Process { stream, generation });
-        }
+        idle.then_some((batch.stream, batch.generation))
     }
 }
 
@@ -132,7 +136,7 @@ impl<A: App> Sim<A> {
             core.local(node, handler, Local::Process { stream, generation });
         } else {
             let delay = core.options.commit_delay_us;
-            core.local(node, delay, Local::CommitOffset { stream, generation, offset: next });
+            core.send_commit(node, stream, (generation, next), delay);
         }
     }
 }

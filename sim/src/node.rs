@@ -36,6 +36,11 @@ pub struct Node {
     /// Bumped at every crash. Invariant: a node's timers carry the
     /// incarnation that set them and fire only if it is still current.
     pub incarnation: u32,
+    /// When each ended incarnation ended: `ended_at[i]` is the time of the
+    /// crash that ended incarnation `i`. A message that leaves some time
+    /// after it was scheduled (an offset commit) is checked against it when
+    /// it arrives: it left only if its incarnation still ran at departure.
+    pub ended_at: Vec<u64>,
     pub crashes: u32,
     /// Frozen until this time: what reaches it waits until then.
     pub paused_until: u64,
@@ -52,10 +57,19 @@ impl Node {
             role,
             up: true,
             incarnation: 0,
+            ended_at: Vec::new(),
             crashes: 0,
             paused_until: 0,
             db_down_until: 0,
             busy_until: 0,
+        }
+    }
+
+    /// Whether incarnation `incarnation` was still running at `t_us`.
+    pub fn ran_at(&self, incarnation: u32, t_us: u64) -> bool {
+        match self.ended_at.get(incarnation as usize) {
+            Some(&end) => end > t_us,
+            None => self.incarnation == incarnation,
         }
     }
 }

@@ -154,8 +154,11 @@ impl<A: App> World<A> {
                 core.spares.keep_records(records);
                 core.send(core.broker_node, from, Packet::ProduceAck { source, seq, ids });
             }
-            Packet::Commit { stream, generation, offset } => {
-                if core.broker.commit(stream, generation, offset) {
+            Packet::Commit { stream, generation, offset, departs_us, incarnation } => {
+                if !core.nodes[from.index()].ran_at(incarnation, departs_us) {
+                    // Its sender crashed before it left: it never left.
+                    core.stale(crate::world::EventKind::OffsetCommit);
+                } else if core.broker.commit(stream, generation, offset) {
                     core.pump(stream);
                 } else {
                     core.stats.fenced_commits += 1;

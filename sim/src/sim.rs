@@ -189,6 +189,13 @@ impl<A: App> Sim<A> {
         let core = &mut self.world.core;
         core.trace.fold(core.now_us);
         let word = match ev {
+            // A batch's records are copies of log entries whose content the
+            // produce requests that appended them were folded with: its
+            // position and length say the rest, for a fraction of the cost.
+            Event::Packet { from, to, packet: Packet::Deliver(b) } => {
+                let n = b.records.len();
+                stable_hash(&(0u8, from, to, 5u8, b.stream, b.generation, b.first_offset, n))
+            }
             Event::Packet { from, to, packet } => stable_hash(&(0u8, from, to, packet)),
             Event::Local { node, incarnation, local } => {
                 stable_hash(&(1u8, node, incarnation, local))
@@ -295,12 +302,7 @@ impl<A: App> Sim<A> {
                     self.world.core.stale(kind);
                     return;
                 }
-                let handler = matches!(local, Local::Timer(_) | Local::Process { .. });
-                if handler && self.world.shares_db(node) {
-                    self.read_step(node, Event::Local { node, incarnation, local });
-                } else {
-                    self.local_step(node, local);
-                }
+                self.run_local(node, incarnation, local);
             }
             Event::FetchTimeout { stream, timer } => {
                 let core = &mut self.world.core;
@@ -540,6 +542,7 @@ impl<A: App> Sim<A> {
             // An outage: the replicated log and committed offsets survive.
             return;
         }
+        n.ended_at.push(core.now_us);
         n.incarnation += 1;
         n.crashes += 1;
         // Producer sequence numbers carry over: an acknowledgement of a batch
@@ -709,10 +712,28 @@ impl<A: App> Sim<A> {
                 self.world.producer_ack(to, source, seq, &ids);
                 self.world.core.spares.keep_ids(ids);
             }
-            Packet::Deliver(batch) => self.world.consumer_receives(to, batch),
+            Packet::Deliver(batch) => {
+                if let Some((stream, generation)) = self.world.consumer_receives(to, batch) {
+                    let incarnation = self.world.core.nodes[to.index()].incarnation;
+                    let local = Local::Process { stream, generation };
+                    self.run_local(to, incarnation, local);
+                }
+            }
             Packet::Produce { .. } | Packet::Commit { .. } | Packet::Heartbeat { .. } => {
                 unreachable!("only the broker receives produce and commit requests")
             }
+        }
+    }
+
+    /// Run a local step of the node's current incarnation: a handler on an
+    /// instance that shares its database reads now and commits later.
+    fn run_local(&mut self, node: NodeId, incarnation: u32, local: crate::world::Local) {
+        use crate::world::Local;
+        let handler = matches!(local, Local::Timer(_) | Local::Process { .. });
+        if handler && self.world.shares_db(node) {
+            self.read_step(node, Event::Local { node, incarnation, local });
+        } else {
+            self.local_step(node, local);
         }
     }
 
@@ -721,11 +742,6 @@ impl<A: App> Sim<A> {
         match local {
             Local::Timer(tag) => self.with_node(node, |app, vol, cx| app.on_timer(vol, cx, tag)),
             Local::Process { stream, generation } => self.process_next(node, stream, generation),
-            Local::CommitOffset { stream, generation, offset } => {
-                let core = &mut self.world.core;
-                let to = core.broker_node;
-                core.send(node, to, crate::world::Packet::Commit { stream, generation, offset });
-            }
             Local::ProduceTimeout { source, timer } => {
                 self.world.produce_timer(node, source, timer)
             }

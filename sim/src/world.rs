@@ -193,10 +193,16 @@ pub enum Packet<M> {
         ids: Vec<u64>,
     },
     Deliver(Batch<M>),
+    /// An offset commit. It is scheduled as the consumer's last handling
+    /// ends and leaves `departs_us` later, in one hop: the broker takes it
+    /// only if the consumer's `incarnation` still ran when it left, so a
+    /// crash can still fall between the handling and the commit.
     Commit {
         stream: StreamId,
         generation: u32,
         offset: u64,
+        departs_us: u64,
+        incarnation: u32,
     },
     /// The consumer is alive and still working on its batch: its session
     /// should not expire while a slow record is retried.
@@ -214,11 +220,6 @@ pub enum Local {
     Process {
         stream: StreamId,
         generation: u32,
-    },
-    CommitOffset {
-        stream: StreamId,
-        generation: u32,
-        offset: u64,
     },
     /// A producer's deadline timer (see [`crate::deadline`]).
     ProduceTimeout {
@@ -408,7 +409,6 @@ pub enum EventKind {
     Heartbeat,
     Timer,
     Process,
-    CommitOffsetStep,
     ProduceTimeout,
     Linger,
     CommitStep,
@@ -419,7 +419,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 15;
     pub const ALL: [EventKind; EventKind::COUNT] = [
         EventKind::AppMessage,
         EventKind::Produce,
@@ -429,7 +429,6 @@ impl EventKind {
         EventKind::Heartbeat,
         EventKind::Timer,
         EventKind::Process,
-        EventKind::CommitOffsetStep,
         EventKind::ProduceTimeout,
         EventKind::Linger,
         EventKind::CommitStep,
@@ -449,7 +448,6 @@ impl EventKind {
             EventKind::Heartbeat => "packet: consumer heartbeat",
             EventKind::Timer => "local: application timer",
             EventKind::Process => "local: handle a record",
-            EventKind::CommitOffsetStep => "local: commit an offset",
             EventKind::ProduceTimeout => "local: produce deadline",
             EventKind::Linger => "local: producer linger",
             EventKind::CommitStep => "local: commit step",
@@ -475,7 +473,6 @@ impl<M> Event<M> {
             Event::Local { local, .. } => match local {
                 Local::Timer(_) => EventKind::Timer,
                 Local::Process { .. } => EventKind::Process,
-                Local::CommitOffset { .. } => EventKind::CommitOffsetStep,
                 Local::ProduceTimeout { .. } => EventKind::ProduceTimeout,
                 Local::Linger => EventKind::Linger,
                 Local::CommitStep => EventKind::CommitStep,
@@ -852,6 +849,23 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
             [Some(a), None] => self.push(at + a, Event::Packet { from, to, packet }),
             _ => {}
         }
+    }
+
+    /// Send `node`'s commit of `offset` on `stream`, to leave the node
+    /// `delay_us` from now. Its fate on the network is decided now, as for
+    /// any message sent with a delay; whether it left at all is decided when
+    /// it reaches the broker (see [`Packet::Commit`]).
+    pub fn send_commit(
+        &mut self,
+        node: NodeId,
+        stream: StreamId,
+        (generation, offset): (u32, u64),
+        delay_us: u64,
+    ) {
+        let incarnation = self.nodes[node.index()].incarnation;
+        let departs_us = self.now_us + delay_us;
+        let packet = Packet::Commit { stream, generation, offset, departs_us, incarnation };
+        self.send_delayed(node, self.broker_node, packet, delay_us);
     }
 
     /// Schedule a node-local step.

@@ -33,6 +33,7 @@ struct Seen {
     generation: u32,
     incarnation: u32,
     msg: u64,
+    at_us: u64,
 }
 
 struct Probe {
@@ -75,8 +76,8 @@ impl App for Probe {
 
     fn on_record(&mut self, _: &mut (), cx: &mut Cx<'_, Self>, r: Record<'_, u64>) -> Handled {
         let (stream, offset, generation, msg) = (r.stream, r.offset, r.generation, *r.msg);
-        let incarnation = cx.incarnation();
-        self.seen.push(Seen { stream, offset, generation, incarnation, msg });
+        let (incarnation, at_us) = (cx.incarnation(), cx.now_us());
+        self.seen.push(Seen { stream, offset, generation, incarnation, msg, at_us });
         Handled::Done
     }
 
@@ -356,10 +357,11 @@ proptest! {
     }
 }
 
-/// A consumer that crashes after handling a record but before committing its
-/// offset gets the record again.
-#[test]
-fn redelivers_what_was_consumed_but_not_committed_after_a_crash() {
+/// One record published at 1 ms to a consumer whose offset commit leaves
+/// 50 ms after its handling, over 1 ms links; `crash_at`, given the time
+/// the record was first handled, picks when the consumer crashes (it
+/// restarts 10 ms later). Returns what was handled and the sim.
+fn one_record_and_a_crash(crash_at: impl Fn(u64) -> u64) -> (Vec<Seen>, Sim<Probe>) {
     let options = KernelOptions {
         net: NetOptions {
             latency_min_us: 1_000,
@@ -370,31 +372,65 @@ fn redelivers_what_was_consumed_but_not_committed_after_a_crash() {
         commit_delay_us: 50_000,
         ..KernelOptions::default()
     };
-    let probe = Probe {
-        producer: NodeId(0),
-        topic: TopicId(0),
-        publish_at_us: vec![1_000],
-        producer_booted: false,
-        seen: vec![],
+    let build = |faults: Vec<sim::FaultRecord>| {
+        let probe = Probe {
+            producer: NodeId(0),
+            topic: TopicId(0),
+            publish_at_us: vec![1_000],
+            producer_booted: false,
+            seen: vec![],
+        };
+        let mut sim = Sim::new(probe, 1, options.clone());
+        let db = || Some(Database::new(Log::new(), push));
+        let producer = sim.add_node("producer", Role::Service, db());
+        let consumer = sim.add_node("consumer", Role::Service, db());
+        sim.add_node("broker", Role::Broker, None);
+        let topic = sim.create_topic("t");
+        sim.subscribe(consumer, topic);
+        sim.app.producer = producer;
+        sim.schedule_faults(faults);
+        sim.start();
+        let outcome = sim.run(Phases {
+            fault_phase_us: 200_000,
+            heal_budget_us: 1_000_000,
+            step_budget: 10_000,
+        });
+        assert_eq!(outcome.end, End::Settled);
+        sim
     };
-    let mut sim = Sim::new(probe, 1, options);
-    let producer = sim.add_node("producer", Role::Service, Some(Database::new(Log::new(), push)));
-    let consumer = sim.add_node("consumer", Role::Service, Some(Database::new(Log::new(), push)));
-    sim.add_node("broker", Role::Broker, None);
-    let topic = sim.create_topic("t");
-    sim.subscribe(consumer, topic);
-    sim.app.producer = producer;
+    let handled_at = build(vec![]).app.seen[0].at_us;
+    let consumer = NodeId(1);
     let at = |time_us, fault| sim::FaultRecord { step: 0, time_us, fault, decision: None };
-    sim.schedule_faults(vec![
-        at(30_000, sim::Fault::Crash { node: consumer }),
-        at(40_000, sim::Fault::Restart { node: consumer }),
+    let crash = crash_at(handled_at);
+    let sim = build(vec![
+        at(crash, sim::Fault::Crash { node: consumer }),
+        at(crash + 10_000, sim::Fault::Restart { node: consumer }),
     ]);
-    sim.start();
-    let outcome =
-        sim.run(Phases { fault_phase_us: 100_000, heal_budget_us: 1_000_000, step_budget: 10_000 });
-    assert_eq!(outcome.end, End::Settled);
-    let seen: Vec<(u64, u32)> = sim.app.seen.iter().map(|s| (s.offset, s.incarnation)).collect();
+    (sim.app.seen.clone(), sim)
+}
+
+/// A consumer that crashes after handling a record but before committing its
+/// offset gets the record again: the commit never left.
+#[test]
+fn redelivers_what_was_consumed_but_not_committed_after_a_crash() {
+    let (seen, sim) = one_record_and_a_crash(|handled| handled + 30_000);
+    let seen: Vec<(u64, u32)> = seen.iter().map(|s| (s.offset, s.incarnation)).collect();
     assert_eq!(seen, vec![(0, 0), (0, 1)], "handled once before the crash and once after");
     let s = sim.view().broker().streams().iter().find(|s| s.committed == 1).map(|s| s.member);
-    assert_eq!(s, Some(consumer), "and committed in the end");
+    assert_eq!(s, Some(NodeId(1)), "and committed in the end");
+}
+
+/// A commit that left before its sender crashed still counts when it
+/// arrives: the record is not handled again.
+#[test]
+fn a_commit_in_flight_when_its_sender_crashes_still_counts() {
+    // It leaves 50 ms after the handling and takes 1 ms to arrive.
+    let (seen, sim) = one_record_and_a_crash(|handled| handled + 50_500);
+    let seen: Vec<(u64, u32)> = seen.iter().map(|s| (s.offset, s.incarnation)).collect();
+    assert_eq!(seen, vec![(0, 0)], "handled once: the commit was on its way");
+    let committed = sim.view().broker().streams().iter().any(|s| s.committed == 1);
+    assert!(committed);
+    // And one that would have left a moment after the crash did not.
+    let (seen, _) = one_record_and_a_crash(|handled| handled + 49_900);
+    assert_eq!(seen.len(), 2, "the commit had not left: the record came again");
 }
