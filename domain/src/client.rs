@@ -9,11 +9,11 @@
 //! submission: a timeout that finds its call answered costs nothing, and
 //! the host's queue holds two client timers, not hundreds.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::RequestKey;
+use crate::ids::{IdMap, RequestKey};
 use crate::message::{Msg, Request, Response};
 use crate::ports::ClientPort;
 
@@ -73,7 +73,7 @@ pub struct Client {
     arrivals: Vec<Arrival>,
     /// Submissions sent and not yet finally answered, with their attempt
     /// and, while a call is out, when it times out.
-    waiting: BTreeMap<u32, (u32, Option<u64>)>,
+    waiting: IdMap<u32, (u32, Option<u64>)>,
     /// The calls out, by when they time out: (deadline, id).
     deadlines: BTreeSet<(u64, u32)>,
     /// When the one timeout timer pending fires, if one is.
@@ -90,7 +90,7 @@ impl Client {
         Client {
             policy,
             arrivals,
-            waiting: BTreeMap::new(),
+            waiting: IdMap::new(),
             deadlines: BTreeSet::new(),
             timeout_timer: None,
             answers,

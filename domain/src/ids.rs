@@ -1,6 +1,9 @@
 //! Identifiers. Orders, users and products are numbered densely from zero by
 //! the workload, so tables and ledgers can index by them.
 
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
 use serde::{Deserialize, Serialize};
 
 macro_rules! id {
@@ -70,3 +73,220 @@ impl PgKey {
 /// staged two rows would give two ids, as a real outbox does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct EventId(pub u64);
+
+/// The hash of an id or a key (a word or two): one multiply per word with
+/// its high half folded in, so event ids of different producers with the
+/// same sequence number land apart. Fixed, with no random seed: a table
+/// under it behaves the same in every run, and is never read in hash order.
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(u64::from(x));
+    }
+    fn write_u64(&mut self, x: u64) {
+        let h = (self.0 ^ x ^ (x >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 32);
+    }
+}
+
+/// Hash tables under [`IdHasher`], for lookups on the hot path where no
+/// one needs the keys in order.
+pub type FixedHashMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+pub type FixedHashSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
+
+/// An id numbered densely from zero, usable as an index.
+pub trait DenseId: Copy + Ord + std::fmt::Debug {
+    fn index(self) -> usize;
+}
+
+macro_rules! dense {
+    ($($name:ident),*) => {$(
+        impl DenseId for $name {
+            fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+    )*};
+}
+dense!(OrderId, UserId, ProductId, CouponId);
+
+/// A client's call number.
+impl DenseId for u32 {
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A table keyed by a dense id: a slot per id, so a lookup is an index and
+/// an insert allocates only when the table grows, where an ordered map
+/// walks a tree and allocates nodes. It reads like the ordered map it
+/// replaces: iteration is in id order, and two maps are equal when they
+/// hold the same entries.
+#[derive(Clone)]
+pub struct IdMap<K, V> {
+    slots: Vec<Option<(K, V)>>,
+    len: usize,
+}
+
+impl<K, V> Default for IdMap<K, V> {
+    fn default() -> Self {
+        IdMap { slots: Vec::new(), len: 0 }
+    }
+}
+
+impl<K: DenseId, V> IdMap<K, V> {
+    pub fn new() -> Self {
+        IdMap::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn get(&self, k: &K) -> Option<&V> {
+        self.slots.get(k.index()).and_then(|s| s.as_ref()).map(|(_, v)| v)
+    }
+
+    pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        self.slots.get_mut(k.index()).and_then(|s| s.as_mut()).map(|(_, v)| v)
+    }
+
+    pub fn contains_key(&self, k: &K) -> bool {
+        self.get(k).is_some()
+    }
+
+    pub fn insert(&mut self, k: K, v: V) -> Option<V> {
+        let i = k.index();
+        if self.slots.len() <= i {
+            self.slots.resize_with(i + 1, || None);
+        }
+        let old = self.slots[i].replace((k, v)).map(|(_, v)| v);
+        self.len += usize::from(old.is_none());
+        old
+    }
+
+    pub fn remove(&mut self, k: &K) -> Option<V> {
+        let old = self.slots.get_mut(k.index()).and_then(Option::take).map(|(_, v)| v);
+        self.len -= usize::from(old.is_some());
+        old
+    }
+
+    /// The value under `k`, inserted by `f` if there is none.
+    pub fn get_or_insert_with(&mut self, k: K, f: impl FnOnce() -> V) -> &mut V {
+        if !self.contains_key(&k) {
+            self.insert(k, f());
+        }
+        self.get_mut(&k).expect("just inserted")
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> {
+        self.slots.iter().filter_map(|s| s.as_ref().map(|(k, v)| (k, v)))
+    }
+
+    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&K, &mut V)> {
+        self.slots.iter_mut().filter_map(|s| s.as_mut().map(|(k, v)| (&*k, v)))
+    }
+
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &K> {
+        self.iter().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> {
+        self.iter().map(|(_, v)| v)
+    }
+
+    pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut V> {
+        self.iter_mut().map(|(_, v)| v)
+    }
+}
+
+impl<K: DenseId, V> std::ops::Index<&K> for IdMap<K, V> {
+    type Output = V;
+    fn index(&self, k: &K) -> &V {
+        self.get(k).unwrap_or_else(|| panic!("no entry for {k:?}"))
+    }
+}
+
+impl<K: DenseId, V: PartialEq> PartialEq for IdMap<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl<K: DenseId, V: Eq> Eq for IdMap<K, V> {}
+
+impl<K: DenseId, V: std::fmt::Debug> std::fmt::Debug for IdMap<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K: DenseId, V> FromIterator<(K, V)> for IdMap<K, V> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut m = IdMap::new();
+        for (k, v) in iter {
+            m.insert(k, v);
+        }
+        m
+    }
+}
+
+impl<'a, K: DenseId, V> IntoIterator for &'a IdMap<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = Box<dyn DoubleEndedIterator<Item = (&'a K, &'a V)> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    proptest! {
+        /// An id map holds what an ordered map holds, in the same order.
+        #[test]
+        fn an_id_map_reads_like_an_ordered_map(
+            ops in proptest::collection::vec((0u8..3, 0u32..30, any::<u8>()), 0..100)
+        ) {
+            let mut m: IdMap<OrderId, u8> = IdMap::new();
+            let mut model: BTreeMap<OrderId, u8> = BTreeMap::new();
+            for (op, id, v) in ops {
+                let k = OrderId(id);
+                match op {
+                    0 => prop_assert_eq!(m.insert(k, v), model.insert(k, v)),
+                    1 => prop_assert_eq!(m.remove(&k), model.remove(&k)),
+                    _ => {
+                        let got = m.get_or_insert_with(k, || v);
+                        *got = got.wrapping_add(1);
+                        let want = model.entry(k).or_insert(v);
+                        *want = want.wrapping_add(1);
+                    }
+                }
+                prop_assert_eq!(m.len(), model.len());
+                prop_assert_eq!(m.get(&k), model.get(&k));
+                let a: Vec<_> = m.iter().collect();
+                let b: Vec<_> = model.iter().collect();
+                prop_assert_eq!(a, b);
+            }
+            let rebuilt: IdMap<OrderId, u8> = model.into_iter().collect();
+            prop_assert_eq!(rebuilt, m);
+        }
+    }
+}

@@ -3,11 +3,9 @@
 //! validates the coupon, uses it and saves the order in one local commit, so
 //! a coupon cannot be used by two orders.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CouponId, OrderId, ProductId, UserId};
+use crate::ids::{CouponId, IdMap, OrderId, ProductId, UserId};
 use crate::message::{CmdResult, Command, Event, Request};
 use crate::ports::Tx;
 use crate::safety::Safety;
@@ -104,10 +102,10 @@ impl std::ops::AddAssign for Tally {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OrderTables {
-    pub orders: BTreeMap<OrderId, Order>,
+    pub orders: IdMap<OrderId, Order>,
     pub coupons: Vec<Coupon>,
     /// The apology coupon issued for each order that earned one.
-    pub apologies: BTreeMap<OrderId, CouponId>,
+    pub apologies: IdMap<OrderId, CouponId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{OrderId, PgKey, UserId};
+use crate::ids::{IdMap, OrderId, PgKey, UserId};
 use crate::message::{CmdKind, CmdResult, Command, Event, Msg, PgOp, PgResult};
 use crate::ports::Tx;
 use crate::safety::Safety;
@@ -79,7 +79,7 @@ pub struct Payment {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PaymentTables {
-    pub payments: BTreeMap<OrderId, Payment>,
+    pub payments: IdMap<OrderId, Payment>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -9,11 +9,9 @@
 //! yet: it is retried (and dead-lettered, and recovered) until the order
 //! exists, never dropped.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
-use crate::ids::OrderId;
+use crate::ids::{IdMap, OrderId};
 use crate::message::{CmdResult, Command, Event};
 use crate::ports::Tx;
 use crate::safety::Safety;
@@ -22,7 +20,7 @@ use crate::tables::Write;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PlatformTables {
     /// Orders known, and how many times each was taken in as confirmed.
-    pub orders: BTreeMap<OrderId, u32>,
+    pub orders: IdMap<OrderId, u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -34,8 +32,12 @@ pub enum PlatformWrite {
 impl PlatformTables {
     pub fn apply(&mut self, w: &PlatformWrite) {
         match *w {
-            PlatformWrite::Record { order } => drop(self.orders.entry(order).or_default()),
-            PlatformWrite::Receive { order, .. } => *self.orders.entry(order).or_default() += 1,
+            PlatformWrite::Record { order } => {
+                self.orders.get_or_insert_with(order, u32::default);
+            }
+            PlatformWrite::Receive { order, .. } => {
+                *self.orders.get_or_insert_with(order, u32::default) += 1
+            }
         }
     }
 }

@@ -4,12 +4,10 @@
 //! restores stock when the saga rolls back. It also records product sales
 //! once an order is confirmed (§3.1).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{self, Admit, EntryTables, EntryWrite};
-use crate::ids::{OrderId, ProductId, RequestKey};
+use crate::ids::{IdMap, OrderId, ProductId, RequestKey};
 use crate::message::{CmdResult, Command, Event, Refusal, Request, Response};
 use crate::ports::Tx;
 use crate::safety::Safety;
@@ -47,7 +45,7 @@ pub struct ProductTables {
     pub products: Vec<Product>,
     /// Units sold per product (confirmed orders).
     pub sales: Vec<u64>,
-    pub reservations: BTreeMap<OrderId, Reservation>,
+    pub reservations: IdMap<OrderId, Reservation>,
 }
 
 impl ProductTables {

@@ -3,12 +3,12 @@
 //! parts every consumer has (inbox, parked dead letters); and the service
 //! dispatch: which topics a service consumes and how it handles an event.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{EntryTables, EntryWrite};
-use crate::ids::{EventId, OrderId};
+use crate::ids::{EventId, FixedHashSet, OrderId};
 use crate::message::{Event, Topic};
 use crate::monolith::MonolithTables;
 use crate::orchestrator::{SagaTables, SagaWrite};
@@ -105,12 +105,56 @@ pub enum Tables {
     Xa(XaTables),
 }
 
+/// The ids of the events a service has handled. A hash set, because a
+/// lookup per delivery and an insert per handled event are on the hot path
+/// and an ordered set costs a tree walk for each; its hasher is fixed (no
+/// random seed), and nothing reads it in hash order: `Debug` sorts.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Inbox(FixedHashSet<EventId>);
+
+impl Inbox {
+    pub fn insert(&mut self, id: EventId) -> bool {
+        self.0.insert(id)
+    }
+
+    pub fn contains(&self, id: &EventId) -> bool {
+        self.0.contains(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The ids, in order.
+    pub fn sorted(&self) -> Vec<EventId> {
+        let mut ids: Vec<EventId> = self.0.iter().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+impl FromIterator<EventId> for Inbox {
+    fn from_iter<I: IntoIterator<Item = EventId>>(iter: I) -> Self {
+        Inbox(iter.into_iter().collect())
+    }
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.sorted()).finish()
+    }
+}
+
 /// A service's database: its tables, plus the inbox of events it has handled
 /// and the dead letters it parked for people to look at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Store {
     pub tables: Tables,
-    pub inbox: BTreeSet<EventId>,
+    pub inbox: Inbox,
     /// Dead letters the recovery pass could not handle either (an alarm).
     pub parked: u64,
     /// The entry record, on the service where orders enter.
@@ -166,7 +210,7 @@ impl Store {
     pub fn new(tables: Tables) -> Store {
         Store {
             tables,
-            inbox: BTreeSet::new(),
+            inbox: Inbox::default(),
             parked: 0,
             entry: EntryTables::default(),
             prepared: BTreeMap::new(),

@@ -8,11 +8,9 @@
 //! orchestration a deduction answers a command that may be retried, so it
 //! checks the per-order record first.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{OrderId, UserId};
+use crate::ids::{IdMap, OrderId, UserId};
 use crate::message::{CmdResult, Command, Event};
 use crate::ports::Tx;
 use crate::tables::Write;
@@ -23,7 +21,7 @@ pub struct UserTables {
     pub balances: Vec<u64>,
     /// What was decided for each order: points deducted, or `None` when the
     /// balance was short.
-    pub decided: BTreeMap<OrderId, Option<u64>>,
+    pub decided: IdMap<OrderId, Option<u64>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

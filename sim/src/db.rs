@@ -9,7 +9,7 @@
 //! transactions do not. A commit applies every write and appends every outbox
 //! row, or (when it fails) nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -45,9 +45,9 @@ pub enum CommitError {
 pub struct Database<S, W, M> {
     state: S,
     apply: fn(&mut S, &W),
-    /// Invariant: holds exactly the committed rows not yet marked sent, keyed
-    /// and so ordered by id.
-    outbox: BTreeMap<u64, OutboxRow<M>>,
+    /// Invariant: holds exactly the committed rows not yet marked sent, in
+    /// id order.
+    outbox: Outbox<M>,
     next_row: u64,
     /// Volatile: lost at a crash.
     open: BTreeMap<TxnId, Txn<W, M>>,
@@ -88,7 +88,7 @@ impl<S, W, M> Database<S, W, M> {
         Database {
             state,
             apply,
-            outbox: BTreeMap::new(),
+            outbox: Outbox::default(),
             next_row: 1,
             open: BTreeMap::new(),
             next_txn: 1,
@@ -150,7 +150,7 @@ impl<S, W, M> Database<S, W, M> {
             });
             late += u64::from(id < self.highest_row);
             self.highest_row = self.highest_row.max(id);
-            self.outbox.insert(id, OutboxRow { id, topic, key, msg });
+            self.outbox.insert(OutboxRow { id, topic, key, msg });
         }
         self.commits += 1;
         late
@@ -265,12 +265,12 @@ impl<S, W, M> Database<S, W, M> {
 
     /// Pending outbox rows, oldest first.
     pub fn outbox(&self) -> impl Iterator<Item = &OutboxRow<M>> {
-        self.outbox.values()
+        self.outbox.after(0)
     }
 
     /// Pending rows with an id above `after`, oldest first.
     pub fn outbox_after(&self, after: u64) -> impl Iterator<Item = &OutboxRow<M>> {
-        self.outbox.range(after + 1..).map(|(_, r)| r)
+        self.outbox.after(after)
     }
 
     pub fn outbox_len(&self) -> usize {
@@ -280,7 +280,72 @@ impl<S, W, M> Database<S, W, M> {
     /// Mark a row sent (it is removed). False if it was already marked.
     pub fn mark_sent(&mut self, row: u64) -> bool {
         self.claims.remove(&row);
-        self.outbox.remove(&row).is_some()
+        self.outbox.remove(row)
+    }
+}
+
+/// The pending outbox rows, in a window of slots by id that starts at the
+/// lowest id still pending. Ids are handed out in sequence and relays mark
+/// rows sent roughly in order, so the window stays short and every
+/// operation costs O(1), amortised, where an ordered map costs a tree walk
+/// and an allocation per node. Ids a transaction took and never used, and
+/// rows already sent, are empty slots until the front passes them.
+struct Outbox<M> {
+    /// The id of `slots[0]`.
+    base: u64,
+    slots: VecDeque<Option<OutboxRow<M>>>,
+    len: usize,
+}
+
+impl<M> Default for Outbox<M> {
+    fn default() -> Self {
+        Outbox { base: 0, slots: VecDeque::new(), len: 0 }
+    }
+}
+
+impl<M> Outbox<M> {
+    fn insert(&mut self, row: OutboxRow<M>) {
+        let id = row.id;
+        if self.slots.is_empty() {
+            self.base = id;
+        }
+        // A transaction that staged its rows early commits them below rows
+        // committed since: the window reaches back for them.
+        while id < self.base {
+            self.slots.push_front(None);
+            self.base -= 1;
+        }
+        let i = (id - self.base) as usize;
+        if self.slots.len() <= i {
+            self.slots.resize_with(i + 1, || None);
+        }
+        self.len += usize::from(self.slots[i].is_none());
+        self.slots[i] = Some(row);
+    }
+
+    /// Remove row `id`; false if it was not pending.
+    fn remove(&mut self, id: u64) -> bool {
+        let Some(i) = id.checked_sub(self.base) else { return false };
+        let Some(slot) = self.slots.get_mut(i as usize) else { return false };
+        if slot.take().is_none() {
+            return false;
+        }
+        self.len -= 1;
+        while matches!(self.slots.front(), Some(None)) {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+        true
+    }
+
+    /// Pending rows with an id above `after`, in id order.
+    fn after(&self, after: u64) -> impl Iterator<Item = &OutboxRow<M>> {
+        let start = (after + 1).saturating_sub(self.base).min(self.slots.len() as u64);
+        self.slots.range(start as usize..).flatten()
+    }
+
+    fn len(&self) -> usize {
+        self.len
     }
 }
 
@@ -383,5 +448,33 @@ mod tests {
         // A commit with no read open takes the next id.
         db.commit(&[], [(TopicId(0), 0, 30)]);
         assert_eq!(db.outbox().last().map(|r| r.id), Some(1 + 2 * ROW_BLOCK));
+    }
+
+    proptest! {
+        /// The outbox window holds what an ordered map of the pending rows
+        /// holds, in the same order, whatever the order of inserts (late
+        /// ids below the front included) and removals.
+        #[test]
+        fn the_outbox_window_matches_an_ordered_map(
+            ops in proptest::collection::vec((any::<bool>(), 1u64..40), 0..120)
+        ) {
+            let mut window: Outbox<u64> = Outbox::default();
+            let mut model: BTreeMap<u64, u64> = BTreeMap::new();
+            for (insert, id) in ops {
+                if insert {
+                    window.insert(OutboxRow { id, topic: TopicId(0), key: 0, msg: id * 3 });
+                    model.insert(id, id * 3);
+                } else {
+                    prop_assert_eq!(window.remove(id), model.remove(&id).is_some());
+                }
+                prop_assert_eq!(window.len(), model.len());
+                for after in [0, id.saturating_sub(1), id, id + 1] {
+                    let got: Vec<(u64, u64)> = window.after(after).map(|r| (r.id, r.msg)).collect();
+                    let want: Vec<(u64, u64)> =
+                        model.range(after + 1..).map(|(k, v)| (*k, *v)).collect();
+                    prop_assert_eq!(got, want);
+                }
+            }
+        }
     }
 }

@@ -5,10 +5,8 @@
 //! table changed by anything but an attributed write, or an effect applied
 //! twice, shows up as a difference. Each step checks only what it touched.
 
-use std::collections::BTreeMap;
-
 use crate::entry::EntryWrite;
-use crate::ids::{CouponId, OrderId, ProductId, RequestKey, UserId};
+use crate::ids::{CouponId, FixedHashMap, FixedHashSet, OrderId, ProductId, RequestKey, UserId};
 use crate::invariant::ledger::Ledger;
 use crate::invariant::{Entity, Invariant, Violation};
 use crate::message::{Refusal, Request, Response};
@@ -54,7 +52,7 @@ impl EndState {
 pub struct Checker {
     workload: Workload,
     /// Each request the workload sent, by its hash.
-    requests: BTreeMap<u64, Request>,
+    requests: FixedHashMap<u64, Request>,
     /// The strategy answers a request only once its order is decided, so
     /// "accepted" must mean confirmed (every strategy but the choreography).
     answers_are_outcomes: bool,
@@ -65,9 +63,9 @@ pub struct Checker {
     coupon_user: Vec<Option<OrderId>>,
     /// Orders created per key, and per request hash; how many keys carry
     /// each hash (an order per key is allowed).
-    by_key: BTreeMap<RequestKey, Vec<OrderId>>,
-    by_hash: BTreeMap<u64, u32>,
-    keys_with_hash: BTreeMap<u64, u32>,
+    by_key: FixedHashMap<RequestKey, Vec<OrderId>>,
+    by_hash: FixedHashMap<u64, u32>,
+    keys_with_hash: FixedHashMap<u64, u32>,
     dirty_orders: Vec<OrderId>,
     dirty_products: Vec<ProductId>,
     dirty_users: Vec<UserId>,
@@ -85,22 +83,31 @@ fn violation(invariant: Invariant, entities: Vec<Entity>, detail: String) -> Vio
 
 impl Checker {
     pub fn new(w: &Workload, strategy: crate::strategy::Strategy) -> Checker {
-        let mut keys_with_hash = BTreeMap::new();
-        let mut seen = std::collections::BTreeSet::new();
-        for a in &w.arrivals {
-            if seen.insert((a.key, a.req.hash())) {
-                *keys_with_hash.entry(a.req.hash()).or_default() += 1;
+        // Built for every seed: hash tables (none is read in order), each
+        // request hashed once.
+        let n = w.arrivals.len();
+        let hashed: Vec<(u64, &Request, RequestKey)> =
+            w.arrivals.iter().map(|a| (a.req.hash(), &a.req, a.key)).collect();
+        let mut keys_with_hash = FixedHashMap::default();
+        let mut seen = FixedHashSet::default();
+        seen.reserve(n);
+        for &(hash, _, key) in &hashed {
+            if seen.insert((key, hash)) {
+                *keys_with_hash.entry(hash).or_default() += 1;
             }
         }
+        let mut requests = FixedHashMap::default();
+        requests.reserve(n);
+        requests.extend(hashed.iter().map(|&(hash, req, _)| (hash, *req)));
         Checker {
-            requests: w.arrivals.iter().map(|a| (a.req.hash(), a.req)).collect(),
+            requests,
             answers_are_outcomes: strategy.answers_when_decided(),
-            ledgers: Vec::new(),
+            ledgers: Vec::with_capacity(w.arrivals.len()),
             held_stock: vec![0; w.products.len()],
             held_points: vec![0; w.balances.len()],
             coupon_user: vec![None; w.coupons.len()],
-            by_key: BTreeMap::new(),
-            by_hash: BTreeMap::new(),
+            by_key: FixedHashMap::default(),
+            by_hash: FixedHashMap::default(),
             keys_with_hash,
             dirty_orders: Vec::new(),
             dirty_products: Vec::new(),
@@ -628,7 +635,8 @@ impl Checker {
             ));
         }
         // Per key: the payload that made an order, and the answers given.
-        let mut first: BTreeMap<RequestKey, (u64, Response)> = BTreeMap::new();
+        let mut first: FixedHashMap<RequestKey, (u64, Response)> = FixedHashMap::default();
+        first.reserve(arrivals.len());
         for (a, answer) in arrivals.iter().zip(&end.answers) {
             let answer = answer.expect("checked above");
             let made = self.by_key.get(&a.key).map(|o| self.ledgers[o[0].index()].hash);

@@ -3,7 +3,7 @@
 //! was unknown), and how the checker reads every service in one snapshot.
 //! It reads whatever schema the session's `search_path` names.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use domain::entry::EntryTables;
 use domain::monolith::MonolithTables;
@@ -220,7 +220,7 @@ pub async fn store<C: GenericClient>(c: &C, p: Process) -> R<Store> {
         .await?
         .iter()
         .map(|r| EventId(r.get::<_, i64>(0) as u64))
-        .collect::<BTreeSet<_>>();
+        .collect();
     let parked = rows(c, "SELECT count(*) FROM parked").await?;
     store.parked = parked.first().map_or(0, |r| r.get::<_, i64>(0) as u64);
     store.prepared = BTreeMap::new();
