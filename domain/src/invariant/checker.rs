@@ -63,7 +63,10 @@ pub struct Checker {
     coupon_user: Vec<Option<OrderId>>,
     /// Orders created per key, and per request hash; how many keys carry
     /// each hash (an order per key is allowed).
-    by_key: FixedHashMap<RequestKey, Vec<OrderId>>,
+    by_key: FixedHashMap<RequestKey, OrderId>,
+    /// Orders a key made after its first (each one a violation): kept
+    /// apart so that the common case allocates nothing per order.
+    key_repeats: Vec<(RequestKey, OrderId)>,
     by_hash: FixedHashMap<u64, u32>,
     keys_with_hash: FixedHashMap<u64, u32>,
     dirty_orders: Vec<OrderId>,
@@ -107,6 +110,7 @@ impl Checker {
             held_points: vec![0; w.balances.len()],
             coupon_user: vec![None; w.coupons.len()],
             by_key: FixedHashMap::default(),
+            key_repeats: Vec::new(),
             by_hash: FixedHashMap::default(),
             keys_with_hash,
             dirty_orders: Vec::new(),
@@ -330,9 +334,11 @@ impl Checker {
             self.flag(violation(Invariant::IdempotentResponses, vec![Entity::Order(order)], d));
         }
         if let Some(k) = key {
-            let orders = self.by_key.entry(k).or_default();
-            orders.push(order);
-            if orders.len() > 1 {
+            let first = *self.by_key.entry(k).or_insert(order);
+            if first != order {
+                self.key_repeats.push((k, order));
+                let repeats = self.key_repeats.iter().filter(|(r, _)| *r == k).map(|(_, o)| *o);
+                let orders: Vec<OrderId> = std::iter::once(first).chain(repeats).collect();
                 let d = format!("key {:016x} made orders {:?}", k.0, orders);
                 let ents = vec![Entity::Key(k), Entity::Order(order)];
                 self.flag(violation(Invariant::IdempotentResponses, ents, d));
@@ -639,7 +645,7 @@ impl Checker {
         first.reserve(arrivals.len());
         for (a, answer) in arrivals.iter().zip(&end.answers) {
             let answer = answer.expect("checked above");
-            let made = self.by_key.get(&a.key).map(|o| self.ledgers[o[0].index()].hash);
+            let made = self.by_key.get(&a.key).map(|o| self.ledgers[o.index()].hash);
             let key_ents = || vec![Entity::Key(a.key)];
             match made {
                 Some(h) if h != a.req.hash() && answer != Response::KeyConflict => {
@@ -676,7 +682,7 @@ impl Checker {
                     format!("submission {i}: {d}"),
                 ))
             };
-            let made = self.by_key.get(&a.key).and_then(|o| o.first()).copied();
+            let made = self.by_key.get(&a.key).copied();
             let (order, why) = match answer {
                 Some(Response::Accepted { order }) => (*order, None),
                 Some(Response::Refused { order, why }) => (*order, Some(*why)),
