@@ -24,7 +24,10 @@ impl<A: App> World<A> {
     /// record is to be handled now, in this step, when the consumer was
     /// idle: a crash between a batch's arrival and its first handling would
     /// leave the state a crash before the arrival leaves, so no fault
-    /// opportunity needs a step between them.
+    /// opportunity needs a step between them. Not so when the offset is
+    /// committed as the batch lands (a planted bug): then the first
+    /// handling takes a step of its own, so that a crash can fall between
+    /// that commit and it.
     pub(crate) fn consumer_receives(
         &mut self,
         node: NodeId,
@@ -52,11 +55,16 @@ impl<A: App> World<A> {
         let records = batch.records.drain(..);
         side.queue.extend((batch.first_offset..).zip(records).map(|(o, (e, m))| (o, e, m)));
         core.broker.keep_batch(std::mem::take(&mut batch.records));
+        let (stream, generation) = (batch.stream, batch.generation);
         if core.options.commit_before_process {
-            let offset = batch.first_offset + n;
-            core.send_commit(node, batch.stream, (batch.generation, offset), 0);
+            core.send_commit(node, stream, (generation, batch.first_offset + n), 0);
+            if idle {
+                let handler = core.options.handler_us;
+                core.local(node, handler, Local::Process { stream, generation });
+            }
+            return None;
         }
-        idle.then_some((batch.stream, batch.generation))
+        idle.then_some((stream, generation))
     }
 }
 
