@@ -5,11 +5,9 @@
 //! monolith. The gateway's cache answers retries fast; this record answers
 //! them when the cache has forgotten.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{OrderId, ProductId, RequestKey};
+use crate::ids::{FixedHashMap, OrderId, ProductId, RequestKey};
 use crate::message::{Refusal, Request, Response};
 use crate::ports::Tx;
 use crate::safety::Safety;
@@ -18,7 +16,9 @@ use crate::tables::Write;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EntryTables {
     /// Key → (request hash, the order it made, the answer once there is one).
-    pub keys: BTreeMap<RequestKey, (u64, OrderId, Option<Response>)>,
+    /// Keys are random: a hash map finds one without a tree walk, and
+    /// nothing reads them in order.
+    pub keys: FixedHashMap<RequestKey, (u64, OrderId, Option<Response>)>,
     /// The next order number.
     pub next_order: u32,
 }

@@ -22,11 +22,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use std::collections::BTreeMap;
-
 use crate::client::Arrival;
 use crate::entry::EntryWrite;
-use crate::ids::{OrderId, RequestKey};
+use crate::ids::{FixedHashMap, OrderId, RequestKey};
 use crate::invariant::ledger::Ledger;
 use crate::invariant::Checker;
 use crate::message::CmdKind;
@@ -103,7 +101,7 @@ struct Integral {
 pub struct Meter {
     /// The first arrival of each key: an order's latency counts from there,
     /// through every retry of its submission.
-    arrivals: BTreeMap<RequestKey, u64>,
+    arrivals: FixedHashMap<RequestKey, u64>,
     orders: Vec<OrderMeter>,
     /// The sum of every order's current disagreement, and how many disagree.
     total: Disagreement,
@@ -158,7 +156,8 @@ const US_PER_S: f64 = 1e6;
 
 impl Meter {
     pub fn new(arrivals: &[Arrival]) -> Meter {
-        let mut first = BTreeMap::new();
+        let mut first = FixedHashMap::default();
+        first.reserve(arrivals.len());
         for a in arrivals {
             let t = first.entry(a.key).or_insert(a.at_us);
             *t = (*t).min(a.at_us);

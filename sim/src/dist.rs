@@ -40,8 +40,13 @@ pub fn exp1_micro(s: &mut Stream) -> u64 {
 
 /// Exponential with the given mean (any unit).
 pub fn exponential(s: &mut Stream, mean: u64) -> u64 {
-    let m = exp1_micro(s) as u128 * mean as u128 / 1_000_000;
-    m.min(u64::MAX as u128) as u64
+    let e = exp1_micro(s);
+    // The same quotient either way; 64-bit division by a constant is a
+    // multiply, 128-bit division a library call, and latencies fit 64 bits.
+    match e.checked_mul(mean) {
+        Some(p) => p / 1_000_000,
+        None => (e as u128 * mean as u128 / 1_000_000).min(u64::MAX as u128) as u64,
+    }
 }
 
 #[cfg(test)]
@@ -56,5 +61,19 @@ mod tests {
         let sum: u64 = (0..n).map(|_| exponential(&mut s, 1_000_000)).sum();
         let mean = sum / n;
         assert!((980_000..1_020_000).contains(&mean), "mean {mean}");
+    }
+
+    /// The 64-bit path and the 128-bit one give the same quotient, and a
+    /// product past 64 bits saturates as before.
+    #[test]
+    fn exponential_scales_exactly() {
+        let (mut a, mut b) = (Stream::new(7, Purpose::Latency), Stream::new(7, Purpose::Latency));
+        for mean in [1, 3_300, 1_000_000, u64::MAX / 2, u64::MAX] {
+            for _ in 0..1_000 {
+                let want = (exp1_micro(&mut b) as u128 * mean as u128 / 1_000_000)
+                    .min(u64::MAX as u128) as u64;
+                assert_eq!(exponential(&mut a, mean), want);
+            }
+        }
     }
 }
