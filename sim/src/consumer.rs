@@ -1,6 +1,8 @@
 //! The consumer side of a stream, on the consuming node: accept a batch,
-//! handle its records one step each, then commit the offset in a step of its
-//! own. A crash between handling and committing means the records come again.
+//! handle its records one step each (the first in the step the batch lands
+//! in), then send the offset commit, which leaves `commit_delay` after the
+//! last handling. A crash between handling and the commit's departure means
+//! the records come again.
 //!
 //! A consumer follows one session (generation) at a time: a batch from a newer
 //! generation replaces whatever it held (the group was reset), a batch from an

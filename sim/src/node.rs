@@ -65,7 +65,8 @@ impl Node {
         }
     }
 
-    /// Whether incarnation `incarnation` was still running at `t_us`.
+    /// Whether incarnation `incarnation` was still running at `t_us`. A
+    /// crash at that very microsecond counts as before it.
     pub fn ran_at(&self, incarnation: u32, t_us: u64) -> bool {
         match self.ended_at.get(incarnation as usize) {
             Some(&end) => end > t_us,
