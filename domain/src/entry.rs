@@ -7,18 +7,22 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{FixedHashMap, OrderId, ProductId, RequestKey};
+use crate::ids::{FixedHashMap, OrderId, ProductId, RequestKey}; // deterministic: fixed hasher
 use crate::message::{Refusal, Request, Response};
 use crate::ports::Tx;
 use crate::safety::Safety;
 use crate::tables::Write;
+
+/// What the entry record keeps of a key: the request's hash, the order it
+/// made, and the answer once there is one.
+pub type KeyEntry = (u64, OrderId, Option<Response>);
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EntryTables {
     /// Key → (request hash, the order it made, the answer once there is one).
     /// Keys are random: a hash map finds one without a tree walk, and
     /// nothing reads them in order.
-    pub keys: FixedHashMap<RequestKey, (u64, OrderId, Option<Response>)>,
+    pub keys: FixedHashMap<RequestKey, KeyEntry>, // deterministic: fixed hasher
     /// The next order number.
     pub next_order: u32,
 }

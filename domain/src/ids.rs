@@ -1,7 +1,7 @@
 //! Identifiers. Orders, users and products are numbered densely from zero by
 //! the workload, so tables and ledgers can index by them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet}; // deterministic: fixed hasher only
 use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
@@ -101,8 +101,15 @@ impl Hasher for IdHasher {
 
 /// Hash tables under [`IdHasher`], for lookups on the hot path where no
 /// one needs the keys in order.
-pub type FixedHashMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
-pub type FixedHashSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
+pub type FixedHashMap<K, V> = HashMap<K, V, Fixed>; // deterministic: fixed hasher
+pub type FixedHashSet<K> = HashSet<K, Fixed>; // deterministic: fixed hasher
+type Fixed = BuildHasherDefault<IdHasher>;
+
+/// An empty fixed-hasher map with room for `n` entries.
+#[rustfmt::skip] // keeps the determinism note at the end of the signature's line
+pub fn fixed_map<K, V>(n: usize) -> FixedHashMap<K, V> { // deterministic: fixed hasher
+    FixedHashMap::with_capacity_and_hasher(n, Fixed::default()) // deterministic: fixed hasher
+}
 
 /// An id numbered densely from zero, usable as an index.
 pub trait DenseId: Copy + Ord + std::fmt::Debug {

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::Arrival;
 use crate::entry::EntryWrite;
-use crate::ids::{FixedHashMap, OrderId, RequestKey};
+use crate::ids::{fixed_map, FixedHashMap, OrderId, RequestKey}; // deterministic: fixed hasher
 use crate::invariant::ledger::Ledger;
 use crate::invariant::Checker;
 use crate::message::CmdKind;
@@ -101,7 +101,7 @@ struct Integral {
 pub struct Meter {
     /// The first arrival of each key: an order's latency counts from there,
     /// through every retry of its submission.
-    arrivals: FixedHashMap<RequestKey, u64>,
+    arrivals: FixedHashMap<RequestKey, u64>, // deterministic: fixed hasher
     orders: Vec<OrderMeter>,
     /// The sum of every order's current disagreement, and how many disagree.
     total: Disagreement,
@@ -156,8 +156,7 @@ const US_PER_S: f64 = 1e6;
 
 impl Meter {
     pub fn new(arrivals: &[Arrival]) -> Meter {
-        let mut first = FixedHashMap::default();
-        first.reserve(arrivals.len());
+        let mut first = fixed_map(arrivals.len()); // deterministic: fixed hasher
         for a in arrivals {
             let t = first.entry(a.key).or_insert(a.at_us);
             *t = (*t).min(a.at_us);

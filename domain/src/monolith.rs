@@ -111,7 +111,8 @@ pub fn settle(
     tx: &mut impl Tx,
 ) -> Response {
     let o = m.order.orders[&order];
-    let key = e.keys.iter().find(|(_, v)| v.1 == order).map(|(k, _)| *k);
+    // A key makes one order: at most one entry matches, in any order.
+    let key = e.keys.iter().find(|(_, v)| v.1 == order).map(|(k, _)| *k); // deterministic: unique
     if paid {
         return confirm(order, &o, key, tx);
     }

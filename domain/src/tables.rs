@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{EntryTables, EntryWrite};
-use crate::ids::{EventId, FixedHashSet, OrderId};
+use crate::ids::{EventId, FixedHashSet, OrderId}; // deterministic: fixed hasher
 use crate::message::{Event, Topic};
 use crate::monolith::MonolithTables;
 use crate::orchestrator::{SagaTables, SagaWrite};
@@ -110,7 +110,7 @@ pub enum Tables {
 /// and an ordered set costs a tree walk for each; its hasher is fixed (no
 /// random seed), and nothing reads it in hash order: `Debug` sorts.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Inbox(FixedHashSet<EventId>);
+pub struct Inbox(FixedHashSet<EventId>); // deterministic: fixed hasher
 
 impl Inbox {
     pub fn insert(&mut self, id: EventId) -> bool {

@@ -6,7 +6,8 @@
 //! twice, shows up as a difference. Each step checks only what it touched.
 
 use crate::entry::EntryWrite;
-use crate::ids::{CouponId, FixedHashMap, FixedHashSet, OrderId, ProductId, RequestKey, UserId};
+use crate::ids::{fixed_map, FixedHashMap, FixedHashSet}; // deterministic: fixed hasher
+use crate::ids::{CouponId, OrderId, ProductId, RequestKey, UserId};
 use crate::invariant::ledger::Ledger;
 use crate::invariant::{Entity, Invariant, Violation};
 use crate::message::{Refusal, Request, Response};
@@ -52,7 +53,7 @@ impl EndState {
 pub struct Checker {
     workload: Workload,
     /// Each request the workload sent, by its hash.
-    requests: FixedHashMap<u64, Request>,
+    requests: FixedHashMap<u64, Request>, // deterministic: fixed hasher
     /// The strategy answers a request only once its order is decided, so
     /// "accepted" must mean confirmed (every strategy but the choreography).
     answers_are_outcomes: bool,
@@ -63,12 +64,12 @@ pub struct Checker {
     coupon_user: Vec<Option<OrderId>>,
     /// Orders created per key, and per request hash; how many keys carry
     /// each hash (an order per key is allowed).
-    by_key: FixedHashMap<RequestKey, OrderId>,
+    by_key: FixedHashMap<RequestKey, OrderId>, // deterministic: fixed hasher
     /// Orders a key made after its first (each one a violation): kept
     /// apart so that the common case allocates nothing per order.
     key_repeats: Vec<(RequestKey, OrderId)>,
-    by_hash: FixedHashMap<u64, u32>,
-    keys_with_hash: FixedHashMap<u64, u32>,
+    by_hash: FixedHashMap<u64, u32>, // deterministic: fixed hasher
+    keys_with_hash: FixedHashMap<u64, u32>, // deterministic: fixed hasher
     dirty_orders: Vec<OrderId>,
     dirty_products: Vec<ProductId>,
     dirty_users: Vec<UserId>,
@@ -91,16 +92,15 @@ impl Checker {
         let n = w.arrivals.len();
         let hashed: Vec<(u64, &Request, RequestKey)> =
             w.arrivals.iter().map(|a| (a.req.hash(), &a.req, a.key)).collect();
-        let mut keys_with_hash = FixedHashMap::default();
-        let mut seen = FixedHashSet::default();
+        let mut keys_with_hash = fixed_map(n); // deterministic: fixed hasher
+        let mut seen = FixedHashSet::default(); // deterministic: fixed hasher
         seen.reserve(n);
         for &(hash, _, key) in &hashed {
             if seen.insert((key, hash)) {
                 *keys_with_hash.entry(hash).or_default() += 1;
             }
         }
-        let mut requests = FixedHashMap::default();
-        requests.reserve(n);
+        let mut requests = fixed_map(n); // deterministic: fixed hasher
         requests.extend(hashed.iter().map(|&(hash, req, _)| (hash, *req)));
         Checker {
             requests,
@@ -109,9 +109,9 @@ impl Checker {
             held_stock: vec![0; w.products.len()],
             held_points: vec![0; w.balances.len()],
             coupon_user: vec![None; w.coupons.len()],
-            by_key: FixedHashMap::with_capacity_and_hasher(n, Default::default()),
+            by_key: fixed_map(n), // deterministic: fixed hasher
             key_repeats: Vec::new(),
-            by_hash: FixedHashMap::with_capacity_and_hasher(n, Default::default()),
+            by_hash: fixed_map(n), // deterministic: fixed hasher
             keys_with_hash,
             dirty_orders: Vec::new(),
             dirty_products: Vec::new(),
@@ -641,8 +641,7 @@ impl Checker {
             ));
         }
         // Per key: the payload that made an order, and the answers given.
-        let mut first: FixedHashMap<RequestKey, (u64, Response)> = FixedHashMap::default();
-        first.reserve(arrivals.len());
+        let mut first = fixed_map(arrivals.len()); // deterministic: fixed hasher
         for (a, answer) in arrivals.iter().zip(&end.answers) {
             let answer = answer.expect("checked above");
             let made = self.by_key.get(&a.key).map(|o| self.ledgers[o.index()].hash);
