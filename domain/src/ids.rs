@@ -204,20 +204,12 @@ impl<K: DenseId, V> IdMap<K, V> {
         self.slots.iter().filter_map(|s| s.as_ref().map(|(k, v)| (k, v)))
     }
 
-    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&K, &mut V)> {
-        self.slots.iter_mut().filter_map(|s| s.as_mut().map(|(k, v)| (&*k, v)))
-    }
-
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &K> {
         self.iter().map(|(k, _)| k)
     }
 
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> {
         self.iter().map(|(_, v)| v)
-    }
-
-    pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut V> {
-        self.iter_mut().map(|(_, v)| v)
     }
 }
 
@@ -249,14 +241,6 @@ impl<K: DenseId, V> FromIterator<(K, V)> for IdMap<K, V> {
             m.insert(k, v);
         }
         m
-    }
-}
-
-impl<'a, K: DenseId, V> IntoIterator for &'a IdMap<K, V> {
-    type Item = (&'a K, &'a V);
-    type IntoIter = Box<dyn DoubleEndedIterator<Item = (&'a K, &'a V)> + 'a>;
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
     }
 }
 

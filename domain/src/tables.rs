@@ -121,16 +121,8 @@ impl Inbox {
         self.0.contains(id)
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// The ids, in order.
-    pub fn sorted(&self) -> Vec<EventId> {
+    fn sorted(&self) -> Vec<EventId> {
         let mut ids: Vec<EventId> = self.0.iter().copied().collect();
         ids.sort_unstable();
         ids
