@@ -19,18 +19,25 @@ pub struct Entry<E> {
     pub event: E,
 }
 
-/// What the heap orders: 24 bytes whatever the event's size, so a pop
-/// moves small keys down the heap and the event stays in its slot.
+/// Width of a wheel slot: 2^8 µs.
+const SLOT_SHIFT: u32 = 8;
+/// Slots in the wheel: 1,024 of 256 µs, 262 ms ahead of the cursor. Network
+/// hops, handler steps and most timers land inside; call deadlines and long
+/// backoffs beyond it wait in the overflow heap.
+const WHEEL: usize = 1024;
+const NIL: u32 = u32::MAX;
+
+/// One queued event's ordering key, and the next key in its wheel slot.
 #[derive(Clone, Copy)]
-struct Key {
+struct Link {
     time_us: u64,
     /// The tie-break's high 32 bits above the push sequence's low 32: one
     /// comparison orders equal times by tie-break, then by insertion.
     order: u64,
-    slot: u32,
+    next: u32,
 }
 
-impl Key {
+impl Link {
     /// Time, then tie-break and sequence, as one number: one comparison.
     #[inline]
     fn rank(&self) -> u128 {
@@ -38,39 +45,79 @@ impl Key {
     }
 }
 
-impl PartialEq for Key {
+/// A key waiting beyond the wheel's reach, in a binary heap.
+#[derive(Clone, Copy)]
+struct Far {
+    rank: u128,
+    slot: u32,
+}
+
+impl PartialEq for Far {
     fn eq(&self, other: &Self) -> bool {
-        self.rank() == other.rank()
+        self.rank == other.rank
     }
 }
-impl Eq for Key {}
-impl PartialOrd for Key {
+impl Eq for Far {}
+impl PartialOrd for Far {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Key {
+impl Ord for Far {
     // Reversed: BinaryHeap is a max-heap and we want the earliest first.
-    // (A 4-ary heap of these keys was tried: it took 15 % more
-    // instructions per pop than std's binary heap, which sifts to the
-    // bottom and back up.)
     fn cmp(&self, other: &Self) -> Ordering {
-        other.rank().cmp(&self.rank())
+        other.rank.cmp(&self.rank)
     }
 }
 
-/// The queue: small keys in a binary heap, events in slots beside it whose
+/// The queue: a timing wheel of 256 µs slots over the next 262 ms, a binary
+/// heap for what lies beyond, and the events in slots beside the keys whose
 /// free ones are reused, so a run in its steady state allocates nothing here.
+///
+/// Why a wheel: the kernel's events are dense in time (a seed's few thousand
+/// events fall within a second or two, a few hundred pending at once), so a
+/// slot rarely holds more than one or two keys. A push links its key into
+/// its slot; a pop finds the next occupied slot in a bitmap and takes the
+/// least (time, tie-break, sequence) of that slot's short list. Against
+/// `std`'s binary heap, which moves every key through log2(pending) levels
+/// on compare branches no predictor can learn, 20 saga-bench seeds took
+/// 14.3 M instructions to pop instead of 19.4 M, and the whole run 12 % less
+/// wall time (850 seeds/s against 760). A 4-ary heap took 15 % more
+/// instructions than the binary one, and a radix heap over the times more
+/// still (keys fell through several buckets each).
+///
+/// Every wheel key lies in the 1,024 slots from `cursor` on, and every
+/// overflow key beyond them. A push earlier than the cursor (the run loop
+/// peeks without taking, and PCT's lanes run events out of time order across
+/// lanes) rebuilds the queue around it: correct, and rare.
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Key>,
-    slots: Vec<Option<E>>,
+    links: Vec<Link>,
+    events: Vec<Option<E>>,
     free: Vec<u32>,
+    /// The first link of each wheel slot's list.
+    heads: Vec<u32>,
+    /// Bit `i % 64` of word `i / 64` is set when wheel slot `i` holds a key.
+    occupied: [u64; WHEEL / 64],
+    /// The absolute slot (time >> SLOT_SHIFT) the wheel starts at.
+    cursor: u64,
+    in_wheel: usize,
+    far: BinaryHeap<Far>,
     seq: u32,
 }
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
-        EventQueue { heap: BinaryHeap::new(), slots: Vec::new(), free: Vec::new(), seq: 0 }
+        EventQueue {
+            links: Vec::new(),
+            events: Vec::new(),
+            free: Vec::new(),
+            heads: vec![NIL; WHEEL],
+            occupied: [0; WHEEL / 64],
+            cursor: 0,
+            in_wheel: 0,
+            far: BinaryHeap::new(),
+            seq: 0,
+        }
     }
 }
 
@@ -82,17 +129,89 @@ impl<E> EventQueue<E> {
     }
 
     fn insert(&mut self, time_us: u64, order: u64, event: E) {
+        let link = Link { time_us, order, next: NIL };
         let slot = match self.free.pop() {
             Some(i) => {
-                self.slots[i as usize] = Some(event);
+                self.links[i as usize] = link;
+                self.events[i as usize] = Some(event);
                 i
             }
             None => {
-                self.slots.push(Some(event));
-                (self.slots.len() - 1) as u32
+                self.links.push(link);
+                self.events.push(Some(event));
+                (self.events.len() - 1) as u32
             }
         };
-        self.heap.push(Key { time_us, order, slot });
+        if time_us >> SLOT_SHIFT < self.cursor {
+            self.rewind(time_us >> SLOT_SHIFT);
+        }
+        self.place(slot);
+    }
+
+    /// File a stored key: into its wheel slot, or beyond the wheel.
+    #[inline]
+    fn place(&mut self, slot: u32) {
+        let link = &mut self.links[slot as usize];
+        let abs = link.time_us >> SLOT_SHIFT;
+        if abs - self.cursor >= WHEEL as u64 {
+            self.far.push(Far { rank: link.rank(), slot });
+            return;
+        }
+        let w = (abs % WHEEL as u64) as usize;
+        link.next = self.heads[w];
+        self.heads[w] = slot;
+        self.occupied[w / 64] |= 1 << (w % 64);
+        self.in_wheel += 1;
+    }
+
+    /// Move the wheel back to `cursor`, before every queued key.
+    #[cold]
+    fn rewind(&mut self, cursor: u64) {
+        let mut keys: Vec<u32> = self.far.drain().map(|f| f.slot).collect();
+        for w in 0..WHEEL {
+            let mut at = std::mem::replace(&mut self.heads[w], NIL);
+            while at != NIL {
+                keys.push(at);
+                at = self.links[at as usize].next;
+            }
+        }
+        self.occupied = [0; WHEEL / 64];
+        self.in_wheel = 0;
+        self.cursor = cursor;
+        for k in keys {
+            self.place(k);
+        }
+    }
+
+    /// The wheel slot of the earliest wheel key, if the wheel holds any.
+    #[inline]
+    fn first_slot(&self) -> Option<usize> {
+        if self.in_wheel == 0 {
+            return None;
+        }
+        let start = (self.cursor % WHEEL as u64) as usize;
+        let words = WHEEL / 64;
+        // The start word's bits from the cursor on, then the words after it
+        // round the ring, then the start word's bits before the cursor.
+        let first = self.occupied[start / 64] & (!0u64 << (start % 64));
+        if first != 0 {
+            return Some(start / 64 * 64 + first.trailing_zeros() as usize);
+        }
+        for i in 1..=words {
+            let w = (start / 64 + i) % words;
+            let bits = self.occupied[w];
+            if bits != 0 {
+                return Some(w * 64 + bits.trailing_zeros() as usize);
+            }
+        }
+        unreachable!("a non-empty wheel has an occupied slot")
+    }
+
+    /// The absolute slot of wheel slot `w`, which lies within the wheel.
+    #[inline]
+    fn absolute(&self, w: usize) -> u64 {
+        let start = self.cursor % WHEEL as u64;
+        self.cursor + (w as u64 + WHEEL as u64 - start) % WHEEL as u64
     }
 
     /// The earliest event, with its time.
@@ -103,10 +222,58 @@ impl<E> EventQueue<E> {
     /// The earliest event with its ordering key, to be put back unchanged
     /// with [`EventQueue::restore`] if it is not run now.
     pub fn pop_entry(&mut self) -> Option<Entry<E>> {
-        let k = self.heap.pop()?;
-        let event = self.slots[k.slot as usize].take().expect("a queued key has its event");
-        self.free.push(k.slot);
-        Some(Entry { time_us: k.time_us, order: k.order, event })
+        let w = match self.first_slot() {
+            Some(w) => {
+                self.advance(self.absolute(w));
+                w
+            }
+            None => {
+                let far = self.far.peek()?;
+                let abs = self.links[far.slot as usize].time_us >> SLOT_SHIFT;
+                self.advance(abs);
+                (abs % WHEEL as u64) as usize
+            }
+        };
+        // The least key of the slot's list, and the link that points to it.
+        let (mut prev, mut at) = (NIL, self.heads[w]);
+        let (mut best_prev, mut best) = (NIL, at);
+        let mut best_rank = self.links[at as usize].rank();
+        while at != NIL {
+            let rank = self.links[at as usize].rank();
+            if rank < best_rank {
+                (best_prev, best, best_rank) = (prev, at, rank);
+            }
+            prev = at;
+            at = self.links[at as usize].next;
+        }
+        let next = self.links[best as usize].next;
+        match best_prev {
+            NIL => self.heads[w] = next,
+            p => self.links[p as usize].next = next,
+        }
+        if self.heads[w] == NIL {
+            self.occupied[w / 64] &= !(1 << (w % 64));
+        }
+        self.in_wheel -= 1;
+        let link = self.links[best as usize];
+        let event = self.events[best as usize].take().expect("a queued key has its event");
+        self.free.push(best);
+        Some(Entry { time_us: link.time_us, order: link.order, event })
+    }
+
+    /// Start the wheel at absolute slot `cursor` (no earlier than now), and
+    /// bring in the overflow keys it now reaches.
+    #[inline]
+    fn advance(&mut self, cursor: u64) {
+        self.cursor = cursor;
+        let reach = (cursor + WHEEL as u64) << SLOT_SHIFT;
+        while let Some(&far) = self.far.peek() {
+            if self.links[far.slot as usize].time_us >= reach {
+                break;
+            }
+            self.far.pop();
+            self.place(far.slot);
+        }
     }
 
     pub fn restore(&mut self, entry: Entry<E>) {
@@ -114,15 +281,25 @@ impl<E> EventQueue<E> {
     }
 
     pub fn peek_time(&self) -> Option<u64> {
-        self.heap.peek().map(|k| k.time_us)
+        let Some(w) = self.first_slot() else {
+            return self.far.peek().map(|f| self.links[f.slot as usize].time_us);
+        };
+        let mut at = self.heads[w];
+        let mut least = u64::MAX;
+        while at != NIL {
+            let link = &self.links[at as usize];
+            least = least.min(link.time_us);
+            at = link.next;
+        }
+        Some(least)
     }
 
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.in_wheel + self.far.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len() == 0
     }
 }
 
@@ -154,6 +331,47 @@ mod tests {
                 n += 1;
             }
             prop_assert_eq!(n, items.len());
+        }
+
+        /// Pushes, pops and peeks interleaved as the kernel does them (times
+        /// mostly at or after the last pop, sometimes before it, as PCT's
+        /// lanes and the run loop's peeks allow; near, and beyond the
+        /// wheel) give exactly what an ordered set of (time, tie-break,
+        /// insertion) gives.
+        #[test]
+        fn matches_an_ordered_set(
+            ops in proptest::collection::vec((0u8..4, 0u64..3_000, any::<u64>(), 0u8..4), 0..400)
+        ) {
+            let mut q = EventQueue::default();
+            let mut reference = std::collections::BTreeSet::new();
+            let mut now = 0u64;
+            for (i, (op, delta, tb, wide)) in ops.into_iter().enumerate() {
+                // One delay in four reaches up to 900 ms: past the wheel's
+                // 262 ms, into the overflow heap and round the ring.
+                let delta = if wide == 0 { delta * 300 } else { delta };
+                match op {
+                    0 | 1 => {
+                        // Mostly later than now; one push in four may be earlier.
+                        let t = if op == 0 && delta % 4 == 0 { now.saturating_sub(delta) } else { now + delta };
+                        q.push(t, tb, i);
+                        reference.insert((t, tb >> 32, i));
+                    }
+                    2 => {
+                        let want = reference.pop_first();
+                        let got = q.pop();
+                        prop_assert_eq!(got, want.map(|(t, _, i)| (t, i)));
+                        if let Some((t, _, _)) = want {
+                            now = t;
+                        }
+                    }
+                    _ => prop_assert_eq!(q.peek_time(), reference.first().map(|k| k.0)),
+                }
+                prop_assert_eq!(q.len(), reference.len());
+            }
+            while let Some((t, _, i)) = reference.pop_first() {
+                prop_assert_eq!(q.pop(), Some((t, i)));
+            }
+            prop_assert!(q.is_empty());
         }
     }
 }
