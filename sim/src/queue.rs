@@ -87,9 +87,11 @@ impl Ord for Far {
 /// still (keys fell through several buckets each).
 ///
 /// Every wheel key lies in the 1,024 slots from `cursor` on, and every
-/// overflow key beyond them. A push earlier than the cursor (the run loop
-/// peeks without taking, and PCT's lanes run events out of time order across
-/// lanes) rebuilds the queue around it: correct, and rare.
+/// overflow key beyond them. Only a pop moves the cursor, to the slot of the
+/// key it takes, and the kernel pushes no earlier than the time it last
+/// took (under PCT, no earlier than the latest time of any lane). A push
+/// earlier than the cursor all the same rebuilds the queue around it, so
+/// the queue stays correct for any caller.
 pub struct EventQueue<E> {
     links: Vec<Link>,
     events: Vec<Option<E>>,
