@@ -236,18 +236,7 @@ impl<E> EventQueue<E> {
                 (abs % WHEEL as u64) as usize
             }
         };
-        // The least key of the slot's list, and the link that points to it.
-        let (mut prev, mut at) = (NIL, self.heads[w]);
-        let (mut best_prev, mut best) = (NIL, at);
-        let mut best_rank = self.links[at as usize].rank();
-        while at != NIL {
-            let rank = self.links[at as usize].rank();
-            if rank < best_rank {
-                (best_prev, best, best_rank) = (prev, at, rank);
-            }
-            prev = at;
-            at = self.links[at as usize].next;
-        }
+        let (best_prev, best) = self.least(w);
         let next = self.links[best as usize].next;
         match best_prev {
             NIL => self.heads[w] = next,
@@ -261,6 +250,24 @@ impl<E> EventQueue<E> {
         let event = self.events[best as usize].take().expect("a queued key has its event");
         self.free.push(best);
         Some(Entry { time_us: link.time_us, order: link.order, event })
+    }
+
+    /// The least key of occupied wheel slot `w`'s list, and the link that
+    /// points to it (`NIL`: the slot's head).
+    #[inline]
+    fn least(&self, w: usize) -> (u32, u32) {
+        let (mut prev, mut at) = (NIL, self.heads[w]);
+        let (mut best_prev, mut best) = (NIL, at);
+        let mut best_rank = self.links[at as usize].rank();
+        while at != NIL {
+            let rank = self.links[at as usize].rank();
+            if rank < best_rank {
+                (best_prev, best, best_rank) = (prev, at, rank);
+            }
+            prev = at;
+            at = self.links[at as usize].next;
+        }
+        (best_prev, best)
     }
 
     /// Start the wheel at absolute slot `cursor` (no earlier than now), and
@@ -286,6 +293,8 @@ impl<E> EventQueue<E> {
         let Some(w) = self.first_slot() else {
             return self.far.peek().map(|f| self.links[f.slot as usize].time_us);
         };
+        // Only the time is wanted: a plain minimum, cheaper than `least`'s
+        // ranks and predecessor (the run loop peeks before every step).
         let mut at = self.heads[w];
         let mut least = u64::MAX;
         while at != NIL {
@@ -335,11 +344,11 @@ mod tests {
             prop_assert_eq!(n, items.len());
         }
 
-        /// Pushes, pops and peeks interleaved as the kernel does them (times
-        /// mostly at or after the last pop, sometimes before it, as PCT's
-        /// lanes and the run loop's peeks allow; near, and beyond the
-        /// wheel) give exactly what an ordered set of (time, tie-break,
-        /// insertion) gives.
+        /// Pushes, pops and peeks interleaved (times mostly at or after the
+        /// last pop as the kernel pushes them, sometimes before it, which
+        /// the kernel never does but the queue must survive; near, and
+        /// beyond the wheel) give exactly what an ordered set of (time,
+        /// tie-break, insertion) gives.
         #[test]
         fn matches_an_ordered_set(
             ops in proptest::collection::vec((0u8..4, 0u64..3_000, any::<u64>(), 0u8..4), 0..400)
