@@ -9,7 +9,7 @@
 //! submission: a timeout that finds its call answered costs nothing, and
 //! the host's queue holds two client timers, not hundreds.
 
-use std::collections::BTreeSet;
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
@@ -74,8 +74,13 @@ pub struct Client {
     /// Submissions sent and not yet finally answered, with their attempt
     /// and, while a call is out, when it times out.
     waiting: IdMap<u32, (u32, Option<u64>)>,
-    /// The calls out, by when they time out: (deadline, id).
-    deadlines: BTreeSet<(u64, u32)>,
+    /// The calls out, by when they time out: (deadline, id), sorted. A
+    /// call answered stays until it reaches the front and is dropped there
+    /// (its `waiting` deadline no longer matches). Why not a B-tree: every
+    /// call's deadline is its send time plus the one timeout, so nearly
+    /// every insert goes at the back and every removal is at the front,
+    /// and a B-tree allocated a node for about every other call.
+    deadlines: VecDeque<(u64, u32)>,
     /// When the one timeout timer pending fires, if one is.
     timeout_timer: Option<u64>,
     /// The final answer to each submission.
@@ -91,7 +96,7 @@ impl Client {
             policy,
             arrivals,
             waiting: IdMap::new(),
-            deadlines: BTreeSet::new(),
+            deadlines: VecDeque::new(),
             timeout_timer: None,
             answers,
             submitted: 0,
@@ -122,18 +127,33 @@ impl Client {
         if self.timeout_timer.is_some() {
             return;
         }
-        if let Some(&(at, _)) = self.deadlines.first() {
+        self.drop_answered();
+        if let Some(&(at, _)) = self.deadlines.front() {
             self.timeout_timer = Some(at);
             port.set_timer(at.saturating_sub(port.now_us()), Timer::Timeout.tag());
         }
     }
 
-    /// Submission `id`'s call is no longer out (answered, or timed out).
+    /// Submission `id`'s call is no longer out (answered, or timed out);
+    /// its entry in `deadlines` is now stale.
     fn call_over(&mut self, id: u32) {
         if let Some((_, deadline)) = self.waiting.get_mut(&id) {
-            if let Some(at) = deadline.take() {
-                self.deadlines.remove(&(at, id));
+            *deadline = None;
+        }
+    }
+
+    /// Whether `deadlines` entry (at, id) is a call still out.
+    fn is_out(&self, (at, id): (u64, u32)) -> bool {
+        self.waiting.get(&id).is_some_and(|&(_, deadline)| deadline == Some(at))
+    }
+
+    /// Drop the stale entries at the front of `deadlines`.
+    fn drop_answered(&mut self) {
+        while let Some(&first) = self.deadlines.front() {
+            if self.is_out(first) {
+                return;
             }
+            self.deadlines.pop_front();
         }
     }
 
@@ -147,7 +167,9 @@ impl Client {
         self.call_over(id);
         let at = port.now_us() + self.policy.timeout_us;
         self.waiting.insert(id, (attempt, Some(at)));
-        self.deadlines.insert((at, id));
+        // In (deadline, id) order; at the back but for ties on the deadline.
+        let i = self.deadlines.partition_point(|&e| e <= (at, id));
+        self.deadlines.insert(i, (at, id));
         port.send(Msg::Submit { id, key: a.key, req: a.req });
         self.arm_timeout(port);
     }
@@ -168,8 +190,11 @@ impl Client {
             Timer::Timeout => {
                 self.timeout_timer = None;
                 let now = port.now_us();
-                while let Some(&(at, id)) = self.deadlines.first().filter(|(at, _)| *at <= now) {
-                    self.deadlines.remove(&(at, id));
+                while let Some(&(at, id)) = self.deadlines.front().filter(|(at, _)| *at <= now) {
+                    self.deadlines.pop_front();
+                    if !self.is_out((at, id)) {
+                        continue;
+                    }
                     if let Some((attempt, deadline)) = self.waiting.get_mut(&id) {
                         *deadline = None;
                         let attempt = *attempt;
@@ -261,6 +286,87 @@ mod tests {
         h.now = 115;
         c.on_timer(resend, &mut h);
         assert_eq!((c.retries, h.sent), (1, 3));
+    }
+
+    proptest::proptest! {
+        /// Under any mix of arrivals, answers (final or "in progress") and
+        /// timer firings, every call still out at its deadline times out
+        /// exactly then, no answered call ever does, and whenever a call is
+        /// out the one timeout timer is pending no later than the earliest
+        /// deadline (re-armed to exactly it each time it fires).
+        #[test]
+        fn calls_time_out_at_their_deadlines_and_only_then(
+            gaps in proptest::collection::vec(0u64..40, 1..12),
+            ops in proptest::collection::vec((0u8..3, 0u64..60, 0usize..12), 0..120),
+        ) {
+            let req =
+                Request { user: UserId(0), product: ProductId(0), qty: 1, coupon: None, points: 0 };
+            let mut at = 0;
+            let arrivals: Vec<Arrival> = gaps.iter().enumerate().map(|(i, g)| {
+                at += g;
+                Arrival { at_us: at, key: RequestKey(i as u64), req }
+            }).collect();
+            let n = arrivals.len();
+            let policy = RetryPolicy { timeout_us: 100, backoff_base_us: 7, backoff_cap_us: 30 };
+            let (mut c, mut h) = (Client::new(policy, arrivals), Host::default());
+            c.start(&mut h);
+            for (op, wait, pick) in ops {
+                // The deadline of each call out, from the client's own record.
+                let out = |c: &Client| -> Vec<(u64, u32)> {
+                    (0..n as u32).filter_map(|id| c.waiting.get(&id).and_then(|w| w.1).map(|d| (d, id))).collect()
+                };
+                if let Some(&earliest) = out(&c).iter().map(|(d, _)| d).min() {
+                    proptest::prop_assert!(c.timeout_timer.is_some_and(|t| t <= earliest));
+                }
+                match op {
+                    // Fire the earliest timer set (time moves to it).
+                    0 | 1 if !h.timers.is_empty() => {
+                        let i = (0..h.timers.len()).min_by_key(|&i| h.timers[i]).unwrap();
+                        let (t, tag) = h.timers.remove(i);
+                        h.now = h.now.max(t);
+                        let before = out(&c);
+                        let due: Vec<u32> =
+                            before.iter().filter(|&&(d, _)| d <= h.now).map(|&(_, id)| id).collect();
+                        let fires_timeout = tag == Timer::Timeout.tag();
+                        c.on_timer(tag, &mut h);
+                        if fires_timeout {
+                            // Each due call timed out now: a resend is set.
+                            for id in due {
+                                proptest::prop_assert_eq!(c.waiting.get(&id).and_then(|w| w.1), None);
+                                let attempt = c.waiting.get(&id).unwrap().0 + 1;
+                                let resend = Timer::Resend { id, attempt }.tag();
+                                proptest::prop_assert!(h.timers.iter().any(|t| t.1 == resend));
+                            }
+                            // No call times out before its deadline.
+                            let after = out(&c);
+                            for call in before.iter().filter(|&&(d, _)| d > h.now) {
+                                proptest::prop_assert!(after.contains(call));
+                            }
+                            let earliest = after.iter().map(|(d, _)| *d).min();
+                            proptest::prop_assert_eq!(c.timeout_timer, earliest);
+                        }
+                    }
+                    // Answer a call out, before its deadline (time moves on).
+                    _ => {
+                        let calls = out(&c);
+                        if calls.is_empty() {
+                            continue;
+                        }
+                        let (deadline, id) = calls[pick % calls.len()];
+                        h.now = (h.now + wait).min(deadline - 1).max(h.now);
+                        let response = if wait % 3 == 0 {
+                            Response::InProgress
+                        } else {
+                            Response::Accepted { order: OrderId(id) }
+                        };
+                        let resends_before = h.timers.len();
+                        c.on_answer(id, response, &mut h);
+                        proptest::prop_assert_eq!(c.waiting.get(&id).and_then(|w| w.1), None);
+                        proptest::prop_assert!(h.timers.len() <= resends_before + 1);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
