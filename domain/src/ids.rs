@@ -2,7 +2,8 @@
 //! the workload, so tables and ledgers can index by them.
 
 use std::collections::{HashMap, HashSet}; // deterministic: fixed hasher only
-use std::hash::{BuildHasherDefault, Hasher};
+
+use rustc_hash::FxBuildHasher;
 
 use serde::{Deserialize, Serialize};
 
@@ -74,41 +75,16 @@ impl PgKey {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct EventId(pub u64);
 
-/// The hash of an id or a key (a word or two): one multiply per word with
-/// its high half folded in, so event ids of different producers with the
-/// same sequence number land apart. Fixed, with no random seed: a table
-/// under it behaves the same in every run, and is never read in hash order.
-#[derive(Default)]
-pub struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u32(&mut self, x: u32) {
-        self.write_u64(u64::from(x));
-    }
-    fn write_u64(&mut self, x: u64) {
-        let h = (self.0 ^ x ^ (x >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.0 = h ^ (h >> 32);
-    }
-}
-
-/// Hash tables under [`IdHasher`], for lookups on the hot path where no
-/// one needs the keys in order.
-pub type FixedHashMap<K, V> = HashMap<K, V, Fixed>; // deterministic: fixed hasher
-pub type FixedHashSet<K> = HashSet<K, Fixed>; // deterministic: fixed hasher
-type Fixed = BuildHasherDefault<IdHasher>;
+/// Hash tables for lookups on the hot path where no one needs the keys in
+/// order, under rustc's Fx hasher: fixed, with no random seed, so a table
+/// behaves the same in every run (and it is never read in hash order).
+pub type FixedHashMap<K, V> = HashMap<K, V, FxBuildHasher>; // deterministic: fixed hasher
+pub type FixedHashSet<K> = HashSet<K, FxBuildHasher>; // deterministic: fixed hasher
 
 /// An empty fixed-hasher map with room for `n` entries.
 #[rustfmt::skip] // keeps the determinism note at the end of the signature's line
 pub fn fixed_map<K, V>(n: usize) -> FixedHashMap<K, V> { // deterministic: fixed hasher
-    FixedHashMap::with_capacity_and_hasher(n, Fixed::default()) // deterministic: fixed hasher
+    FixedHashMap::with_capacity_and_hasher(n, FxBuildHasher) // deterministic: fixed hasher
 }
 
 /// An id numbered densely from zero, usable as an index.

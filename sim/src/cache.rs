@@ -2,17 +2,22 @@
 //! clock. Volatile: a restart loses every entry, which is what makes an
 //! idempotency layer built only on a cache forget keys.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap; // deterministic: fixed hasher only
 
+use rustc_hash::FxBuildHasher;
+
+/// Keys are random 64-bit idempotency keys, looked up and never read in
+/// order: a hash table under a hasher with no random seed, not a B-tree
+/// (which allocated a node for about every other key set).
 #[derive(Clone, Debug)]
 pub struct Cache<V> {
-    entries: BTreeMap<u64, (V, u64)>,
+    entries: HashMap<u64, (V, u64), FxBuildHasher>, // deterministic: fixed hasher
     restarts: u32,
 }
 
 impl<V> Default for Cache<V> {
     fn default() -> Self {
-        Cache { entries: BTreeMap::new(), restarts: 0 }
+        Cache { entries: HashMap::with_hasher(FxBuildHasher), restarts: 0 } // deterministic: fixed hasher
     }
 }
 
