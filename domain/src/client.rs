@@ -192,14 +192,15 @@ impl Client {
                 let now = port.now_us();
                 while let Some(&(at, id)) = self.deadlines.front().filter(|(at, _)| *at <= now) {
                     self.deadlines.pop_front();
-                    if !self.is_out((at, id)) {
+                    // An answered call's entry is stale: its deadline moved on.
+                    let Some((attempt, deadline)) =
+                        self.waiting.get_mut(&id).filter(|(_, d)| *d == Some(at))
+                    else {
                         continue;
-                    }
-                    if let Some((attempt, deadline)) = self.waiting.get_mut(&id) {
-                        *deadline = None;
-                        let attempt = *attempt;
-                        self.back_off(id, attempt, port);
-                    }
+                    };
+                    *deadline = None;
+                    let attempt = *attempt;
+                    self.back_off(id, attempt, port);
                 }
                 self.arm_timeout(port);
             }
