@@ -11,6 +11,7 @@ use crate::fault::{Fault, FaultRecord};
 use crate::net::Network;
 use crate::node::{Node, NodeId, Role};
 use crate::pct::{Pct, Schedule};
+use crate::queue::Due;
 use crate::trace::{stable_hash, TraceKind};
 use crate::world::{
     Core, Decision, Event, EventKind, KernelOptions, Local, Packet, Runtime, Stats, World,
@@ -175,14 +176,27 @@ impl<A: App> Sim<A> {
     /// Take one step. Returns a violation if the step broke an invariant, and
     /// `None` as well when there was nothing to do.
     pub fn step(&mut self) -> Option<A::Violation> {
-        let (t, ev) = self.world.core.next_event()?;
+        match self.step_before(u64::MAX) {
+            Due::Now(found) => found,
+            Due::Later | Due::Empty => None,
+        }
+    }
+
+    /// Run the next event if it is due before `limit`, and say what its
+    /// step found.
+    fn step_before(&mut self, limit: u64) -> Due<Option<A::Violation>> {
+        let (t, ev) = match self.world.core.next_event_before(limit) {
+            Due::Now(next) => next,
+            Due::Later => return Due::Later,
+            Due::Empty => return Due::Empty,
+        };
         debug_assert!(t >= self.world.core.now_us, "time never runs backwards");
         self.world.core.now_us = t;
         self.world.core.stats.steps += 1;
         self.world.core.stats.by_kind[ev.kind() as usize] += 1;
         self.fold_event(&ev);
         self.dispatch(ev);
-        self.app.after_step(&View { world: &self.world })
+        Due::Now(self.app.after_step(&View { world: &self.world }))
     }
 
     fn fold_event(&mut self, ev: &Event<A::Msg>) {
@@ -667,15 +681,17 @@ impl<A: App> Sim<A> {
     /// Step until the fault phase is over (`None`), or until a violation or
     /// the step budget stops the run.
     fn run_fault_phase(&mut self, p: &Phases) -> Option<(End, Option<A::Violation>)> {
-        while self.world.core.peek_time().is_some_and(|t| t < p.fault_phase_us) {
+        loop {
             if self.world.core.stats.steps >= p.step_budget {
-                return Some((End::StepBudget, None));
+                let due = self.world.core.peek_time().is_some_and(|t| t < p.fault_phase_us);
+                return due.then_some((End::StepBudget, None));
             }
-            if let Some(v) = self.step() {
-                return Some((End::Violation, Some(v)));
+            match self.step_before(p.fault_phase_us) {
+                Due::Now(None) => {}
+                Due::Now(Some(v)) => return Some((End::Violation, Some(v))),
+                Due::Later | Due::Empty => return None,
             }
         }
-        None
     }
 
     /// Step until the system settles, stalls, runs out of heal budget, breaks
@@ -686,16 +702,18 @@ impl<A: App> Sim<A> {
             if self.settled() {
                 return (End::Settled, None);
             }
-            match self.world.core.peek_time() {
-                None => return (End::Stalled, None),
-                Some(t) if t > deadline => return (End::Deadline, None),
-                Some(_) => {}
-            }
             if self.world.core.stats.steps >= p.step_budget {
-                return (End::StepBudget, None);
+                return match self.world.core.peek_time() {
+                    None => (End::Stalled, None),
+                    Some(t) if t > deadline => (End::Deadline, None),
+                    Some(_) => (End::StepBudget, None),
+                };
             }
-            if let Some(v) = self.step() {
-                return (End::Violation, Some(v));
+            match self.step_before(deadline.saturating_add(1)) {
+                Due::Now(None) => {}
+                Due::Now(Some(v)) => return (End::Violation, Some(v)),
+                Due::Later => return (End::Deadline, None),
+                Due::Empty => return (End::Stalled, None),
             }
         }
     }

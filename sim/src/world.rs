@@ -14,7 +14,7 @@ use crate::fault::{Fault, FaultRecord};
 use crate::net::{NetOptions, Network};
 use crate::node::{Node, NodeId, Role};
 use crate::pct::{Pct, Schedule};
-use crate::queue::EventQueue;
+use crate::queue::{Due, EventQueue};
 use crate::seed::Streams;
 use crate::trace::Trace;
 use crate::trace::TraceKind;
@@ -776,6 +776,23 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
         match &self.pct {
             None => self.queue.peek_time(),
             Some(_) => self.lanes.iter().filter_map(EventQueue::peek_time).min(),
+        }
+    }
+
+    /// The next event to run if it runs before `limit`: see
+    /// [`Core::next_event`].
+    pub fn next_event_before(&mut self, limit: u64) -> Due<(u64, Event<M>)> {
+        if self.pct.is_none() {
+            return match self.queue.pop_before(limit) {
+                Due::Now(e) => Due::Now((e.time_us, e.event)),
+                Due::Later => Due::Later,
+                Due::Empty => Due::Empty,
+            };
+        }
+        match self.peek_time() {
+            None => Due::Empty,
+            Some(t) if t >= limit => Due::Later,
+            Some(_) => Due::Now(self.next_event().expect("a due event")),
         }
     }
 
