@@ -473,8 +473,15 @@ impl Checker {
 
     /// Check what the last step touched. Clears the step's dirty sets.
     pub fn after_step(&mut self, view: &impl StateView) -> Option<Violation> {
-        let found = self.pending.take().or_else(|| self.check_dirty(view));
-        self.skip_step();
+        // Test before taking: `take` would move the whole (mostly empty)
+        // violation out and back on every step.
+        let found = match self.pending.is_some() {
+            true => self.pending.take(),
+            false => self.check_dirty(view),
+        };
+        self.dirty_orders.clear();
+        self.dirty_products.clear();
+        self.dirty_users.clear();
         found
     }
 
