@@ -167,8 +167,12 @@ pub struct Xa {
     pub card: u64,
     pub step: Step,
     pub why: Option<Refusal>,
-    /// "Busy" answers so far at the current step: the lock wait.
+    /// "Busy" answers so far at the current step.
     pub busy: u32,
+    /// When the first of them came: the lock wait is measured from here,
+    /// in time, not in answers, because under contention each retry waits
+    /// its turn at the coordinator far longer than the retry interval.
+    pub busy_since_us: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -216,6 +220,7 @@ pub fn place(
         step: Step::PrepareStock,
         why: None,
         busy: 0,
+        busy_since_us: None,
     };
     (order, put(order, xa, tx))
 }
@@ -282,6 +287,7 @@ fn abort(mut x: Xa, why: Refusal, from: Step) -> Xa {
 
 fn advance(mut x: Xa, result: CmdResult) -> Xa {
     x.busy = 0;
+    x.busy_since_us = None;
     x.step = match (x.step, result) {
         (Step::PrepareStock, CmdResult::Reserved { price }) => {
             x.price = price;
@@ -317,14 +323,15 @@ fn advance(mut x: Xa, result: CmdResult) -> Xa {
 /// Participant `from` answered. Several steps send the same command to
 /// different participants, so an answer counts only from the participant
 /// the current step asked. A "busy" vote keeps the step (and counts the
-/// wait); after `max_busy` of them the transaction gives up and aborts.
+/// wait); once the step has waited `lock_wait_max_us` since its first busy
+/// vote (at `now_us`), the transaction gives up and aborts.
 pub fn on_done(
     t: &XaTables,
     order: OrderId,
     from: Service,
     cmd: CmdKind,
     result: CmdResult,
-    max_busy: u32,
+    (now_us, lock_wait_max_us): (u64, u64),
     tx: &mut impl Tx,
 ) -> Next {
     let Some(&x) = t.txs.get(&order) else { return Next::Ignore };
@@ -333,10 +340,11 @@ pub fn on_done(
         return Next::Ignore;
     }
     if result == CmdResult::Busy {
-        if x.busy + 1 >= max_busy {
+        let since = x.busy_since_us.unwrap_or(now_us);
+        if now_us - since >= lock_wait_max_us {
             return put(order, abort(x, Refusal::Unavailable, Step::AbortStock), tx);
         }
-        put(order, Xa { busy: x.busy + 1, ..x }, tx);
+        put(order, Xa { busy: x.busy + 1, busy_since_us: Some(since), ..x }, tx);
         return Next::Wait;
     }
     put(order, advance(x, result), tx)
@@ -355,4 +363,57 @@ pub fn give_up(t: &XaTables, order: OrderId, tx: &mut impl Tx) -> Next {
 
 pub fn may_give_up(t: &XaTables, order: OrderId) -> bool {
     t.txs.get(&order).is_some_and(|x| x.step == Step::Pay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::TxBuf;
+
+    fn waiting_on_stock(busy: u32, busy_since_us: Option<u64>) -> XaTables {
+        let req =
+            Request { user: UserId(1), product: ProductId(2), qty: 1, coupon: None, points: 0 };
+        let x = Xa {
+            req,
+            key: None,
+            price: 0,
+            points: 0,
+            card: 0,
+            step: Step::PrepareStock,
+            why: None,
+            busy,
+            busy_since_us,
+        };
+        XaTables { txs: BTreeMap::from([(OrderId(7), x)]) }
+    }
+
+    /// The step the busy answer leaves the transaction at.
+    fn busy_answer(t: &XaTables, now_us: u64, max_us: u64) -> Xa {
+        let mut tx = TxBuf::default();
+        let (order, cmd) = (OrderId(7), CmdKind::PrepareStock);
+        on_done(t, order, Service::Product, cmd, CmdResult::Busy, (now_us, max_us), &mut tx);
+        match tx.writes.as_slice() {
+            [Write::Xa(XaWrite::Put { xa, .. })] => *xa,
+            other => panic!("one write to the log: {other:?}"),
+        }
+    }
+
+    /// The lock wait is measured in time from the first busy answer, not
+    /// in answers: a few slow retries still abort once it has run out,
+    /// and many quick ones do not abort before.
+    #[test]
+    fn a_lock_wait_ends_after_its_time_however_many_answers_it_took() {
+        let first = busy_answer(&waiting_on_stock(0, None), 1_000, 5_000);
+        assert_eq!(
+            (first.step, first.busy, first.busy_since_us),
+            (Step::PrepareStock, 1, Some(1_000))
+        );
+        // Two slow answers: the wait is over at 5 ms after the first.
+        let slow = busy_answer(&waiting_on_stock(1, Some(1_000)), 6_000, 5_000);
+        assert_eq!(slow.step, Step::AbortStock, "waited 5 ms in two answers");
+        assert_eq!(slow.why, Some(Refusal::Unavailable));
+        // A thousand quick answers inside the wait keep waiting.
+        let quick = busy_answer(&waiting_on_stock(1_000, Some(1_000)), 5_999, 5_000);
+        assert_eq!((quick.step, quick.busy), (Step::PrepareStock, 1_001));
+    }
 }

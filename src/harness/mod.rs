@@ -313,7 +313,7 @@ pub fn settings(s: &Scenario, strategy: Strategy, bug: Option<Bug>) -> Settings 
         step_timeout_us: o.step_timeout_us,
         give_up_after: o.give_up_after,
         lock_retry_us: o.lock_retry_us,
-        max_busy: (o.lock_wait_max_us / o.lock_retry_us.max(1)).max(1) as u32,
+        lock_wait_max_us: o.lock_wait_max_us,
         policy: domain::orchestrator::Policy {
             apology: match strategy {
                 Strategy::CompensationCoupon => o.apology_coupon,

@@ -51,9 +51,10 @@ pub struct Settings {
     pub step_timeout_us: u64,
     pub give_up_after: u32,
     /// Two-phase commit: how soon a step whose rows are locked is asked
-    /// again, and how many "busy" answers end in an abort (the lock wait).
+    /// again, and how long a step may wait on locks, from its first "busy"
+    /// answer, before the transaction aborts.
     pub lock_retry_us: u64,
-    pub max_busy: u32,
+    pub lock_wait_max_us: u64,
     /// What the strategy adds to the orchestrator's sagas: an apology
     /// coupon, "pay again" offers.
     pub policy: Policy,

@@ -116,12 +116,12 @@ impl Node<'_> {
         result: CmdResult,
     ) {
         self.tx.clear();
-        let max_busy = self.settings.max_busy;
+        let lock_wait = (host.now_us(), self.settings.lock_wait_max_us);
         let next = match &host.store().tables {
             Tables::Saga(t) => orchestrator::on_done(t, order, cmd, result, self.tx),
             Tables::Xa(t) => {
                 let Peer::Service(from) = from else { panic!("answers come from services") };
-                two_phase::on_done(t, order, from, cmd, result, max_busy, self.tx)
+                two_phase::on_done(t, order, from, cmd, result, lock_wait, self.tx)
             }
             _ => panic!("answers go to the coordinator"),
         };
