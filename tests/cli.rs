@@ -346,17 +346,18 @@ fn a_damaged_or_older_failure_file_is_refused_with_exit_2() {
 
 #[test]
 fn a_replay_ends_with_the_named_entities_before_and_after_the_breaking_step() {
-    let o = sagasim(&["replay", "--seed", "0", "--no-swarm", "--bug", "no-inbox", "--order", "22"]);
+    let o = sagasim(&["replay", "--seed", "0", "--no-swarm", "--bug", "no-inbox", "--order", "3"]);
     assert_eq!(code(&o), 1);
     let out = String::from_utf8_lossy(&o.stdout);
-    let (_, states) = out.split_once("state before step 548:").expect("the state before");
-    let (before, after) = states.split_once("state after step 548:").expect("the state after");
+    let (_, states) = out.split_once("state before step 303:").expect("the state before");
+    let (before, after) = states.split_once("state after step 303:").expect("the state after");
     let user =
         |s: &str| s.lines().find(|l| l.trim_start().starts_with("user ")).map(str::to_string);
     let (b, a) = (user(before).expect("the user before"), user(after).expect("the user after"));
     assert_ne!(b, a, "the breaking step deducted the points again");
-    assert!(before.contains("order 22: order Order {"), "{before}");
-    // Filtered to order 22: no step about another order's request alone.
+    assert!(before.contains("order 3: order Order {"), "{before}");
+    // Filtered to order 3 (request 2): no step about another order's
+    // request alone.
     assert!(!out.contains("Placed { id: 0,"), "{out}");
 }
 

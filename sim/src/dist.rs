@@ -38,9 +38,41 @@ pub fn exp1_micro(s: &mut Stream) -> u64 {
     }
 }
 
+/// A sample of Exp(1) in millionths from 32 random bits: the top 6 pick
+/// the bucket, the other 26 interpolate in it. A draw in the top bucket
+/// takes 32 more bits from `s`.
+fn exp1_micro_from(mut bits: u32, s: &mut Stream) -> u64 {
+    let mut base = 0;
+    loop {
+        let bucket = (bits >> 26) as usize;
+        if bucket == 63 {
+            base += LN_64_MICRO;
+            bits = s.next_u32();
+            continue;
+        }
+        let frac = (bits & ((1 << 26) - 1)) as u64;
+        let lo = EXP_QUANTILES_MICRO[bucket];
+        let hi = EXP_QUANTILES_MICRO[bucket + 1];
+        return base + lo + (((hi - lo) * frac) >> 26);
+    }
+}
+
+/// Two independent exponentials with the given mean from one 64-bit draw
+/// (and more only in the tail): a message's latency and its duplicate's.
+pub fn exponential_pair(s: &mut Stream, mean: u64) -> (u64, u64) {
+    let x = s.next_u64();
+    let first = exp1_micro_from((x >> 32) as u32, s);
+    let second = exp1_micro_from(x as u32, s);
+    (scale(first, mean), scale(second, mean))
+}
+
 /// Exponential with the given mean (any unit).
 pub fn exponential(s: &mut Stream, mean: u64) -> u64 {
-    let e = exp1_micro(s);
+    scale(exp1_micro(s), mean)
+}
+
+/// `e` millionths of `mean`.
+fn scale(e: u64, mean: u64) -> u64 {
     // The same quotient either way; 64-bit division by a constant is a
     // multiply, 128-bit division a library call, and latencies fit 64 bits.
     match e.checked_mul(mean) {
@@ -53,6 +85,23 @@ pub fn exponential(s: &mut Stream, mean: u64) -> u64 {
 mod tests {
     use super::*;
     use crate::seed::Purpose;
+
+    /// Each of a pair has the mean, and the two are independent.
+    #[test]
+    fn a_pair_is_two_independent_exponentials() {
+        let mut s = Stream::new(42, Purpose::Latency);
+        let n = 200_000u64;
+        let (mut a, mut b, mut ab) = (0u128, 0u128, 0u128);
+        for _ in 0..n {
+            let (x, y) = exponential_pair(&mut s, 1_000);
+            (a, b, ab) = (a + x as u128, b + y as u128, ab + (x * y) as u128);
+        }
+        let (ma, mb) = (a / n as u128, b / n as u128);
+        assert!((980..1_020).contains(&ma) && (980..1_020).contains(&mb), "means {ma} {mb}");
+        // Independent: E[xy] = E[x] E[y] (= 10^6 for mean 1,000).
+        let mab = ab / n as u128;
+        assert!((960_000..1_040_000).contains(&mab), "E[xy] {mab}");
+    }
 
     #[test]
     fn exponential_mean_is_close() {

@@ -121,22 +121,27 @@ impl Network {
         self.cut.iter_mut().for_each(|c| *c = 0);
     }
 
-    fn latency(&self, lat: &mut Stream) -> u64 {
+    /// A message's latency and its duplicate's, from one draw.
+    fn latencies(&self, lat: &mut Stream) -> (u64, u64) {
         let o = &self.options;
-        let extra = lat.exponential(o.latency_mean_extra_us);
-        (o.latency_min_us + extra).min(o.latency_max_us.max(o.latency_min_us))
+        let (a, b) = crate::dist::exponential_pair(lat, o.latency_mean_extra_us);
+        let max = o.latency_max_us.max(o.latency_min_us);
+        ((o.latency_min_us + a).min(max), (o.latency_min_us + b).min(max))
     }
 
-    /// Decide what happens to a message from `from` to `to`. Draws a fixed
-    /// number of values from each stream whatever the outcome, so one
-    /// message's fate never shifts the draws of the next.
+    /// Decide what happens to a message from `from` to `to`. How many
+    /// values it draws from each stream depends on the run's options alone
+    /// (one latency draw; one draw for the three fault chances if any is
+    /// on; one for a delay's length if delays are on), never on an outcome,
+    /// so one message's fate never shifts the draws of the next.
     pub fn route(&self, from: NodeId, to: NodeId, net: &mut Stream, lat: &mut Stream) -> Route {
-        let first = self.latency(lat);
-        let second = self.latency(lat);
-        let lost = net.chance(self.options.loss_ppm);
-        let dup = net.chance(self.options.duplicate_ppm);
-        let delayed = net.chance(self.options.delay_ppm);
-        let extra = net.range(1, self.options.delay_max_us.max(1));
+        let o = &self.options;
+        // Both latencies are drawn whatever the fault rates, so that a
+        // failure file with message faults switched off keeps every latency.
+        let (first, second) = self.latencies(lat);
+        let [lost, dup, delayed] = net.chances3([o.loss_ppm, o.duplicate_ppm, o.delay_ppm]);
+        // Only a delay uses its length: with delays off, no draw.
+        let extra = if o.delay_ppm > 0 { net.range(1, o.delay_max_us.max(1)) } else { 1 };
         let cut = self.is_cut(from, to);
         let open = !cut && self.faults_on;
         let fault = if !open {

@@ -47,6 +47,11 @@ impl Stream {
         self.rng.next_u64()
     }
 
+    /// 32 random bits: half the stream a `next_u64` takes.
+    pub fn next_u32(&mut self) -> u32 {
+        self.rng.next_u32()
+    }
+
     /// Uniform in `lo..=hi`. Uses a 128-bit multiply, not `%`, so small
     /// ranges carry no modulo bias worth speaking of.
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
@@ -65,6 +70,20 @@ impl Stream {
             return false;
         }
         self.range(0, 999_999) < ppm as u64
+    }
+
+    /// Three independent chances, each true with probability `ppm[i]`
+    /// parts per million, from one draw: 21 bits each (2^21 > 10^6, so
+    /// each rate keeps its resolution), and no draw when every rate is zero.
+    pub fn chances3(&mut self, ppm: [u32; 3]) -> [bool; 3] {
+        if ppm == [0; 3] {
+            return [false; 3];
+        }
+        let x = self.next_u64();
+        std::array::from_fn(|i| {
+            let bits = (x >> (21 * i)) & ((1 << 21) - 1);
+            (bits * 1_000_000) >> 21 < ppm[i] as u64
+        })
     }
 
     /// Exponentially distributed with the given mean, integer-only so that
@@ -122,5 +141,26 @@ mod tests {
             assert!((3..=9).contains(&x));
         }
         assert_eq!(s.range(5, 5), 5);
+    }
+
+    /// Each of the three chances drawn together hits at its own rate, and
+    /// independently of the others.
+    #[test]
+    fn three_chances_from_one_draw_keep_their_rates() {
+        let mut s = Stream::new(3, Purpose::Network);
+        let n = 200_000;
+        let (mut hits, mut both) = ([0u32; 3], 0u32);
+        for _ in 0..n {
+            let c = s.chances3([100_000, 500_000, 0]);
+            for i in 0..3 {
+                hits[i] += c[i] as u32;
+            }
+            both += (c[0] && c[1]) as u32;
+        }
+        assert!((19_000..21_000).contains(&hits[0]), "{hits:?}");
+        assert!((99_000..101_000).contains(&hits[1]), "{hits:?}");
+        assert_eq!(hits[2], 0, "a zero rate never hits");
+        assert!((9_500..10_500).contains(&both), "independent: {both}");
+        assert_eq!(s.chances3([0; 3]), [false; 3]);
     }
 }

@@ -667,7 +667,9 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
 
     /// Schedule an event at `time_us` with a seeded tie-break.
     pub fn push(&mut self, time_us: u64, event: Event<M>) {
-        let tb = self.streams.schedule.next_u64();
+        // The queue orders ties by the tie-break's high 32 bits: drawing
+        // only those halves what the schedule stream generates per event.
+        let tb = (self.streams.schedule.next_u32() as u64) << 32;
         let pending = match self.pct {
             None => {
                 self.queue.push(time_us, tb, event);
