@@ -29,6 +29,24 @@ pub enum Due<T> {
     Empty,
 }
 
+impl<T> Due<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Due<U> {
+        match self {
+            Due::Now(t) => Due::Now(f(t)),
+            Due::Later => Due::Later,
+            Due::Empty => Due::Empty,
+        }
+    }
+
+    /// What is due now, if anything.
+    pub fn now(self) -> Option<T> {
+        match self {
+            Due::Now(t) => Some(t),
+            Due::Later | Due::Empty => None,
+        }
+    }
+}
+
 /// Width of a wheel slot: 2^8 µs.
 const SLOT_SHIFT: u32 = 8;
 /// Slots in the wheel: 1,024 of 256 µs, 262 ms ahead of the cursor. Network
@@ -234,10 +252,7 @@ impl<E> EventQueue<E> {
     /// The earliest event with its ordering key, to be put back unchanged
     /// with [`EventQueue::restore`] if it is not run now.
     pub fn pop_entry(&mut self) -> Option<Entry<E>> {
-        match self.pop_before(u64::MAX) {
-            Due::Now(e) => Some(e),
-            Due::Later | Due::Empty => None,
-        }
+        self.pop_before(u64::MAX).now()
     }
 
     /// The earliest event if it is due before `limit`. A run loop that

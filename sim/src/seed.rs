@@ -85,12 +85,6 @@ impl Stream {
             (bits * 1_000_000) >> 21 < ppm[i] as u64
         })
     }
-
-    /// Exponentially distributed with the given mean, integer-only so that
-    /// every platform draws the same value (no libm `ln`).
-    pub fn exponential(&mut self, mean: u64) -> u64 {
-        crate::dist::exponential(self, mean)
-    }
 }
 
 /// All streams of one run.

@@ -176,10 +176,7 @@ impl<A: App> Sim<A> {
     /// Take one step. Returns a violation if the step broke an invariant, and
     /// `None` as well when there was nothing to do.
     pub fn step(&mut self) -> Option<A::Violation> {
-        match self.step_before(u64::MAX) {
-            Due::Now(found) => found,
-            Due::Later | Due::Empty => None,
-        }
+        self.step_before(u64::MAX).now().flatten()
     }
 
     /// Run the next event if it is due before `limit`, and say what its

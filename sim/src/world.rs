@@ -785,11 +785,7 @@ impl<M: Clone + std::hash::Hash + std::fmt::Debug> Core<M> {
     /// [`Core::next_event`].
     pub fn next_event_before(&mut self, limit: u64) -> Due<(u64, Event<M>)> {
         if self.pct.is_none() {
-            return match self.queue.pop_before(limit) {
-                Due::Now(e) => Due::Now((e.time_us, e.event)),
-                Due::Later => Due::Later,
-                Due::Empty => Due::Empty,
-            };
+            return self.queue.pop_before(limit).map(|e| (e.time_us, e.event));
         }
         match self.peek_time() {
             None => Due::Empty,

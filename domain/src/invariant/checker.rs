@@ -479,9 +479,7 @@ impl Checker {
             true => self.pending.take(),
             false => self.check_dirty(view),
         };
-        self.dirty_orders.clear();
-        self.dirty_products.clear();
-        self.dirty_users.clear();
+        self.skip_step();
         found
     }
 
