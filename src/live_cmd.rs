@@ -181,6 +181,8 @@ fn faults(s: &Scenario) -> FaultSpec {
         // leaves its outcome unknown when COMMIT was already on its way.
         session_kills: if f.commit_fail_ppm + f.commit_lost_ack_ppm > 0 { (1, 2) } else { (0, 0) },
         session_kill_at_us: (0, s.fault_phase_us),
+        spare_gateway: !f.crash_nodes.gateway,
+        spare_services: !f.crash_nodes.services,
     }
 }
 

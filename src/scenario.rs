@@ -200,6 +200,38 @@ pub struct FaultSpec {
     pub dead_letter_fail_ppm: u32,
     /// Share of the gateway's calls to its key cache that time out.
     pub cache_timeout_ppm: u32,
+    /// Which nodes a crash may strike.
+    pub crash_nodes: CrashNodes,
+    /// Which links partitions and one-way partitions may cut.
+    pub partition_links: PartitionLinks,
+}
+
+/// Which nodes a crash may strike (`faults.crash_nodes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrashNodes {
+    /// Our services, and the orchestrator when one coordinates.
+    pub services: bool,
+    pub gateway: bool,
+}
+
+impl CrashNodes {
+    const NAMES: [&'static str; 2] = ["services", "gateway"];
+}
+
+/// Which links partitions may cut (`faults.partition_links`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartitionLinks {
+    /// Each service's link to the broker, or to the orchestrator when one
+    /// coordinates.
+    pub services: bool,
+    /// The gateway's link to the entry service.
+    pub gateway: bool,
+    /// Payment's link to the payment gateway.
+    pub pg: bool,
+}
+
+impl PartitionLinks {
+    const NAMES: [&'static str; 3] = ["services", "gateway", "pg"];
 }
 
 /// The kinds of fault a scenario sets a rate or a count for: what
@@ -487,6 +519,8 @@ struct RawFaults {
     mark_sent_fail: S<f64>,
     dead_letter_fail: S<f64>,
     cache_timeout: S<f64>,
+    crash_nodes: S<Vec<String>>,
+    partition_links: S<Vec<String>>,
 }
 
 /// Where a field's value came from: the user's file (with its span) or the
@@ -580,6 +614,29 @@ impl Ctx<'_> {
             )),
             None => Ok(v),
         }
+    }
+
+    /// A non-empty list of names from `names`: which of them it holds.
+    fn choice<const N: usize>(
+        &self,
+        (user, default, field): Field<'_, Vec<String>>,
+        names: [&str; N],
+    ) -> Result<[bool; N], ScenarioError> {
+        let (v, span) = self.pick(user, default, field);
+        let expected = || format!("a non-empty list of: {}", names.join(", "));
+        if v.is_empty() {
+            return Err(self.err(&span, field, format!("{}; found []", expected())));
+        }
+        let mut out = [false; N];
+        for name in &v {
+            match names.iter().position(|n| n == name) {
+                Some(i) => out[i] = true,
+                None => {
+                    return Err(self.err(&span, field, format!("{}; found {name:?}", expected())))
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// One of our services, by name.
@@ -914,6 +971,16 @@ impl Scenario {
                 mark_sent_fail_ppm: cx.probability(f!(faults.mark_sent_fail))?,
                 dead_letter_fail_ppm: cx.probability(f!(faults.dead_letter_fail))?,
                 cache_timeout_ppm: cx.probability(f!(faults.cache_timeout))?,
+                crash_nodes: {
+                    let [services, gateway] =
+                        cx.choice(f!(faults.crash_nodes), CrashNodes::NAMES)?;
+                    CrashNodes { services, gateway }
+                },
+                partition_links: {
+                    let [services, gateway, pg] =
+                        cx.choice(f!(faults.partition_links), PartitionLinks::NAMES)?;
+                    PartitionLinks { services, gateway, pg }
+                },
             },
             handler_us: cx.ms_f64(f!(services.handler_ms))?,
             commit_us: cx.ms_f64(f!(services.commit_ms))?,

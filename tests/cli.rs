@@ -139,6 +139,18 @@ fn a_bad_scenario_file_names_file_line_column_field_and_expectation() {
         ("type", "[workload]\norders = \"many\"\n", ":2:10: field `workload.orders`", "integer"),
         ("range", "[faults]\n\ncrashes = [5, 1]\n", ":3:11: field `faults.crashes`", "low <= high"),
         (
+            "choice",
+            "[faults]\ncrash_nodes = [\"services\", \"broker\"]\n",
+            ":2:15: field `faults.crash_nodes`",
+            "a non-empty list of: services, gateway; found \"broker\"",
+        ),
+        (
+            "empty choice",
+            "[faults]\npartition_links = []\n",
+            ":2:19: field `faults.partition_links`",
+            "a non-empty list of: services, gateway, pg; found []",
+        ),
+        (
             "probability",
             "[network]\nduplicate = 1.5\n",
             ":2:13: field `network.duplicate`",

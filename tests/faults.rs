@@ -212,3 +212,41 @@ fn charges_taken_up_past_the_key_retention_ask_their_status_first() {
         assert_eq!(expired, 0, "{strategy:?}: a charge reached the gateway under a forgotten key");
     }
 }
+
+/// `saga-bench` strikes what the peer strikes and nothing else: a crash of
+/// one of Product, Order, Payment and User, and partitions between one of
+/// them and the broker. Never the gateway, its link, or Payment's link to
+/// the PG (the scenario's `crash_nodes` and `partition_links`); the default
+/// scenario, which allows all of those, does strike them.
+#[test]
+fn saga_bench_strikes_only_the_peers_faults() {
+    let struck = |name: &str| {
+        let s = Scenario::load(name).expect("built-in");
+        let spec = |seed| RunSpec::new(&s, Strategy::Choreography, None, seed);
+        let nodes = harness::build(&spec(0)).app.nodes;
+        let ours: Vec<_> = domain::Service::OURS.iter().map(|&x| nodes.of(x)).collect();
+        let (mut crashes, mut cuts, mut others) = (0, 0, 0);
+        for seed in 0..200 {
+            for f in harness::run(&spec(seed)).faults {
+                match f.fault {
+                    Fault::Crash { node } if ours.contains(&node) => crashes += 1,
+                    Fault::Partition { a, b }
+                        if (ours.contains(&a) && b == nodes.broker)
+                            || (ours.contains(&b) && a == nodes.broker) =>
+                    {
+                        cuts += 1
+                    }
+                    Fault::Crash { .. } | Fault::Partition { .. } => others += 1,
+                    _ => {}
+                }
+            }
+        }
+        (crashes, cuts, others)
+    };
+    let (crashes, cuts, others) = struck("saga-bench");
+    assert_eq!(crashes, 200, "one crash of a service per seed");
+    assert!(cuts >= 400, "2 to 4 service-broker partitions a seed, found {cuts}");
+    assert_eq!(others, 0, "saga-bench struck a node or link the peer never strikes");
+    let (_, _, others) = struck("default");
+    assert!(others > 0, "the default scenario also strikes the gateway and its links");
+}

@@ -33,6 +33,12 @@ pub struct FaultSpec {
     /// Database sessions ended under a service.
     pub session_kills: Range,
     pub session_kill_at_us: Range,
+    /// Crashes strike the services only, never the gateway (the scenario's
+    /// `faults.crash_nodes` without "gateway").
+    pub spare_gateway: bool,
+    /// Crashes strike the gateway only (`faults.crash_nodes` without
+    /// "services").
+    pub spare_services: bool,
 }
 
 /// One fault to strike.
@@ -88,12 +94,19 @@ fn draw(rng: &mut ChaCha8Rng, r: Range) -> u64 {
 /// the same seed strikes the same faults at the same times.
 pub fn plan(spec: &FaultSpec, strategy: Strategy, partitions: u32, seed: u64) -> Vec<Planned> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_6d65_7369_7321);
-    let crashable = Process::crashable(strategy);
+    let all = Process::crashable(strategy);
+    let crashable: Vec<Process> = all
+        .iter()
+        .copied()
+        .filter(|&p| if p == Process::Gateway { !spec.spare_gateway } else { !spec.spare_services })
+        .collect();
     // A paused gateway only stalls the client; pause the services.
-    let pausable: Vec<Process> =
-        crashable.iter().copied().filter(|p| *p != Process::Gateway).collect();
+    let pausable: Vec<Process> = all.iter().copied().filter(|p| *p != Process::Gateway).collect();
     let mut out = Vec::new();
     for _ in 0..draw(&mut rng, spec.crashes) {
+        if crashable.is_empty() {
+            break;
+        }
         let at_us = draw(&mut rng, spec.crash_at_us);
         let p = crashable[rng.gen_range(0..crashable.len())];
         let back = at_us + draw(&mut rng, spec.restart_after_us);
@@ -202,5 +215,34 @@ mod tests {
         // No poison where nothing consumes.
         let o = plan(&spec, Strategy::Orchestration, 4, 7);
         assert!(!o.iter().any(|f| matches!(f.action, Action::Poison { .. })));
+    }
+
+    /// The scenario's crash nodes hold live too: a spared gateway is never
+    /// killed, spared services never are, and the plan draws only from
+    /// what is left.
+    #[test]
+    fn a_spared_node_is_never_killed() {
+        let kills = |spec: &FaultSpec| -> Vec<Process> {
+            (0..200)
+                .flat_map(|seed| plan(spec, Strategy::Choreography, 4, seed))
+                .filter_map(|f| match f.action {
+                    Action::Kill(p) => Some(p),
+                    _ => None,
+                })
+                .collect()
+        };
+        let base = FaultSpec {
+            crashes: (1, 1),
+            crash_at_us: (100_000, 800_000),
+            restart_after_us: (50_000, 500_000),
+            ..FaultSpec::default()
+        };
+        let all = kills(&base);
+        assert!(all.contains(&Process::Gateway), "the gateway may crash by default");
+        let services = kills(&FaultSpec { spare_gateway: true, ..base.clone() });
+        assert_eq!(services.len(), 200);
+        assert!(!services.contains(&Process::Gateway), "{services:?}");
+        let gateway = kills(&FaultSpec { spare_services: true, ..base });
+        assert!(gateway.iter().all(|p| *p == Process::Gateway), "{gateway:?}");
     }
 }

@@ -156,25 +156,34 @@ fn schedule_options(s: &Scenario, strategy: Strategy, n: &Nodes) -> ScheduleOpti
         ours.extend(n.all(Service::Platform));
     }
     // Who talks to whom: services to the broker, or the orchestrator to
-    // each service; the gateway to the entry; Payment to the PG.
-    let mut links: Vec<(NodeId, NodeId)> = match strategy {
-        Strategy::Choreography => ours.iter().map(|&x| (x, n.broker)).collect(),
-        Strategy::Monolith => Vec::new(),
-        _ => ours.iter().map(|&x| (x, n.of(Service::Orchestrator))).collect(),
-    };
+    // each service; the gateway to the entry; Payment to the PG. The
+    // scenario says which of these partitions may cut.
+    let (cut, mut links) = (f.partition_links, Vec::new());
+    if cut.services {
+        links.extend(ours.iter().filter_map(|&x| match strategy {
+            Strategy::Choreography => Some((x, n.broker)),
+            Strategy::Monolith => None,
+            _ => Some((x, n.of(Service::Orchestrator))),
+        }));
+    }
     let entry = n.service_of(n.entry).expect("the entry is a service");
-    links.extend(n.all(entry).map(|e| (n.gateway, e)));
-    links.extend(n.all(Service::Payment).map(|p| (p, n.of(Service::Pg))));
+    if cut.gateway {
+        links.extend(n.all(entry).map(|e| (n.gateway, e)));
+    }
+    if cut.pg {
+        links.extend(n.all(Service::Payment).map(|p| (p, n.of(Service::Pg))));
+    }
     if strategy.coordinated() {
         ours.push(n.of(Service::Orchestrator));
     }
+    let crash = f.crash_nodes;
+    let crash_targets =
+        ours.iter().copied().filter(|_| crash.services).chain(crash.gateway.then_some(n.gateway));
     ScheduleOptions {
         crashes: f.crashes,
         crash_at_us: f.crash_at_us,
         restart_after_us: f.restart_after_us,
-        // The gateway is stateless, but a crash between reserving a key in
-        // the cache and storing its answer leaves the key marked in progress.
-        crash_targets: ours.iter().copied().chain([n.gateway]).collect(),
+        crash_targets: crash_targets.collect(),
         partitions: f.partitions,
         partition_at_us: f.partition_at_us,
         partition_for_us: f.partition_for_us,
