@@ -161,7 +161,9 @@ impl Meter {
             let t = first.entry(a.key).or_insert(a.at_us);
             *t = (*t).min(a.at_us);
         }
-        Meter { arrivals: first, ..Meter::default() }
+        // An order id per arrival, mostly: grown once, not step by step.
+        let orders = Vec::with_capacity(arrivals.len());
+        Meter { arrivals: first, orders, ..Meter::default() }
     }
 
     /// Learn one committed write (alongside [`Checker::observe`]).

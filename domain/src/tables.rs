@@ -121,6 +121,11 @@ impl Inbox {
         self.0.contains(id)
     }
 
+    /// Room for `n` more ids without rehashing.
+    pub fn reserve(&mut self, n: usize) {
+        self.0.reserve(n);
+    }
+
     /// The ids, in order.
     fn sorted(&self) -> Vec<EventId> {
         let mut ids: Vec<EventId> = self.0.iter().copied().collect();

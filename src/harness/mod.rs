@@ -219,7 +219,7 @@ fn initial_tables(service: Service, strategy: Strategy, w: &domain::Workload) ->
         state: CouponState::Issued,
         order: None,
     };
-    Store::new(match service {
+    let mut store = Store::new(match service {
         Service::Product => Tables::Product(ProductTables::new(w.products.clone())),
         Service::Order => Tables::Order(OrderTables {
             coupons: w.coupons.iter().map(coupon).collect(),
@@ -235,7 +235,11 @@ fn initial_tables(service: Service, strategy: Strategy, w: &domain::Workload) ->
             Tables::Xa(Default::default())
         }
         Service::Orchestrator => Tables::Saga(Default::default()),
-    })
+    });
+    // A consuming service handles an event or two per order: room for them
+    // up front, instead of rehashing the inbox as it fills.
+    store.inbox.reserve(2 * w.arrivals.len());
+    store
 }
 
 /// Add a node per instance of each service the strategy runs. The monolith

@@ -483,6 +483,16 @@ impl Checker {
         found
     }
 
+    /// Whether the last step committed nothing the checker learnt of (most
+    /// steps): then there is nothing to check or to measure.
+    #[inline]
+    pub fn step_is_quiet(&self) -> bool {
+        self.pending.is_none()
+            && self.dirty_orders.is_empty()
+            && self.dirty_products.is_empty()
+            && self.dirty_users.is_empty()
+    }
+
     /// Forget what the last step touched without checking it (for measuring
     /// what the per-step checks cost; the ledger stays up to date).
     pub fn skip_step(&mut self) {
