@@ -109,6 +109,17 @@ impl<A: App> Sim<A> {
         id
     }
 
+    /// Take an earlier run's broker buffers; call before creating topics.
+    pub fn reuse(&mut self, buffers: crate::broker::Buffers<A::Msg>) {
+        self.world.core.broker.reuse(buffers);
+    }
+
+    /// The run's broker buffers, emptied, for the next run's
+    /// [`Sim::reuse`].
+    pub fn into_buffers(self) -> crate::broker::Buffers<A::Msg> {
+        self.world.core.broker.into_buffers()
+    }
+
     pub fn create_topic(&mut self, name: &str) -> TopicId {
         self.world.core.broker.create_topic(name)
     }
@@ -413,10 +424,9 @@ impl<A: App> Sim<A> {
         node: NodeId,
         f: impl FnOnce(&mut A, &mut A::Volatile, &mut Cx<'_, A>),
     ) {
-        let mut vol = self.world.vols[node.index()].take().expect("an up node has volatile state");
         let committed = {
-            let mut cx = self.world.cx(node);
-            f(&mut self.app, &mut vol, &mut cx);
+            let (mut cx, vol) = self.world.cx_and_vol(node);
+            f(&mut self.app, vol, &mut cx);
             cx.committed
         };
         let core = &mut self.world.core;
@@ -427,7 +437,6 @@ impl<A: App> Sim<A> {
             let n = &mut core.nodes[node.index()];
             n.busy_until = n.busy_until.max(core.now_us + core.options.service_us);
         }
-        self.world.vols[node.index()] = Some(vol);
         if committed {
             self.world.kick(node, crate::world::Source::Outbox);
         }

@@ -609,6 +609,21 @@ impl<A: App> World<A> {
         }
     }
 
+    /// The context for running application code on `node`, with the
+    /// node's volatile state beside it, borrowed in place: moving that
+    /// state out and back on every handler cost a copy each way.
+    pub(crate) fn cx_and_vol(&mut self, node: NodeId) -> (crate::cx::Cx<'_, A>, &mut A::Volatile) {
+        let vol = self.vols[node.index()].as_mut().expect("an up node has volatile state");
+        let cx = crate::cx::Cx {
+            node,
+            core: &mut self.core,
+            db: self.db_of[node.index()].map(|i| &mut self.dbs[i]),
+            caches: &mut self.caches,
+            committed: false,
+        };
+        (cx, vol)
+    }
+
     pub fn db(&self, node: NodeId) -> Option<&AppDb<A>> {
         self.db_of[node.index()].map(|i| &self.dbs[i])
     }

@@ -5,6 +5,8 @@ pub mod app;
 pub mod ports;
 pub mod workload;
 
+use std::cell::RefCell;
+
 use domain::client::{Client, RetryPolicy};
 use domain::message::Refusal;
 use domain::meter::Measures;
@@ -15,7 +17,7 @@ use domain::product::ProductTables;
 use domain::user::UserTables;
 use domain::workload::IssuedCoupon;
 use domain::{Bug, Checker, Safety, Service, Store, Strategy, Tables, Topic, Violation};
-use sim::broker::BrokerOptions;
+use sim::broker::{BrokerOptions, Buffers};
 use sim::fault::{draw_schedule, ScheduleOptions};
 use sim::net::NetOptions;
 use sim::seed::{Purpose, Stream};
@@ -374,6 +376,9 @@ pub fn build(spec: &RunSpec<'_>) -> Sim<SagaApp> {
     let client = Client::new(policy, workload.arrivals.clone());
     let app = SagaApp::new(settings, client, Checker::new(&workload, spec.strategy));
     let mut sim = Sim::new(app, spec.seed, kernel_options(spec, s, &safety));
+    if let Some(buffers) = SPARE.with(RefCell::take) {
+        sim.reuse(buffers);
+    }
     let mut n = Nodes {
         client: sim.add_node("client", Role::Client, None),
         gateway: sim.add_node("gateway", Role::Client, None),
@@ -438,6 +443,13 @@ fn system_failures(sim: &Sim<SagaApp>) -> u64 {
     entry.keys.values().filter(|(_, _, answer)| system(answer)).count() as u64
 }
 
+thread_local! {
+    /// The broker buffers of this thread's last run, for its next run to
+    /// fill again (see [`sim::broker::Buffers`]). Only capacity carries
+    /// over: no run's behaviour or digest depends on it.
+    static SPARE: RefCell<Option<Buffers<domain::Msg>>> = const { RefCell::new(None) };
+}
+
 /// Make one run.
 pub fn run(spec: &RunSpec<'_>) -> RunReport {
     let s = spec.scenario;
@@ -458,7 +470,7 @@ pub fn run(spec: &RunSpec<'_>) -> RunReport {
     let accepted =
         |a: &&Option<domain::Response>| matches!(a, Some(domain::Response::Accepted { .. }));
     let user_failures = client.answers.iter().filter(|a| !accepted(a)).count() as u64;
-    RunReport {
+    let report = RunReport {
         seed: spec.seed,
         digest: outcome.digest,
         end: outcome.end,
@@ -477,7 +489,9 @@ pub fn run(spec: &RunSpec<'_>) -> RunReport {
         user_failures,
         workload_digest: sim::trace::stable_hash(client.arrivals()),
         divergence: outcome.divergence,
-    }
+    };
+    SPARE.with(|spare| spare.replace(Some(sim.into_buffers())));
+    report
 }
 
 /// What the tables hold about one entity, as a line: an order's row,
