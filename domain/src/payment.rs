@@ -9,7 +9,7 @@
 //! it never guesses. Calls in flight are volatile; after a crash, payments
 //! still charging or refunding are taken up again from the database.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -79,7 +79,13 @@ pub struct Payment {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PaymentTables {
+    /// Change rows through [`PaymentTables::apply`] or
+    /// [`PaymentTables::insert`], which keep `calling` in step.
     pub payments: IdMap<OrderId, Payment>,
+    /// The payments being charged or refunded, in order: what a recovery
+    /// pass calls again, without reading every payment ever made (a pass
+    /// runs every second, so a scan made long runs quadratic).
+    calling: BTreeSet<OrderId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -104,18 +110,32 @@ pub enum PaymentWrite {
 }
 
 impl PaymentTables {
+    /// Put a row in (a write, or a row loaded from a real database).
+    pub fn insert(&mut self, order: OrderId, row: Payment) {
+        self.payments.insert(order, row);
+        self.track(order, row.state);
+    }
+
+    fn track(&mut self, order: OrderId, state: PaymentState) {
+        if call_of(state).is_some() {
+            self.calling.insert(order);
+        } else {
+            self.calling.remove(&order);
+        }
+    }
+
     pub fn apply(&mut self, w: &PaymentWrite) {
         match *w {
-            PaymentWrite::Create { order, row } => {
-                self.payments.insert(order, row);
-            }
+            PaymentWrite::Create { order, row } => self.insert(order, row),
             PaymentWrite::SetState { order, state } => {
                 let p = self.payments.get_mut(&order).expect("state is set on an existing payment");
                 p.state = state;
+                self.track(order, state);
             }
             PaymentWrite::Retry { order, attempt } => {
                 let p = self.payments.get_mut(&order).expect("a retry is of an existing payment");
                 (p.state, p.attempt) = (PaymentState::Charging, attempt);
+                self.track(order, PaymentState::Charging);
             }
             PaymentWrite::RequestCancel { order } => {
                 self.payments
@@ -371,12 +391,17 @@ pub fn resend(op: PgOp, key_kept: bool) -> PgOp {
 /// The calls to make again after a restart: payments caught mid-charge or
 /// mid-refund.
 pub fn recover(t: &PaymentTables) -> Vec<PgCall> {
-    let op = |s| match s {
+    let call = |&order| call_of(t.payments[&order].state).map(|op| PgCall { order, op });
+    t.calling.iter().filter_map(call).collect()
+}
+
+/// The PG call a payment in `state` is making, if any.
+fn call_of(state: PaymentState) -> Option<PgOp> {
+    match state {
         PaymentState::Charging => Some(PgOp::Charge),
         PaymentState::Refunding => Some(PgOp::Refund),
         _ => None,
-    };
-    t.payments.iter().filter_map(|(&order, p)| op(p.state).map(|op| PgCall { order, op })).collect()
+    }
 }
 
 /// The message for a call, the `call_attempt`-th of its kind. A retried
@@ -514,6 +539,50 @@ impl Calls {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    const STATES: [PaymentState; 6] = [
+        PaymentState::Charging,
+        PaymentState::Charged,
+        PaymentState::Completed,
+        PaymentState::Declined,
+        PaymentState::Refunding,
+        PaymentState::Refunded,
+    ];
+
+    proptest! {
+        /// The index of payments being charged or refunded follows every
+        /// write: recovery finds exactly the calls a scan of every payment
+        /// finds, in order.
+        #[test]
+        fn recovery_finds_what_a_scan_of_every_payment_finds(
+            writes in proptest::collection::vec((0u32..40, 0u8..4, 0usize..6), 0..200)
+        ) {
+            let mut t = PaymentTables::default();
+            for (o, kind, s) in writes {
+                let order = OrderId(o);
+                let exists = t.payments.get(&order).is_some();
+                let w = match kind {
+                    0 if !exists => {
+                        let state = STATES[s];
+                        let row = Payment { user: UserId(0), card: 1, points: 0, state, cancel: false, attempt: 0 };
+                        PaymentWrite::Create { order, row }
+                    }
+                    1 if exists => PaymentWrite::SetState { order, state: STATES[s] },
+                    2 if exists => PaymentWrite::Retry { order, attempt: s as u32 },
+                    3 if exists => PaymentWrite::RequestCancel { order },
+                    _ => continue,
+                };
+                t.apply(&w);
+            }
+            let scan: Vec<PgCall> = t
+                .payments
+                .iter()
+                .filter_map(|(&order, p)| call_of(p.state).map(|op| PgCall { order, op }))
+                .collect();
+            prop_assert_eq!(recover(&t), scan);
+        }
+    }
 
     #[test]
     fn the_recovery_pass_takes_up_calls_not_in_flight_or_not_moved_since_it_last_looked() {

@@ -127,7 +127,7 @@ async fn payment<C: GenericClient>(c: &C) -> R<PaymentTables> {
             cancel: r.get(5),
             attempt: r.get::<_, i32>(6) as u32,
         };
-        t.payments.insert(OrderId(r.get::<_, i32>(0) as u32), p);
+        t.insert(OrderId(r.get::<_, i32>(0) as u32), p);
     }
     Ok(t)
 }
