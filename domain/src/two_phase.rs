@@ -167,7 +167,8 @@ pub struct Xa {
     pub card: u64,
     pub step: Step,
     pub why: Option<Refusal>,
-    /// "Busy" answers so far at the current step.
+    /// "Busy" answers so far at the current step, for the trace: the
+    /// wait itself is timed, from `busy_since_us`.
     pub busy: u32,
     /// When the first of them came: the lock wait is measured from here,
     /// in time, not in answers, because under contention each retry waits

@@ -178,14 +178,15 @@ fn schedule_options(s: &Scenario, strategy: Strategy, n: &Nodes) -> ScheduleOpti
     if strategy.coordinated() {
         ours.push(n.of(Service::Orchestrator));
     }
-    let crash = f.crash_nodes;
-    let crash_targets =
-        ours.iter().copied().filter(|_| crash.services).chain(crash.gateway.then_some(n.gateway));
+    let mut crash_targets = if f.crash_nodes.services { ours.clone() } else { Vec::new() };
+    if f.crash_nodes.gateway {
+        crash_targets.push(n.gateway);
+    }
     ScheduleOptions {
         crashes: f.crashes,
         crash_at_us: f.crash_at_us,
         restart_after_us: f.restart_after_us,
-        crash_targets: crash_targets.collect(),
+        crash_targets,
         partitions: f.partitions,
         partition_at_us: f.partition_at_us,
         partition_for_us: f.partition_for_us,
