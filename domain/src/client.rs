@@ -92,10 +92,11 @@ pub struct Client {
 impl Client {
     pub fn new(policy: RetryPolicy, arrivals: Vec<Arrival>) -> Client {
         let answers = vec![None; arrivals.len()];
+        let waiting = IdMap::with_capacity(arrivals.len());
         Client {
             policy,
             arrivals,
-            waiting: IdMap::new(),
+            waiting,
             deadlines: VecDeque::new(),
             timeout_timer: None,
             answers,

@@ -132,6 +132,13 @@ impl<K: DenseId, V> IdMap<K, V> {
         IdMap::default()
     }
 
+    /// Room for ids below `n` up front: a table that will grow to `n`
+    /// entries is not copied into a larger one as it fills (at 20,000
+    /// orders a seed, each copy lands on cold memory).
+    pub fn with_capacity(n: usize) -> Self {
+        IdMap { slots: Vec::with_capacity(n), len: 0 }
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }

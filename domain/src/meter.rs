@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::Arrival;
 use crate::entry::EntryWrite;
-use crate::ids::{fixed_map, FixedHashMap, OrderId, RequestKey}; // deterministic: fixed hasher
+use crate::ids::OrderId;
 use crate::invariant::ledger::Ledger;
 use crate::invariant::Checker;
 use crate::message::CmdKind;
@@ -73,7 +73,6 @@ enum GaveUp {
 
 #[derive(Clone, Copy, Debug, Default)]
 struct OrderMeter {
-    key: Option<RequestKey>,
     /// When its first submission arrived (for a keyless order: when it was
     /// numbered), and when it first reached a final state.
     arrived_us: Option<u64>,
@@ -99,9 +98,6 @@ struct Integral {
 
 #[derive(Clone, Debug, Default)]
 pub struct Meter {
-    /// The first arrival of each key: an order's latency counts from there,
-    /// through every retry of its submission.
-    arrivals: FixedHashMap<RequestKey, u64>, // deterministic: fixed hasher
     orders: Vec<OrderMeter>,
     /// The sum of every order's current disagreement, and how many disagree.
     total: Disagreement,
@@ -156,21 +152,18 @@ const US_PER_S: f64 = 1e6;
 
 impl Meter {
     pub fn new(arrivals: &[Arrival]) -> Meter {
-        let mut first = fixed_map(arrivals.len()); // deterministic: fixed hasher
-        for a in arrivals {
-            let t = first.entry(a.key).or_insert(a.at_us);
-            *t = (*t).min(a.at_us);
-        }
-        // An order id per arrival, mostly: grown once, not step by step.
+        // An order id per arrival, mostly: grown once, not step by step. An
+        // order's latency counts from its key's first arrival, through every
+        // retry of its submission: the checker's ledger holds that time.
         let orders = Vec::with_capacity(arrivals.len());
-        Meter { arrivals: first, orders, ..Meter::default() }
+        Meter { orders, ..Meter::default() }
     }
 
     /// Learn one committed write (alongside [`Checker::observe`]).
     pub fn observe(&mut self, w: &Write) {
         let order = match *w {
-            Write::Entry(EntryWrite::Begin { order, key, .. }) => {
-                self.order(order).key = key;
+            Write::Entry(EntryWrite::Begin { order, .. }) => {
+                self.order(order);
                 return;
             }
             Write::Product(ProductWrite::Restore { order, .. }) => {
@@ -232,12 +225,12 @@ impl Meter {
         for &o in touched {
             let Some(l) = checker.ledger_of(o) else { continue };
             let new = Disagreement::of(l);
-            if self.order(o).arrived_us.is_none() {
-                let key = self.order(o).key;
-                let arrived = key.and_then(|k| self.arrivals.get(&k).copied()).unwrap_or(now_us);
-                self.order(o).arrived_us = Some(arrived);
-            }
             let m = self.order(o);
+            if m.arrived_us.is_none() {
+                // The checker read the key's first arrival when the order
+                // was made (no client sent the key: from now).
+                m.arrived_us = Some(l.arrived_us.unwrap_or(now_us));
+            }
             if m.done_us.is_none() && l.state.is_some_and(|s| s.is_terminal()) {
                 m.done_us = Some(now_us);
             }
@@ -313,7 +306,7 @@ impl Meter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{PgKey, ProductId, UserId};
+    use crate::ids::{PgKey, ProductId, RequestKey, UserId};
     use crate::message::Request;
     use crate::order::Order;
     use crate::payment::{Payment, PaymentState, PaymentWrite};

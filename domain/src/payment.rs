@@ -110,6 +110,11 @@ pub enum PaymentWrite {
 }
 
 impl PaymentTables {
+    /// Empty tables with room for payments of orders below `n`.
+    pub fn with_capacity(n: usize) -> PaymentTables {
+        PaymentTables { payments: IdMap::with_capacity(n), calling: BTreeSet::new() }
+    }
+
     /// Put a row in (a write, or a row loaded from a real database).
     pub fn insert(&mut self, order: OrderId, row: Payment) {
         self.payments.insert(order, row);

@@ -8,11 +8,14 @@ pub mod workload;
 use std::cell::RefCell;
 
 use domain::client::{Client, RetryPolicy};
+use domain::ids::IdMap;
 use domain::message::Refusal;
 use domain::meter::Measures;
 use domain::monolith::MonolithTables;
 use domain::order::{Coupon, CouponState, OrderTables};
+use domain::payment::PaymentTables;
 use domain::pg::PgFaults;
+use domain::platform::PlatformTables;
 use domain::product::ProductTables;
 use domain::user::UserTables;
 use domain::workload::IssuedCoupon;
@@ -222,27 +225,31 @@ fn initial_tables(service: Service, strategy: Strategy, w: &domain::Workload) ->
         state: CouponState::Issued,
         order: None,
     };
-    let mut store = Store::new(match service {
-        Service::Product => Tables::Product(ProductTables::new(w.products.clone())),
+    // Tables keyed by order id get room for every order up front, rather
+    // than being copied into larger ones as they fill.
+    let n = w.arrivals.len();
+    Store::new(match service {
+        Service::Product => Tables::Product(ProductTables {
+            reservations: IdMap::with_capacity(n),
+            ..ProductTables::new(w.products.clone())
+        }),
         Service::Order => Tables::Order(OrderTables {
+            orders: IdMap::with_capacity(n),
             coupons: w.coupons.iter().map(coupon).collect(),
             ..Default::default()
         }),
-        Service::Payment => Tables::Payment(Default::default()),
-        Service::User => {
-            Tables::User(UserTables { balances: w.balances.clone(), ..Default::default() })
-        }
+        Service::Payment => Tables::Payment(PaymentTables::with_capacity(n)),
+        Service::User => Tables::User(UserTables {
+            balances: w.balances.clone(),
+            decided: IdMap::with_capacity(n),
+        }),
         Service::Pg => Tables::Pg(Default::default()),
-        Service::Platform => Tables::Platform(Default::default()),
+        Service::Platform => Tables::Platform(PlatformTables { orders: IdMap::with_capacity(n) }),
         Service::Orchestrator if strategy == Strategy::TwoPhaseCommit => {
             Tables::Xa(Default::default())
         }
         Service::Orchestrator => Tables::Saga(Default::default()),
-    });
-    // A consuming service handles an event or two per order: room for them
-    // up front, instead of rehashing the inbox as it fills.
-    store.inbox.reserve(2 * w.arrivals.len());
-    store
+    })
 }
 
 /// Add a node per instance of each service the strategy runs. The monolith

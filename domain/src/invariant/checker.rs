@@ -52,8 +52,11 @@ impl EndState {
 
 pub struct Checker {
     workload: Workload,
-    /// Each request the workload sent, by its hash.
-    requests: FixedHashMap<u64, Request>, // deterministic: fixed hasher
+    /// Each request the workload sent, by its hash, with the keys it was
+    /// sent under and the orders made for it: one table, so that a new
+    /// order costs one probe of it (at 20,000 orders a seed it outgrows the
+    /// cache, and each probe is a miss).
+    by_hash: FixedHashMap<u64, Sent>, // deterministic: fixed hasher
     /// The strategy answers a request only once its order is decided, so
     /// "accepted" must mean confirmed (every strategy but the choreography).
     answers_are_outcomes: bool,
@@ -62,14 +65,15 @@ pub struct Checker {
     held_points: Vec<i64>,
     /// The live order using each coupon.
     coupon_user: Vec<Option<OrderId>>,
-    /// Orders created per key, and per request hash; how many keys carry
-    /// each hash (an order per key is allowed).
-    by_key: FixedHashMap<RequestKey, OrderId>, // deterministic: fixed hasher
+    /// Each idempotency key sent, by a dense index into `keys`: a new order
+    /// probes this table once, and the end-of-run checks not at all.
+    key_index: FixedHashMap<RequestKey, u32>, // deterministic: fixed hasher
+    keys: Vec<KeySent>,
+    /// The index in `keys` of each arrival's key.
+    arrival_keys: Vec<u32>,
     /// Orders a key made after its first (each one a violation): kept
     /// apart so that the common case allocates nothing per order.
     key_repeats: Vec<(RequestKey, OrderId)>,
-    by_hash: FixedHashMap<u64, u32>, // deterministic: fixed hasher
-    keys_with_hash: FixedHashMap<u64, u32>, // deterministic: fixed hasher
     dirty_orders: Vec<OrderId>,
     dirty_products: Vec<ProductId>,
     dirty_users: Vec<UserId>,
@@ -79,6 +83,23 @@ pub struct Checker {
     open_payments: usize,
     /// Coupons issued in apology for a failure.
     pub apologies: u64,
+}
+
+/// A request the workload sent: the request, how many distinct keys it was
+/// sent under (an order per key is allowed), and the orders made for it.
+#[derive(Clone, Copy)]
+struct Sent {
+    req: Request,
+    keys: u32,
+    created: u32,
+}
+
+/// An idempotency key: when a client first sent it (`None`: no client did),
+/// and the first order it made.
+#[derive(Clone, Copy)]
+struct KeySent {
+    arrived_us: Option<u64>,
+    order: Option<OrderId>,
 }
 
 fn violation(invariant: Invariant, entities: Vec<Entity>, detail: String) -> Violation {
@@ -92,27 +113,42 @@ impl Checker {
         let n = w.arrivals.len();
         let hashed: Vec<(u64, &Request, RequestKey)> =
             w.arrivals.iter().map(|a| (a.req.hash(), &a.req, a.key)).collect();
-        let mut keys_with_hash = fixed_map(n); // deterministic: fixed hasher
+        let mut by_hash = fixed_map(n); // deterministic: fixed hasher
         let mut seen = FixedHashSet::default(); // deterministic: fixed hasher
         seen.reserve(n);
-        for &(hash, _, key) in &hashed {
+        for &(hash, req, key) in &hashed {
+            let sent = by_hash.entry(hash).or_insert(Sent { req: *req, keys: 0, created: 0 });
+            // As before the tables were merged: the last request of a hash
+            // is the one kept (they are equal but for a hash collision).
+            sent.req = *req;
             if seen.insert((key, hash)) {
-                *keys_with_hash.entry(hash).or_default() += 1;
+                sent.keys += 1;
             }
         }
-        let mut requests = fixed_map(n); // deterministic: fixed hasher
-        requests.extend(hashed.iter().map(|&(hash, req, _)| (hash, *req)));
+        let mut key_index = fixed_map(n); // deterministic: fixed hasher
+        let mut keys: Vec<KeySent> = Vec::with_capacity(n);
+        let arrival_keys = (w.arrivals.iter())
+            .map(|a| {
+                let i = *key_index.entry(a.key).or_insert_with(|| {
+                    keys.push(KeySent { arrived_us: Some(a.at_us), order: None });
+                    keys.len() as u32 - 1
+                });
+                let first = &mut keys[i as usize].arrived_us;
+                *first = (*first).min(Some(a.at_us));
+                i
+            })
+            .collect();
         Checker {
-            requests,
+            by_hash,
+            key_index,
+            keys,
+            arrival_keys,
             answers_are_outcomes: strategy.answers_when_decided(),
             ledgers: Vec::with_capacity(w.arrivals.len()),
             held_stock: vec![0; w.products.len()],
             held_points: vec![0; w.balances.len()],
             coupon_user: vec![None; w.coupons.len()],
-            by_key: fixed_map(n), // deterministic: fixed hasher
             key_repeats: Vec::new(),
-            by_hash: fixed_map(n), // deterministic: fixed hasher
-            keys_with_hash,
             dirty_orders: Vec::new(),
             dirty_products: Vec::new(),
             dirty_users: Vec::new(),
@@ -297,7 +333,28 @@ impl Checker {
             self.flag(violation(Invariant::LegalTransitions, vec![Entity::Order(order)], d));
             return;
         }
-        let req = self.requests.get(&hash).copied();
+        let sent = self.by_hash.get_mut(&hash);
+        let req = sent.as_ref().map(|s| s.req);
+        // How many orders this request has made, this one included, and how
+        // many keys it was sent under.
+        let (created, allowed) = match sent {
+            Some(s) => {
+                s.created += 1;
+                (s.created, s.keys)
+            }
+            None => (1, 0),
+        };
+        // The key's entry: when it first arrived, and the first order it made.
+        let sent = key.map(|k| {
+            let keys = &mut self.keys;
+            let i = *self.key_index.entry(k).or_insert_with(|| {
+                keys.push(KeySent { arrived_us: None, order: None });
+                keys.len() as u32 - 1
+            });
+            let sent = &mut keys[i as usize];
+            (k, *sent.order.get_or_insert(order), sent.arrived_us)
+        });
+        let arrived_us = sent.and_then(|(_, _, at)| at);
         let expected = req.map_or((0, 0, 0), |r| self.workload.amounts(&r));
         match req {
             None => {
@@ -321,20 +378,17 @@ impl Checker {
         // Orders are numbered in sequence; a gap would be the entry
         // service's bug, and shows up as orders never saved.
         self.ledgers.resize(order.index(), Ledger::default());
-        self.ledgers.push(Ledger { hash, req, expected, product, qty, ..Ledger::default() });
+        let l = Ledger { hash, req, expected, product, qty, arrived_us, ..Ledger::default() };
+        self.ledgers.push(l);
         self.open_orders += 1;
         self.dirty_orders.push(order);
-        let created = self.by_hash.entry(hash).or_default();
-        *created += 1;
-        let allowed = self.keys_with_hash.get(&hash).copied().unwrap_or(0);
-        if *created > allowed {
+        if created > allowed {
             let d = format!(
                 "order {order} is order number {created} for a request sent under {allowed} key(s)"
             );
             self.flag(violation(Invariant::IdempotentResponses, vec![Entity::Order(order)], d));
         }
-        if let Some(k) = key {
-            let first = *self.by_key.entry(k).or_insert(order);
+        if let Some((k, first, _)) = sent {
             if first != order {
                 self.key_repeats.push((k, order));
                 let repeats = self.key_repeats.iter().filter(|(r, _)| *r == k).map(|(_, o)| *o);
@@ -655,11 +709,11 @@ impl Checker {
                 d,
             ));
         }
-        // Per key: the payload that made an order, and the answers given.
-        let mut first = fixed_map(arrivals.len()); // deterministic: fixed hasher
-        for (a, answer) in arrivals.iter().zip(&end.answers) {
+        // Per key: the payload that made an order, and the first answer given.
+        let mut first: Vec<Option<(u64, Response)>> = vec![None; self.keys.len()];
+        for ((a, answer), &k) in arrivals.iter().zip(&end.answers).zip(&self.arrival_keys) {
             let answer = answer.expect("checked above");
-            let made = self.by_key.get(&a.key).map(|o| self.ledgers[o.index()].hash);
+            let made = self.keys[k as usize].order.map(|o| self.ledgers[o.index()].hash);
             let key_ents = || vec![Entity::Key(a.key)];
             match made {
                 Some(h) if h != a.req.hash() && answer != Response::KeyConflict => {
@@ -672,13 +726,13 @@ impl Checker {
                 Some(h) if h != a.req.hash() => continue,
                 _ => {}
             }
-            match first.get(&a.key) {
-                Some(&(h, r)) if h == a.req.hash() && r != answer => {
+            match first[k as usize] {
+                Some((h, r)) if h == a.req.hash() && r != answer => {
                     let d = format!("key {:016x} answered {r:?} and then {answer:?}", a.key.0);
                     return Some(violation(Invariant::IdempotentResponses, key_ents(), d));
                 }
                 Some(_) => {}
-                None => drop(first.insert(a.key, (a.req.hash(), answer))),
+                None => first[k as usize] = Some((a.req.hash(), answer)),
             }
         }
         None
@@ -687,7 +741,8 @@ impl Checker {
     /// Each final answer against what became of its order.
     fn check_outcomes(&self, end: &EndState) -> Option<Violation> {
         let arrivals = &self.workload.arrivals;
-        for (i, (a, answer)) in arrivals.iter().zip(&end.answers).enumerate() {
+        let answered = arrivals.iter().zip(&end.answers).zip(&self.arrival_keys);
+        for (i, ((a, answer), &k)) in answered.enumerate() {
             let fail = |d: String| {
                 let ents = vec![Entity::Key(a.key)];
                 Some(violation(
@@ -696,7 +751,7 @@ impl Checker {
                     format!("submission {i}: {d}"),
                 ))
             };
-            let made = self.by_key.get(&a.key).copied();
+            let made = self.keys[k as usize].order;
             let (order, why) = match answer {
                 Some(Response::Accepted { order }) => (*order, None),
                 Some(Response::Refused { order, why }) => (*order, Some(*why)),

@@ -10,6 +10,8 @@ use crate::payment::PaymentState;
 pub struct Ledger {
     /// The request's hash.
     pub hash: u64,
+    /// When a client first sent the order's key (`None`: no client did).
+    pub arrived_us: Option<u64>,
     /// The request the order was made for, as the workload sent it (not as
     /// any service recorded it), and what the price list says it costs:
     /// (amount, points, card) if it is taken.
