@@ -7,8 +7,9 @@ use std::io::{self, Write};
 
 use crate::compare::{CompareResult, CurvePoint};
 use crate::numbers::{count, num, pct};
+use crate::series::{self, Curve};
 use crate::svg::{self, colour, dash, escape, Frame, Scale};
-use crate::view::{self, Chart, Curve};
+use crate::view::Chart;
 
 const WIDTH: f64 = 760.0;
 const HEIGHT: f64 = 360.0;
@@ -36,7 +37,7 @@ fn strategy_legend(
     names: &[&str],
 ) -> io::Result<()> {
     let entries: Vec<(&str, String)> =
-        names.iter().map(|n| (colour(view::colour_index(r, n)), n.to_string())).collect();
+        names.iter().map(|n| (colour(series::colour_index(r, n)), n.to_string())).collect();
     svg::legend(out, (f.right + 14.0, f.top + 8.0), "strategy", &entries)
 }
 
@@ -146,14 +147,14 @@ fn heat(t: f64) -> String {
 }
 
 fn heatmap(out: &mut impl Write, r: &CompareResult) -> io::Result<()> {
-    let cols = view::heatmap_columns(r);
+    let cols = series::heatmap_columns(r);
     let n = cols.len().max(1) as f64;
     let plot = (((WIDTH - NAMES - LEGEND) / n).clamp(30.0, 110.0) * n).max(280.0);
     // Narrow columns turn their labels, which then need room below.
     let below = if plot / n < svg::UPRIGHT_BAND { 130.0 } else { 56.0 };
     let f = rows_frame(r.strategies.len(), below, plot);
     let rates: Vec<Vec<f64>> =
-        r.strategies.iter().map(|s| cols.iter().map(|c| view::per_10k(s, c)).collect()).collect();
+        r.strategies.iter().map(|s| cols.iter().map(|c| series::per_10k(s, c)).collect()).collect();
     let max = rates.iter().flatten().copied().filter(|v| v.is_finite()).fold(0.0, f64::max);
     let chart = Chart::Heatmap;
     svg::open(out, chart.id(), chart.title(), &f)?;
@@ -186,9 +187,10 @@ fn heatmap(out: &mut impl Write, r: &CompareResult) -> io::Result<()> {
 }
 
 fn windows(out: &mut impl Write, r: &CompareResult) -> io::Result<()> {
-    let bounds = view::window_buckets(r);
+    let bounds = series::window_buckets(r);
     let f = Frame::new(WIDTH, HEIGHT, [20.0, LEGEND, 70.0, 70.0]);
-    let max = r.strategies.iter().flat_map(|s| bounds.iter().map(|b| view::orders_in(s, *b))).max();
+    let max =
+        r.strategies.iter().flat_map(|s| bounds.iter().map(|b| series::orders_in(s, *b))).max();
     let sy = Scale::linear(0.0, max.unwrap_or(0) as f64);
     let chart = Chart::Windows;
     svg::open(out, chart.id(), chart.title(), &f)?;
@@ -197,16 +199,16 @@ fn windows(out: &mut impl Write, r: &CompareResult) -> io::Result<()> {
     for (j, bound) in bounds.iter().enumerate() {
         let (x, w) = f.x_band(bounds.len(), j);
         let bar = w * 0.8 / n;
-        let label = view::bucket_label(&bounds, j);
+        let label = series::bucket_label(&bounds, j);
         for (i, s) in r.strategies.iter().enumerate() {
-            let orders = view::orders_in(s, *bound);
+            let orders = series::orders_in(s, *bound);
             let Some(u) = sy.unit(orders as f64) else { continue };
             let (bx, top) = (x + w * 0.1 + bar * i as f64, f.y(u));
             let tip = format!("{}, window {} ms: {} orders", s.strategy, label, count(orders));
             rect(out, (bx, top, bar, f.bottom - top), colour(i), &tip)?;
         }
     }
-    let labels: Vec<String> = (0..bounds.len()).map(|j| view::bucket_label(&bounds, j)).collect();
+    let labels: Vec<String> = (0..bounds.len()).map(|j| series::bucket_label(&bounds, j)).collect();
     svg::x_categories(out, &f, &labels)?;
     svg::x_label(out, &f, 58.0, "inconsistency window, ms (bucket upper bound)")?;
     if bounds.is_empty() {
@@ -227,8 +229,8 @@ fn plotted(c: Curve, p: &CurvePoint) -> f64 {
 
 fn curve(out: &mut impl Write, r: &CompareResult, c: Curve) -> io::Result<()> {
     let f = Frame::new(400.0, 300.0, [20.0, 160.0, 56.0, 62.0]);
-    let series = view::curve_series(r);
-    let scales = view::fault_scales(r);
+    let series = series::curve_series(r);
+    let scales = series::fault_scales(r);
     let sx = match scales.as_slice() {
         [only] => Scale::linear(only.min(0.0), (2.0 * only).max(1.0)),
         s => Scale::linear(s.first().copied().unwrap_or(0.0), s.last().copied().unwrap_or(1.0)),

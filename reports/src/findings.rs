@@ -11,7 +11,7 @@ use crate::compare::{
     Availability, CompareResult, Contention, CurvePoint, StrategyReport, ViolationCount,
 };
 use crate::numbers::{count, num, pct, scale};
-use crate::view::{self, Curve, Series};
+use crate::series::{self, Curve, Series};
 
 const NO_STRATEGY: &str = "No strategy was measured, so there is nothing to compare.";
 
@@ -374,12 +374,12 @@ pub fn violations(r: &CompareResult) -> String {
 }
 
 pub fn violation_spread(r: &CompareResult) -> String {
-    let cols = view::heatmap_columns(r);
+    let cols = series::heatmap_columns(r);
     let cells = r.strategies.len() * cols.len();
     if cells == 0 {
         return "There are no strategies or invariants to chart.".to_string();
     }
-    let hit = |s: &StrategyReport, inv: &str| view::per_10k(s, inv) > 0.0;
+    let hit = |s: &StrategyReport, inv: &str| series::per_10k(s, inv) > 0.0;
     let nonzero: usize =
         r.strategies.iter().map(|s| cols.iter().filter(|c| hit(s, c)).count()).sum();
     let breakers = |inv: &&str| r.strategies.iter().filter(|s| hit(s, inv)).count() as f64;
@@ -469,16 +469,16 @@ pub fn outcome_mix(r: &CompareResult) -> String {
 }
 
 pub fn window_distribution(r: &CompareResult) -> String {
-    let bounds = view::window_buckets(r);
-    let total = |s: &StrategyReport| bounds.iter().map(|b| view::orders_in(s, *b)).sum::<u64>();
+    let bounds = series::window_buckets(r);
+    let total = |s: &StrategyReport| bounds.iter().map(|b| series::orders_in(s, *b)).sum::<u64>();
     let windowed = only(r, |s| total(s) > 0);
     if windowed.is_empty() {
         return "No order's effects ever disagreed, so there are no windows to show.".to_string();
     }
     let reach = |s: &StrategyReport| {
-        bounds.iter().rposition(|b| view::orders_in(s, *b) > 0).map_or(f64::NAN, |i| i as f64)
+        bounds.iter().rposition(|b| series::orders_in(s, *b) > 0).map_or(f64::NAN, |i| i as f64)
     };
-    let bucket = |i: f64| view::bucket_label(&bounds, i as usize);
+    let bucket = |i: f64| series::bucket_label(&bounds, i as usize);
     let n = r.strategies.len();
     join([
         lead(
@@ -510,9 +510,9 @@ fn ends(points: &[&CurvePoint], c: Curve) -> Option<(f64, f64)> {
 }
 
 pub fn curve(r: &CompareResult, c: Curve) -> String {
-    let series = view::curve_series(r);
+    let series = series::curve_series(r);
     let series: Vec<&Series> = series.iter().collect();
-    let scales = view::fault_scales(r);
+    let scales = series::fault_scales(r);
     let (Some(&lo), Some(&hi), false) = (scales.first(), scales.last(), series.is_empty()) else {
         return "No fault-intensity curve was measured.".to_string();
     };
@@ -589,7 +589,7 @@ pub fn frontier(r: &CompareResult) -> String {
     if r.frontier.is_empty() {
         return "No robustness frontier was measured.".to_string();
     }
-    let scales = view::fault_scales(r);
+    let scales = series::fault_scales(r);
     let top = scales.last().copied().unwrap_or(f64::NAN);
     let whole = |f: &Option<f64>| f.is_some_and(|f| f >= top);
     let robust: Vec<&str> =

@@ -10,9 +10,10 @@
 //! - [`html`]: the compare result as one self-contained HTML page with SVG
 //!   charts (drawn by the private `charts` on the private `svg` primitives);
 //!   [`markdown`]: the same as GitHub-flavoured Markdown.
-//! - [`view`]: the compare report's sections, tables and chart data, shared
-//!   by both; [`findings`]: the "what this shows" sentences generated from
-//!   the numbers; [`numbers`]: number formatting for all of them; the
+//! - [`view`]: the compare report's sections, tables and chart slots,
+//!   shared by both; [`series`]: the data series, buckets and columns the
+//!   charts, tables and findings are drawn from; [`findings`]: the "what
+//!   this shows" sentences generated from the numbers; [`numbers`]: number formatting for all of them; the
 //!   test-only `fixture` builds comparisons for their tests.
 
 mod charts;
@@ -29,6 +30,7 @@ pub mod markdown;
 pub mod merge;
 pub mod numbers;
 pub mod result;
+pub mod series;
 mod svg;
 pub mod text;
 pub mod view;
