@@ -1,26 +1,23 @@
 //! sagasim: the command line and the harness that runs the order domain on
-//! the deterministic kernel.
+//! the deterministic kernel (and, live, on real services).
 //!
-//! Map:
-//! - [`cli`]: arguments, commands, exit codes; [`ci`]: the sweep as CI
-//!   runs it (shards, JUnit, JSON lines, corpus, early stops, progress)
-//!   and `merge`.
-//! - [`scenario`]: scenario files, parsed and validated once.
-//! - [`harness`]: one run: workload drawn from the seed, the domain wired
-//!   onto kernel nodes, the run's report; [`explore`]: swarm testing and
-//!   the scheduling strategy a run explores with.
-//! - [`sweep`]: many seeds over worker threads, panics isolated per seed;
-//!   [`coverage`]: the saga paths and fault kinds a run hit;
-//!   [`failure_file`]: a failing seed as a file that stands alone;
-//!   [`shrink`]: the smallest fault plan and workload that still fail;
-//!   [`trace_view`]: a replay's trace filtered and rendered (text, JSON
-//!   lines, Mermaid).
-//! - [`compare`]: strategies measured on the same seeds, at several fault
-//!   scales, with a fault-free baseline and an availability probe.
-//! - [`live_cmd`]: `sagasim live` and `sagasim serve`: the same domain
-//!   deployed for real (the `live` crate), and its report.
-//! - [`bench`]: speed against the floor of a bare event loop;
-//!   [`detection`]: detection power, per planted bug.
+//! Map, from the bottom up (a folder imports only from those above it in
+//! this list; `tests/layout.rs` checks it):
+//! - [`files`]: writing a file atomically.
+//! - [`scenario`]: scenario files parsed with located errors, validated
+//!   once, the built-ins, and the coverage points a scenario may expect.
+//! - [`harness`]: one run: the workload drawn from the seed, the domain
+//!   wired onto kernel nodes, how the run explores (swarm, schedule), the
+//!   run's report; and, beside it, the same run as a live plan.
+//! - [`sweep`]: many seeds over worker threads, panics isolated per seed,
+//!   coverage counted, and the formats and progress CI sees.
+//! - [`investigate`]: failure files, a corpus of them, shrinking, trace
+//!   views.
+//! - [`measure`]: strategies compared, speed against the anchors,
+//!   detection power, and the simulation's figures beside a live run.
+//! - [`cli`]: the clap definitions and one file per command, each
+//!   translating arguments into calls and results into output and exit
+//!   codes.
 
 /// A bench build counts heap allocations (`sagasim bench` reports them per
 /// event); every other build uses the system allocator untouched.
@@ -29,17 +26,10 @@
 pub(crate) static ALLOCATOR: &stats_alloc::StatsAlloc<std::alloc::System> =
     &stats_alloc::INSTRUMENTED_SYSTEM;
 
-pub mod bench;
-pub mod ci;
 pub mod cli;
-pub mod compare;
-pub mod coverage;
-pub mod detection;
-pub mod explore;
-pub mod failure_file;
+pub mod files;
 pub mod harness;
-pub mod live_cmd;
+pub mod investigate;
+pub mod measure;
 pub mod scenario;
-pub mod shrink;
 pub mod sweep;
-pub mod trace_view;

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use domain::{Bug, Strategy};
 use reports::{Failure, RunResult};
-use sagasim::explore::Explore;
+use sagasim::harness::explore::Explore;
 use sagasim::harness::RunSpec;
 use sagasim::scenario::Scenario;
 use sagasim::sweep::{sweep, SweepSpec};
@@ -165,7 +165,7 @@ fn every_planted_bug_is_found_within_2000_seeds_of_its_scenario() {
 fn every_case_is_the_scenario_and_a_strategy_bench_bugs_measures() {
     for c in CASES {
         // `bench --bugs` sweeps the scenario these cases do.
-        assert_eq!(sagasim::detection::scenario_of(c.bug), c.scenario, "{}", c.bug.name());
+        assert_eq!(sagasim::measure::detection::scenario_of(c.bug), c.scenario, "{}", c.bug.name());
         assert!(
             c.bug.strategies().contains(&c.strategy),
             "{} under {:?}",
@@ -200,7 +200,8 @@ fn every_planted_bug_s_failure_file_replays_to_the_same_digest() {
             explore: Explore::default(),
             ..RunSpec::new(&s, c.strategy, Some(c.bug), f.seed)
         };
-        let file = sagasim::failure_file::record(&run, f).expect("the scenario's text is at hand");
+        let file = sagasim::investigate::failure_file::record(&run, f)
+            .expect("the scenario's text is at hand");
         // A failure may need no fault at all (a stale read under load), so the
         // file is held to the run's own fault decisions, not to a count.
         let again = sagasim::harness::run(&run).faults;
@@ -211,7 +212,7 @@ fn every_planted_bug_s_failure_file_replays_to_the_same_digest() {
             c.bug.name()
         );
         recorded += file.faults.len();
-        let path = sagasim::failure_file::write(&dir, &file).expect("written");
+        let path = sagasim::investigate::failure_file::write(&dir, &file).expect("written");
         let out = Command::new(env!("CARGO_BIN_EXE_sagasim"))
             .arg("replay")
             .arg(&path)

@@ -2,7 +2,7 @@
 //! stress scenario find nothing.
 
 use domain::Strategy;
-use sagasim::explore::Explore;
+use sagasim::harness::explore::Explore;
 use sagasim::scenario::{Scenario, BUILT_IN};
 use sagasim::sweep::{sweep, SweepSpec};
 

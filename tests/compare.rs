@@ -3,8 +3,8 @@
 
 use domain::Strategy;
 use reports::compare::{CompareResult, StrategyReport};
-use sagasim::compare::{compare, CompareSpec};
 use sagasim::harness::{self, RunSpec};
+use sagasim::measure::compare::{compare, CompareSpec};
 use sagasim::scenario::Scenario;
 
 fn run(scenario: &Scenario, seeds: u64, jobs: usize, scales: &[f64]) -> CompareResult {

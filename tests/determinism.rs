@@ -68,7 +68,7 @@ fn per_seed_results_are_the_same_with_one_job_or_two() {
             bug: Some(Bug::NoInbox),
             seeds: (0, 500),
             jobs,
-            explore: sagasim::explore::Explore::default(),
+            explore: sagasim::harness::explore::Explore::default(),
         })
     };
     let (one, two) = (sweep(1), sweep(2));

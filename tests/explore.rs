@@ -7,9 +7,9 @@
 use std::process::Command;
 
 use domain::{Bug, Strategy};
-use sagasim::detection::EXPLORES;
-use sagasim::explore::Explore;
+use sagasim::harness::explore::Explore;
 use sagasim::harness::{self, RunSpec};
+use sagasim::measure::detection::EXPLORES;
 use sagasim::scenario::Scenario;
 use sagasim::sweep::{run_seeds, SweepSpec};
 use sim::Schedule;

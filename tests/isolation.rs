@@ -22,7 +22,7 @@ fn a_panicking_run_becomes_its_seeds_failure_and_the_sweep_goes_on() {
         bug: None,
         seeds: (0, 50),
         jobs: 2,
-        explore: sagasim::explore::Explore::default(),
+        explore: sagasim::harness::explore::Explore::default(),
     };
     let with_panics = run_seeds_with(&spec, &panics_on_every_seventh);
     let clean = run_seeds(&spec);
@@ -50,7 +50,7 @@ fn a_blown_step_budget_is_a_failure() {
         bug: None,
         seeds: (0, 5),
         jobs: 1,
-        explore: sagasim::explore::Explore::default(),
+        explore: sagasim::harness::explore::Explore::default(),
     };
     let results = run_seeds(&spec);
     for r in &results {

@@ -22,7 +22,7 @@ use domain::{Bug, Strategy};
 use live::deploy::{Deployment, Infra, Process};
 use live::pg::writer::{Commit, Writer};
 use reports::live::LiveReport;
-use sagasim::live_cmd::{plan_for, DeployArgs};
+use sagasim::cli::live::{plan_for, DeployArgs};
 use sagasim::scenario::Scenario;
 use worlds::rt;
 

@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 
 use domain::{Bug, Strategy};
 use proptest::prelude::*;
-use sagasim::explore::Explore;
+use sagasim::harness::explore::Explore;
 use sagasim::harness::{self, RunReport, RunSpec};
+use sagasim::investigate::shrink::{shrink, starting_point, struck, Shrunk, Target};
 use sagasim::scenario::Scenario;
-use sagasim::shrink::{shrink, starting_point, struck, Shrunk, Target};
 use sagasim::sweep::failure_of;
 
 /// Runs explore as the command line does by default: a swarm mix per seed.
@@ -108,7 +108,7 @@ proptest! {
         prop_assert_eq!(again.digest, shrunk.report.digest);
         prop_assert!(shrunk.mask.len() <= faults.len());
         prop_assert!(shrunk.arrivals.len() <= arrivals.len());
-        let (small, big) = (shrunk.size, sagasim::shrink::Size::of(&t.scenario));
+        let (small, big) = (shrunk.size, sagasim::investigate::shrink::Size::of(&t.scenario));
         prop_assert!(small.users <= big.users && small.products <= big.products);
         prop_assert!(small.fault_phase_us <= big.fault_phase_us);
         // Deterministic: the same input shrinks to the same failure.

@@ -2,6 +2,8 @@
 //! a strategy, a planted bug and a seed, runs it, and reports what happened.
 
 pub mod app;
+pub mod explore;
+pub mod live;
 pub mod ports;
 pub mod workload;
 
@@ -27,10 +29,10 @@ use sim::seed::{Purpose, Stream};
 use sim::world::Stats;
 use sim::{Database, End, FaultRecord, KernelOptions, NodeId, Phases, Role, Sim};
 
-use crate::explore::Explore;
 use crate::scenario::Scenario;
 pub use app::{Coverage, Nodes, SagaApp};
 pub use domain::node::{Settings, Vol};
+use explore::Explore;
 
 /// One run to make.
 #[derive(Clone, Copy, Debug)]

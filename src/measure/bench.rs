@@ -16,7 +16,7 @@ use sim::queue::EventQueue;
 use sim::seed::{Purpose, Stream};
 use sim::world::EventKind;
 
-use crate::explore::Explore;
+use crate::harness::explore::Explore;
 use crate::harness::{self, RunSpec};
 use crate::scenario::Scenario;
 use crate::sweep::{self, SweepSpec};

@@ -10,12 +10,11 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use domain::{Bug, Strategy};
-use live::deploy::{BrokerSettings, Infra, Process};
-use live::nemesis::FaultSpec;
+use live::deploy::{Infra, Process};
 use live::system::Spec;
-use reports::live::{LiveReport, SimFigures};
+use reports::live::LiveReport;
 
-use crate::harness::{self, RunSpec};
+use crate::harness;
 use crate::scenario::Scenario;
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,58 +161,6 @@ fn infra(args: &DeployArgs) -> Result<Infra, ExitCode> {
     })
 }
 
-/// The scenario's faults as the nemesis strikes them. Commit failures
-/// become database sessions ended under a service, during the fault phase.
-fn faults(s: &Scenario) -> FaultSpec {
-    let f = &s.faults;
-    FaultSpec {
-        crashes: f.crashes,
-        crash_at_us: f.crash_at_us,
-        restart_after_us: f.restart_after_us,
-        pauses: f.pauses,
-        pause_at_us: f.pause_at_us,
-        pause_for_us: f.pause_for_us,
-        cache_flushes: f.cache_flushes,
-        cache_flush_at_us: f.cache_flush_at_us,
-        poisons: f.poisons,
-        poison_at_us: f.poison_at_us,
-        // Ending a session under a transaction makes a commit fail, or
-        // leaves its outcome unknown when COMMIT was already on its way.
-        session_kills: if f.commit_fail_ppm + f.commit_lost_ack_ppm > 0 { (1, 2) } else { (0, 0) },
-        session_kill_at_us: (0, s.fault_phase_us),
-        spare_gateway: !f.crash_nodes.gateway,
-        spare_services: !f.crash_nodes.services,
-    }
-}
-
-/// The fault kinds the scenario asks for that a live run does not inject.
-fn not_injected(s: &Scenario) -> Vec<String> {
-    let (n, f) = (&s.network, &s.faults);
-    [
-        ("network loss of calls and deliveries (acknowledgements are lost)", n.loss_ppm > 0),
-        ("network duplication", n.duplicate_ppm > 0),
-        ("network delay", n.delay_ppm > 0),
-        ("partitions", f.partitions.1 > 0),
-        ("rebalances", f.rebalances.1 > 0),
-        ("broker outages", f.broker_outages.1 > 0),
-        ("hung commits (a statement held until its timeout)", f.commit_hang_ppm > 0),
-        ("one-way partitions", f.one_way_partitions.1 > 0),
-        ("database outages", f.db_outages.1 > 0),
-        ("failing sent-marks", f.mark_sent_fail_ppm > 0),
-        ("failing dead-letter writes", f.dead_letter_fail_ppm > 0),
-        ("cache calls that time out", f.cache_timeout_ppm > 0),
-        ("commits that take longer than their handler", s.commit_us > 0),
-        (
-            "several instances of a service (the live run starts one process per service)",
-            s.instances.iter().any(|&n| n > 1),
-        ),
-    ]
-    .into_iter()
-    .filter(|(_, on)| *on)
-    .map(|(k, _)| k.to_string())
-    .collect()
-}
-
 /// What a deployment of the scenario is made from.
 fn spec(
     s: &Scenario,
@@ -223,19 +170,7 @@ fn spec(
     args: &DeployArgs,
 ) -> Result<Spec, ExitCode> {
     let settings = harness::settings(s, strategy, bug);
-    let broker = BrokerSettings {
-        partitions: s.broker.partitions,
-        max_poll_records: s.broker.max_poll_records,
-        max_attempts: settings.safety.dead_letter.then_some(s.broker.max_attempts),
-        retry_backoff_ms: 10,
-        dead_letter_retry_ms: 500,
-        ack_wait_ms: 2_000,
-        fetch_wait_ms: 250,
-        linger_ms: 10,
-        ack_loss_ppm: s.network.loss_ppm,
-        dedupe_window_ms: 120_000,
-        relay_hold_ms: (0, 0),
-    };
+    let broker = harness::live::broker(s, &settings);
     Ok(Spec {
         scenario: s.origin.clone(),
         strategy,
@@ -266,17 +201,7 @@ fn plan(s: &Scenario, spec: Spec, keep: bool) -> Result<live::run::Plan, ExitCod
         eprintln!("error: cannot find the sagasim binary to start the services: {e}");
         ExitCode::from(2)
     })?;
-    Ok(live::run::Plan {
-        workload: harness::workload::draw(&s.workload, spec.seed),
-        spec,
-        policy: harness::retry_policy(s),
-        fault_phase_us: s.fault_phase_us,
-        heal_budget_us: s.heal_budget_us,
-        faults: faults(s),
-        not_injected: not_injected(s),
-        exe,
-        keep,
-    })
+    Ok(harness::live::plan(s, spec, keep, exe))
 }
 
 fn scenario(name: &str, fault_scale: f64) -> Result<Scenario, ExitCode> {
@@ -324,19 +249,6 @@ fn failed(e: live::Error) -> ExitCode {
     }
 }
 
-/// The simulation of the same scenario, strategy, bug and seed, as written
-/// (no swarm): what the live figures are set beside.
-pub fn sim_figures(s: &Scenario, strategy: Strategy, bug: Option<Bug>, seed: u64) -> SimFigures {
-    let r = harness::run(&RunSpec::new(s, strategy, bug, seed));
-    let (order_latency, orders_per_s) = live::run::order_speed(&r.measures);
-    SimFigures {
-        orders_per_s,
-        order_latency,
-        outcomes: r.outcomes,
-        violation: r.violation.map(|v| v.invariant.name().to_string()),
-    }
-}
-
 /// An async runtime with `workers` threads (a service process needs one
 /// beside its node thread: there are many of them on few cores).
 fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -358,7 +270,7 @@ fn emit(args: &LiveArgs, report: &LiveReport) -> io::Result<()> {
         }
     };
     match &args.out {
-        Some(path) => crate::cli::write_atomically(path, render),
+        Some(path) => crate::files::write_atomically(path, render),
         None => render(&mut io::stdout().lock()),
     }
 }
@@ -389,11 +301,11 @@ pub fn run_live(args: LiveArgs) -> Result<ExitCode, ExitCode> {
     };
     let mut report = outcome.report;
     if !args.no_sim {
-        report.sim = Some(sim_figures(&scenario, strategy, bug, seed));
+        report.sim = Some(crate::measure::live::sim_figures(&scenario, strategy, bug, seed));
     }
     if let Some(path) = &args.trace {
         let doc = live::trace::chrome_trace(&outcome.spans, args.order, outcome.start_us);
-        let written = crate::cli::write_atomically(path, |out| {
+        let written = crate::files::write_atomically(path, |out| {
             serde_json::to_writer(&mut *out, &doc).map_err(io::Error::other)?;
             writeln!(out)
         });

@@ -13,13 +13,14 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use domain::{Bug, Strategy};
 use reports::Failure;
 use serde::{Deserialize, Serialize};
 use sim::FaultRecord;
 
-use crate::explore::Explore;
+use crate::harness::explore::Explore;
 use crate::harness::{self, RunSpec};
 use crate::scenario::{Scenario, BUILT_IN};
 use crate::sweep;
@@ -124,7 +125,7 @@ pub fn path_in(dir: &Path, f: &FailureFile) -> PathBuf {
 pub fn write(dir: &Path, f: &FailureFile) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let path = path_in(dir, f);
-    crate::cli::write_atomically(&path, |out| {
+    crate::files::write_atomically(&path, |out| {
         serde_json::to_writer_pretty(&mut *out, f).map_err(std::io::Error::other)?;
         writeln!(out)
     })?;
@@ -205,7 +206,7 @@ pub fn load(path: &Path) -> Result<Loaded, FileError> {
             ))
         }
         Some(p) => {
-            let size = crate::shrink::Size {
+            let size = crate::investigate::shrink::Size {
                 orders: p.orders,
                 users: p.users,
                 products: p.products,
@@ -252,6 +253,31 @@ pub fn divergence(recorded: &[FaultRecord], got: &[FaultRecord]) -> Option<Strin
             g.step,
             show(g)
         )),
+    }
+}
+
+/// Where failure files go: `--out`, or `failures/` under CI, or nowhere.
+pub fn failure_dir(out: Option<PathBuf>) -> Option<PathBuf> {
+    out.or_else(|| std::env::var_os("CI").map(|_| PathBuf::from("failures")))
+}
+
+/// Write the failure file of a failing seed; say where on stderr.
+pub fn save_failure(
+    dir: &Path,
+    spec: &RunSpec<'_>,
+    failure: &reports::Failure,
+) -> Result<(), ExitCode> {
+    let run = RunSpec { seed: failure.seed, trace: false, ..*spec };
+    let saved = record(&run, failure).and_then(|f| write(dir, &f));
+    match saved {
+        Ok(path) => {
+            eprintln!("failure file: {}", path.display());
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("error: cannot write a failure file into {}: {e}", dir.display());
+            Err(ExitCode::from(2))
+        }
     }
 }
 

@@ -1,6 +1,11 @@
 //! Running many seeds: each seed is one single-threaded, deterministic run;
 //! seeds are spread over worker threads, and a panic inside one run becomes
-//! that seed's failure while the others go on.
+//! that seed's failure while the others go on. [`coverage`] counts what the
+//! runs exercised; [`ci`] is the sweep as CI runs it (progress, corpus,
+//! formats, Ctrl-C).
+
+pub mod ci;
+pub mod coverage;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,7 +16,7 @@ use domain::{Bug, Strategy};
 use reports::{CoverageCount, Failure, SweepResult, SWEEP_SCHEMA};
 use sim::End;
 
-use crate::explore::Explore;
+use crate::harness::explore::Explore;
 use crate::harness::{self, RunReport, RunSpec};
 use crate::scenario::Scenario;
 
@@ -36,7 +41,7 @@ pub struct SeedResult {
     pub faults: u64,
     pub outcomes: harness::Outcomes,
     pub failure: Option<Failure>,
-    /// The coverage points the run hit (see [`crate::coverage`]).
+    /// The coverage points the run hit (see [`coverage`]).
     pub hits: u64,
 }
 
@@ -131,7 +136,7 @@ pub fn run_seed(spec: &SweepSpec<'_>, seed: u64, runner: &Runner) -> SeedResult 
             faults: r.faults.len() as u64,
             outcomes: r.outcomes,
             failure: failure_of(&r, &run),
-            hits: crate::coverage::hits(&r),
+            hits: crate::sweep::coverage::hits(&r),
         },
         Err(message) => SeedResult {
             seed,
@@ -296,7 +301,7 @@ pub fn summarise(spec: &SweepSpec<'_>, results: &[SeedResult], wall_s: f64) -> S
         faults += r.faults;
     }
     let failures: Vec<Failure> = results.iter().filter_map(|r| r.failure.clone()).collect();
-    let coverage: Vec<CoverageCount> = crate::coverage::POINTS
+    let coverage: Vec<CoverageCount> = crate::scenario::points::POINTS
         .iter()
         .enumerate()
         .map(|(i, p)| CoverageCount {

@@ -9,10 +9,10 @@ use std::time::Instant;
 use domain::{Bug, Strategy};
 use serde::{Deserialize, Serialize};
 
-use crate::explore::Explore;
+use crate::harness::explore::Explore;
 use crate::harness::{self, RunSpec};
+use crate::investigate::shrink;
 use crate::scenario::Scenario;
-use crate::shrink;
 use crate::sweep::{self, SweepSpec};
 use sim::Schedule;
 

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use domain::{Bug, Strategy};
 
-use crate::explore::Explore;
+use crate::harness::explore::Explore;
 use crate::harness::{self, RunSpec};
 use crate::scenario::Scenario;
 use crate::sweep;
