@@ -1,3 +1,6 @@
+//! The `sagasim` binary: parses the command line and hands it to
+//! [`sagasim::cli`].
+
 use std::process::ExitCode;
 
 use clap::Parser;

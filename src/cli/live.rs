@@ -1,8 +1,9 @@
 //! The live commands: `sagasim live` (deploy the system for real, drive a
 //! scenario's workload through it under real faults, check the invariants
-//! against PostgreSQL) and `sagasim serve` (one of its processes). They
-//! translate a scenario into the live world's plan, and its outcome into a
-//! report and an exit code; tokio runs here and in `live/` only.
+//! against PostgreSQL), `sagasim up` and `sagasim serve` (one of its
+//! processes). They translate flags into a deployment and the plan
+//! `harness/live.rs` makes of the scenario, and the outcome into a report
+//! and an exit code; tokio runs here and in `live/` only.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
