@@ -134,30 +134,39 @@ const DENSE_SLACK_WORDS: u64 = 1 << 10;
 const SEQUENCE_BITS: u32 = 40;
 
 impl Inbox {
-    /// Where `id` sits in the bitsets: (set, word, bit), if its origin has a
-    /// set and the id falls within it.
-    fn bit(&self, id: EventId) -> Option<(usize, usize, u64)> {
-        let (origin, seq) = (id.0 >> SEQUENCE_BITS, id.0 & ((1 << SEQUENCE_BITS) - 1));
-        let set = self.dense.iter().position(|(o, _)| *o == origin)?;
+    /// An id's origin and its sequence under that origin.
+    fn split(id: EventId) -> (u64, u64) {
+        (id.0 >> SEQUENCE_BITS, id.0 & ((1 << SEQUENCE_BITS) - 1))
+    }
+
+    /// The bitset of an origin, if it has one.
+    fn set_of(&self, origin: u64) -> Option<usize> {
+        self.dense.iter().position(|(o, _)| *o == origin)
+    }
+
+    /// Whether the bitset `set` (if any) has the sequence `seq`.
+    fn has_bit(&self, set: Option<usize>, seq: u64) -> bool {
         let word = (seq / 64) as usize;
-        (word < self.dense[set].1.len()).then_some((set, word, 1 << (seq % 64)))
+        set.and_then(|s| self.dense[s].1.get(word)).is_some_and(|w| w & (1 << (seq % 64)) != 0)
+    }
+
+    /// In the hash set; a bitset may have grown over an id kept there before.
+    fn in_sparse(&self, id: &EventId) -> bool {
+        !self.sparse.is_empty() && self.sparse.contains(id)
     }
 
     pub fn insert(&mut self, id: EventId) -> bool {
-        if self.contains(&id) {
+        let (origin, seq) = Inbox::split(id);
+        let mut set = self.set_of(origin);
+        if self.has_bit(set, seq) || self.in_sparse(&id) {
             return false;
         }
         self.len += 1;
-        let (origin, seq) = (id.0 >> SEQUENCE_BITS, id.0 & ((1 << SEQUENCE_BITS) - 1));
         let word = seq / 64;
-        let set = match self.dense.iter().position(|(o, _)| *o == origin) {
-            Some(set) => Some(set),
-            None if self.dense.len() < DENSE_ORIGINS && word < DENSE_SLACK_WORDS => {
-                self.dense.push((origin, Vec::new()));
-                Some(self.dense.len() - 1)
-            }
-            None => None,
-        };
+        if set.is_none() && self.dense.len() < DENSE_ORIGINS && word < DENSE_SLACK_WORDS {
+            self.dense.push((origin, Vec::new()));
+            set = Some(self.dense.len() - 1);
+        }
         match set {
             Some(set) if word < self.dense[set].1.len() as u64 + DENSE_SLACK_WORDS => {
                 let bits = &mut self.dense[set].1;
@@ -172,10 +181,8 @@ impl Inbox {
     }
 
     pub fn contains(&self, id: &EventId) -> bool {
-        let dense =
-            self.bit(*id).is_some_and(|(set, word, bit)| self.dense[set].1[word] & bit != 0);
-        // A set may have grown over an id kept in the hash set before.
-        dense || (!self.sparse.is_empty() && self.sparse.contains(id))
+        let (origin, seq) = Inbox::split(*id);
+        self.has_bit(self.set_of(origin), seq) || self.in_sparse(id)
     }
 
     pub fn len(&self) -> usize {
